@@ -1,0 +1,1 @@
+namespace Moat.Host; internal static class Placeholder { }
