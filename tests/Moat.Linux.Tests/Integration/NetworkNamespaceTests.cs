@@ -1,0 +1,133 @@
+using Moat.Linux.Namespaces;
+
+namespace Moat.Linux.Tests.Integration;
+
+[Trait("Category", "Integration")]
+public sealed class NetworkNamespaceTests
+{
+    [Fact]
+    public void Create_MakesANamespaceThatIpNetnsListsAndDelete_RemovesIt()
+    {
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using (var ns = NetworkNamespace.Create(name))
+            {
+                Assert.Equal($"/run/netns/{name}", ns.Path);
+                Assert.Contains(name, Tool.NetnsNames());
+                Assert.Contains(name, NetworkNamespace.List());
+
+                // A namespace of its own: only a loopback, down, and `ip netns exec` can enter it.
+                var links = Tool.Links(name);
+                Assert.Equal(["lo"], links.Keys);
+                Assert.DoesNotContain("UP", links["lo"].GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
+            }
+
+            Assert.True(NetworkNamespace.Delete(name));
+            Assert.DoesNotContain(name, Tool.NetnsNames());
+            Assert.False(File.Exists($"/run/netns/{name}"));
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+    }
+
+    [Fact]
+    public void Create_DifferentNamespaceFromTheHost()
+    {
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using var ns = NetworkNamespace.Create(name);
+            var hostIno = new FileInfo("/proc/thread-self/ns/net").LinkTarget;
+            var insideIno = NamespaceRunner.Run(ns, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+            Assert.NotNull(hostIno);
+            Assert.NotEqual(hostIno, insideIno);
+            Assert.Equal(insideIno, Tool.MustRun("ip", "netns", "exec", name, "readlink", "/proc/self/ns/net").Trim());
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+    }
+
+    [Fact]
+    public void Create_ExistingName_ThrowsEexistAndLeavesTheFirstIntact()
+    {
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using var first = NetworkNamespace.Create(name);
+            var error = Assert.Throws<LinuxException>(() => NetworkNamespace.Create(name));
+            Assert.Equal(Errno.EEXIST, error.Errno);
+            Assert.Contains(name, Tool.NetnsNames());
+            Assert.Equal(["lo"], Tool.Links(name).Keys);
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+    }
+
+    [Fact]
+    public void Delete_NameThatDoesNotExist_ReturnsFalse()
+    {
+        Assert.False(NetworkNamespace.Delete(TestNames.Unique("none")));
+    }
+
+    [Fact]
+    public void Open_NameThatDoesNotExist_ThrowsEnoent()
+    {
+        var error = Assert.Throws<LinuxException>(() => NetworkNamespace.Open(TestNames.Unique("none")));
+        Assert.Equal(Errno.ENOENT, error.Errno);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("a/b")]
+    [InlineData("..")]
+    public void Create_InvalidName_ThrowsArgumentExceptionNamingIt(string name)
+    {
+        var error = Assert.Throws<ArgumentException>(() => NetworkNamespace.Create(name));
+        Assert.Contains($"'{name}'", error.Message);
+    }
+
+    [Fact]
+    public async Task RunAsync_RunsInsideTheNamespaceAndLeavesTheCallerWhereItWas()
+    {
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using var ns = NetworkNamespace.Create(name);
+            var before = new FileInfo("/proc/thread-self/ns/net").LinkTarget;
+            var inside = await NamespaceRunner.RunAsync(ns, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+            Assert.Equal(Tool.MustRun("ip", "netns", "exec", name, "readlink", "/proc/self/ns/net").Trim(), inside);
+            Assert.Equal(before, new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+    }
+
+    [Fact]
+    public void SysctlWrite_InsideNamespace_ChangesOnlyThatNamespace()
+    {
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using var ns = NetworkNamespace.Create(name);
+            var hostValue = Sysctl.Read(null, "net.ipv4.ip_forward");
+            var other = hostValue == "1" ? "0" : "1";
+            Sysctl.Write(ns, "net.ipv4.ip_forward", other);
+            Assert.Equal(other, Tool.MustRun("ip", "netns", "exec", name, "cat", "/proc/sys/net/ipv4/ip_forward").Trim());
+            Assert.Equal(other, Sysctl.Read(ns, "net/ipv4/ip_forward"));
+            Assert.Equal(hostValue, Sysctl.Read(null, "net.ipv4.ip_forward"));
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+    }
+}
