@@ -1,1 +1,19 @@
-return 0;
+using System.CommandLine;
+using Moat.Cli.Commands;
+
+var root = new RootCommand("""
+    Moat lends this machine's compute to clients in isolated sandboxes, with network containment by trust level.
+
+    Start here:
+      moat host                      run the host agent (keep it running; Ctrl-C stops it, sandboxes survive)
+      moat image build busybox       make the small test image
+      moat sandbox run --name demo   hand out a sandbox
+      moat sandbox exec demo -- sh -c 'echo hello from $(hostname)'
+      moat demo                      the guided tour against a running agent
+    """);
+root.Options.Add(CommonOptions.StateDir);
+root.Options.Add(CommonOptions.Json);
+root.Subcommands.Add(HostCommand.Create());
+root.Subcommands.Add(SandboxCommands.Create());
+// images: wired when Moat.Images exposes its commands
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Moat.Cli.Composition;
+using Moat.Cli.Output;
+using Moat.Host;
+using Moat.Host.Agent;
+using Moat.Host.Client;
+
+namespace Moat.Cli.Commands;
+
+/// <summary>`moat host`: runs the host agent, and `moat host status` asks a running one.</summary>
+internal static class HostCommand
+{
+    public static Command Create()
+    {
+        var pool = new Option<string[]>("--pool")
+        {
+            Description = "Keep IMAGE=N sandboxes of an image ready in the warm pool (repeatable), e.g. --pool busybox=8.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var addressPool = new Option<string>("--address-pool")
+        {
+            Description = "IPv4 prefix the sandboxes' /32 addresses come from.",
+            DefaultValueFactory = _ => new HostAgentOptions().AddressPool,
+        };
+        var hostNetns = new Option<string?>("--host-netns")
+        {
+            Description = "Put the host ends of sandbox veths in this network namespace instead of the machine's own (tests use it to keep sandboxes away from the uplink).",
+        };
+        var runtime = new Option<string>("--runtime")
+        {
+            Description = "OCI runtime binary (runc works as installed; crun needs a cgroup v1 or v2-only host).",
+            DefaultValueFactory = _ => "runc",
+        };
+
+        var cmd = new Command("host", """
+            Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
+            network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
+            that the other moat commands use (a Unix socket in the state folder). Stop it with Ctrl-C or SIGTERM;
+            sandboxes keep running and the next agent adopts them.
+
+            Example:  moat host --pool busybox=8
+            """)
+        {
+            pool, addressPool, hostNetns, runtime,
+        };
+        cmd.SetAction(async (p, ct) =>
+        {
+            var targets = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var entry in p.GetValue(pool) ?? [])
+            {
+                var eq = entry.LastIndexOf('=');
+                if (eq <= 0 || !int.TryParse(entry[(eq + 1)..], out var n))
+                {
+                    return Printer.Error($"--pool '{entry}' is not IMAGE=N (for example busybox=8).", 2);
+                }
+
+                targets[entry[..eq]] = n;
+            }
+
+            var options = new HostAgentOptions
+            {
+                StateDir = Path.GetFullPath(p.GetValue(CommonOptions.StateDir)!),
+                AddressPool = p.GetValue(addressPool)!,
+                HostNamespace = p.GetValue(hostNetns),
+                Runtime = p.GetValue(runtime)!,
+                Pool = targets,
+            };
+            WebApplication app;
+            try
+            {
+                app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir, ct);
+            }
+            catch (MoatHostException e)
+            {
+                return Printer.Error(e.Message, 2);
+            }
+
+            await using (app)
+            {
+                app.Lifetime.ApplicationStarted.Register(() =>
+                    Console.Out.WriteLine($"moat host ready: socket {options.SocketPath}"));
+                await app.RunAsync(ct);
+            }
+
+            return 0;
+        });
+
+        var status = new Command("status", "Show the running agent's state: runtime, address pool, sandboxes, warm pools, last reconciliation.");
+        status.SetAction(async (p, ct) =>
+        {
+            using var client = new HostClient(CommonOptions.SocketPath(p));
+            var s = await client.StatusAsync(ct);
+            if (p.GetValue(CommonOptions.Json))
+            {
+                Printer.Json(s);
+                return 0;
+            }
+
+            Console.Out.WriteLine($"moat host {s.Version}  runtime {s.Runtime}  state {s.StateDir}");
+            Console.Out.WriteLine($"address pool {s.AddressPool}  sandboxes {s.Sandboxes}");
+            Console.Out.WriteLine($"last reconcile: adopted {s.LastReconcile.Adopted}, restarted {s.LastReconcile.Restarted}, repaired {s.LastReconcile.Repaired}, rolled back {s.LastReconcile.RolledBack}, orphans removed {s.LastReconcile.OrphansRemoved}");
+            foreach (var pl in s.Pools)
+            {
+                Console.Out.WriteLine($"pool {pl.Image}: {pl.Ready}/{pl.Target} ready");
+            }
+
+            return 0;
+        });
+        cmd.Subcommands.Add(status);
+        return cmd;
+    }
+}

@@ -1,0 +1,37 @@
+namespace Moat.Host.Agent;
+
+/// <summary>
+/// Exclusive ownership of a state folder: two agents on one folder would each reconcile away the other's sandboxes.
+/// .NET takes an flock(2) for FileShare.None on Linux, and the kernel drops it when the process dies, even by SIGKILL.
+/// </summary>
+public sealed class AgentLock : IDisposable
+{
+    private readonly FileStream _file;
+
+    private AgentLock(FileStream file) => _file = file;
+
+    public static AgentLock Acquire(string stateDir)
+    {
+        Directory.CreateDirectory(stateDir);
+        var path = Path.Combine(stateDir, "agent.lock");
+        FileStream f;
+        try
+        {
+            f = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            var holder = File.Exists(path) ? File.ReadAllText(path).Trim() : "?";
+            throw new MoatHostException(
+                $"another host agent (pid {holder}) already runs on state directory {stateDir}; stop it or use another --state-dir.");
+        }
+
+        f.SetLength(0);
+        var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        f.Write(pid);
+        f.Flush(flushToDisk: true);
+        return new AgentLock(f);
+    }
+
+    public void Dispose() => _file.Dispose();
+}

@@ -1,0 +1,94 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Moat.Host.Api;
+using Moat.Host.Network;
+using Moat.Host.Pool;
+using Moat.Host.Runtime;
+using Moat.Host.Sandboxes;
+using Moat.Host.Store;
+
+namespace Moat.Host.Agent;
+
+/// <summary>
+/// The host agent (`moat host`): owns a state folder, reconciles the kernel with its store, keeps the warm pool full
+/// and serves the local API on a Unix socket until stopped.
+/// </summary>
+public static class HostAgent
+{
+    public static readonly string Version = typeof(HostAgent).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Takes the state folder, reconciles, and returns the ready-to-run agent (the caller runs it).</summary>
+    public static async Task<WebApplication> BuildAsync(HostAgentOptions options, Func<string, IImageCatalog> images, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var stateDir = ResolveRealPath(options.StateDir);
+        options = options with { StateDir = stateDir };
+        var agentLock = AgentLock.Acquire(stateDir);
+        try
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.SocketPath));
+            builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+            var catalog = images(stateDir);
+            builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(TimeProvider.System);
+            builder.Services.AddSingleton(catalog);
+            builder.Services.AddSingleton(new HostStore(Path.Combine(stateDir, "store.db")));
+            builder.Services.AddSingleton<IOciRuntime>(new RuncRuntime(Path.Combine(stateDir, "runtime"), options.Runtime));
+            builder.Services.AddSingleton<ISandboxNetwork>(new IpToolNetwork(options.HostNamespace));
+            builder.Services.AddSingleton<SandboxService>();
+            builder.Services.AddSingleton<Reconciler>();
+            builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
+            builder.Services.AddSingleton(agentLock);
+
+            var app = builder.Build();
+            var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
+            app.MapSandboxApi();
+            app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(
+                Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
+                pool.Status(), report)));
+
+            // We hold the state folder's lock, so a socket file left there is a dead agent's.
+            File.Delete(options.SocketPath);
+            return app;
+        }
+        catch
+        {
+            agentLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>runc refuses a root file system path that goes through a symlink, so the state folder is resolved once.</summary>
+    private static string ResolveRealPath(string path)
+    {
+        Directory.CreateDirectory(path);
+        var full = Path.GetFullPath(path);
+        var parts = full.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var current = "/";
+        foreach (var part in parts)
+        {
+            current = Path.Combine(current, part);
+            var info = new DirectoryInfo(current);
+            if (info.LinkTarget is not null)
+            {
+                current = info.ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+            }
+        }
+
+        return current;
+    }
+}

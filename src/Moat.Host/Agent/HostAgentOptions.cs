@@ -1,0 +1,53 @@
+namespace Moat.Host.Agent;
+
+/// <summary>Settings of one host agent, validated at start.</summary>
+public sealed record HostAgentOptions
+{
+    public const string DefaultStateDir = "/var/lib/moat";
+
+    /// <summary>Everything the agent keeps: store, images, sandboxes' layers and volumes, runtime state, socket.</summary>
+    public string StateDir { get; init; } = DefaultStateDir;
+
+    /// <summary>IPv4 prefix sandbox addresses come from (RFC 2544's benchmarking range by default, never routed publicly).</summary>
+    public string AddressPool { get; init; } = "198.18.0.0/16";
+
+    /// <summary>Network namespace that holds the host ends of the veth pairs; null = the agent's own (the machine's).
+    /// Tests give their own namespace so that no sandbox ever has a path to the machine's uplink.</summary>
+    public string? HostNamespace { get; init; }
+
+    /// <summary>OCI runtime binary: runc (works as installed) or crun.</summary>
+    public string Runtime { get; init; } = "runc";
+
+    /// <summary>Warm pool size per image reference, e.g. busybox=4.</summary>
+    public IReadOnlyDictionary<string, int> Pool { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>Path of the static sandbox init; defaults to the one built next to the agent.</summary>
+    public string? InitBinary { get; init; }
+
+    public string SocketPath => Path.Combine(StateDir, "agent.sock");
+
+    public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");
+
+    public void Validate()
+    {
+        if (!Path.IsPathFullyQualified(StateDir))
+        {
+            throw new InvalidRequestException($"state directory '{StateDir}' must be an absolute path.");
+        }
+
+        if (!File.Exists(ResolvedInitBinary))
+        {
+            throw new InvalidRequestException($"sandbox init '{ResolvedInitBinary}' does not exist; rebuild Moat (it is compiled from native/moat-init.c by gcc).");
+        }
+
+        foreach (var (image, n) in Pool)
+        {
+            if (n is < 0 or > 10_000)
+            {
+                throw new InvalidRequestException($"pool size {n} for image '{image}' is not valid: give 0 to 10000.");
+            }
+        }
+
+        _ = new Network.AddressPool(AddressPool);
+    }
+}

@@ -1,0 +1,146 @@
+using Microsoft.Extensions.Logging;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Agent;
+
+/// <summary>What one reconciliation pass found and did.</summary>
+public sealed record ReconcileReport(int Adopted, int Restarted, int Repaired, int RolledBack, int OrphansRemoved);
+
+/// <summary>
+/// Brings the kernel in line with the store when an agent starts: adopts sandboxes still running, remakes missing
+/// plumbing, restarts sandboxes that should run, finishes interrupted creates and destroys, and removes what this
+/// agent made but no longer records. Every step is idempotent, so a crash during reconciliation is itself recoverable.
+/// </summary>
+public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog images, ILogger<Reconciler> log)
+{
+    public async Task<ReconcileReport> ReconcileAsync(CancellationToken cancellationToken = default)
+    {
+        int adopted = 0, restarted = 0, repaired = 0, rolledBack = 0, orphans = 0;
+        var containers = (await sandboxes.Runtime.ListAsync(cancellationToken).ConfigureAwait(false))
+            .ToDictionary(c => c.Id, StringComparer.Ordinal);
+        var known = new HashSet<string>(StringComparer.Ordinal);
+
+        foreach (var s in sandboxes.Store.List())
+        {
+            known.Add(s.Id);
+            switch (s.State)
+            {
+                case SandboxState.Creating:
+                case SandboxState.Destroying:
+                    await sandboxes.TeardownAsync(s, removeVolume: true, cancellationToken).ConfigureAwait(false);
+                    sandboxes.Store.Delete(s.Id);
+                    rolledBack++;
+                    LogRolledBack(log, s.Id, s.State.ToString());
+                    continue;
+            }
+
+            ResolvedImage image;
+            try
+            {
+                image = images.Resolve(s.ImageDigest);
+            }
+            catch (InvalidRequestException)
+            {
+                // The image was removed from under a sandbox: nothing can run it again. Keep the record and volume for
+                // the operator, stop the container; the error says why on the next start.
+                LogImageMissing(log, s.Id, s.ImageDigest);
+                continue;
+            }
+
+            containers.TryGetValue(s.Id, out var c);
+            var alive = c is { Status: "running" or "paused" or "created" };
+            if (s.PoolImage is not null && !alive)
+            {
+                // A pool sandbox that lost its container has no user state: replace it rather than repair it.
+                await sandboxes.TeardownAsync(s, removeVolume: true, cancellationToken).ConfigureAwait(false);
+                sandboxes.Store.Delete(s.Id);
+                rolledBack++;
+                continue;
+            }
+
+            var presence = await PresenceAsync(s, cancellationToken).ConfigureAwait(false);
+            if (!presence)
+            {
+                repaired++;
+                LogRepaired(log, s.Id);
+            }
+
+            await sandboxes.EnsurePlumbingAsync(s, image, cancellationToken, alive ? c!.Pid : null).ConfigureAwait(false);
+
+            if (s.State is SandboxState.Running or SandboxState.Paused)
+            {
+                if (alive)
+                {
+                    var state = c!.Status == "paused" ? SandboxState.Paused : SandboxState.Running;
+                    if (state != s.State)
+                    {
+                        sandboxes.Store.Update(s with { State = state });
+                    }
+
+                    adopted++;
+                }
+                else
+                {
+                    // Container gone (host reboot, runtime crash): run it again on the same root file system and volume.
+                    await sandboxes.Runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+                    await sandboxes.Runtime.RunDetachedAsync(s.Id, sandboxes.BundleDir(s), sandboxes.ConsoleLog(s), cancellationToken).ConfigureAwait(false);
+                    sandboxes.Store.Update(s with { State = SandboxState.Running });
+                    restarted++;
+                    LogRestarted(log, s.Id);
+                }
+            }
+        }
+
+        // Containers under this agent's runtime root with no record: made by this agent before a crash lost the record.
+        foreach (var c in containers.Values.Where(c => !known.Contains(c.Id)))
+        {
+            await sandboxes.Runtime.DeleteAsync(c.Id, cancellationToken).ConfigureAwait(false);
+            orphans++;
+            LogOrphan(log, "container", c.Id);
+        }
+
+        // Sandbox folders (and their overlay mounts) with no record.
+        foreach (var dir in Directory.EnumerateDirectories(sandboxes.SandboxesDir))
+        {
+            var id = Path.GetFileName(dir);
+            if (known.Contains(id))
+            {
+                continue;
+            }
+
+            var ghost = new Sandbox { Id = id, Spec = SandboxSpec.Default, ImageDigest = "", State = SandboxState.Destroying, CreatedAt = default };
+            await sandboxes.TeardownAsync(ghost, removeVolume: true, cancellationToken).ConfigureAwait(false);
+            orphans++;
+            LogOrphan(log, "sandbox folder", id);
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(sandboxes.VolumesDir).Where(d => !known.Contains(Path.GetFileName(d))))
+        {
+            Directory.Delete(dir, recursive: true);
+            orphans++;
+        }
+
+        return new ReconcileReport(adopted, restarted, repaired, rolledBack, orphans);
+    }
+
+    private async Task<bool> PresenceAsync(Sandbox s, CancellationToken ct)
+    {
+        var p = await sandboxes.Network.InspectAsync(s.Netns, s.HostInterface, ct).ConfigureAwait(false);
+        return p.NamespaceExists && p.HostInterfaceExists;
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Sandbox {Id}: interrupted while {State}; undone")]
+    private static partial void LogRolledBack(ILogger logger, string id, string state);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Sandbox {Id}: image {Digest} is gone; left stopped")]
+    private static partial void LogImageMissing(ILogger logger, string id, string digest);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Sandbox {Id}: missing plumbing rebuilt")]
+    private static partial void LogRepaired(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Sandbox {Id}: container was gone; restarted")]
+    private static partial void LogRestarted(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Removed orphan {Kind} {Id}")]
+    private static partial void LogOrphan(ILogger logger, string kind, string id);
+}

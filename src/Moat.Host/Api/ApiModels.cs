@@ -1,0 +1,24 @@
+using Moat.Host.Pool;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Api;
+
+/// <summary>Body of POST /v1/sandboxes/{id}/exec.</summary>
+public sealed record ExecRequest(IReadOnlyList<string> Command, IReadOnlyDictionary<string, string>? Env = null, double TimeoutSeconds = 60);
+
+/// <summary>Result of a claim: the sandbox and whether it came warm from the pool.</summary>
+public sealed record ClaimResponse(Sandbox Sandbox, bool FromPool, double ElapsedMs);
+
+/// <summary>GET /v1/host: what this host is and holds.</summary>
+public sealed record HostStatus(
+    string Version,
+    string Runtime,
+    string StateDir,
+    string AddressPool,
+    string? HostNamespace,
+    int Sandboxes,
+    IReadOnlyList<PoolStatus> Pools,
+    Agent.ReconcileReport LastReconcile);
+
+/// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>
+public sealed record InteractiveRequest(IReadOnlyList<string> Command, bool Tty);

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Moat.Host.Pool;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Api;
+
+/// <summary>The host agent's local API (Unix socket): sandboxes, the warm pool and the host's status.</summary>
+public static class SandboxApi
+{
+    public static IEndpointRouteBuilder MapSandboxApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/v1").AddEndpointFilter(ProblemFilter);
+
+        api.MapGet("/sandboxes", (SandboxService s) => TypedResults.Ok(s.List()));
+        api.MapGet("/sandboxes/{reference}", async (string reference, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.InspectAsync(reference, ct)));
+        api.MapPost("/sandboxes", async (SandboxSpec spec, bool? start, SandboxService s, CancellationToken ct) =>
+        {
+            var created = await s.CreateAsync(spec, start ?? true, ct);
+            return TypedResults.Created($"/v1/sandboxes/{created.Id}", created);
+        });
+        api.MapPost("/sandboxes/claim", async (SandboxSpec spec, SandboxService s, CancellationToken ct) =>
+        {
+            var sw = Stopwatch.StartNew();
+            var (sandbox, fromPool) = await s.ClaimAsync(spec, ct);
+            return TypedResults.Ok(new ClaimResponse(sandbox, fromPool, sw.Elapsed.TotalMilliseconds));
+        });
+        api.MapPost("/sandboxes/{reference}/start", async (string reference, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.StartAsync(reference, ct)));
+        api.MapPost("/sandboxes/{reference}/stop", async (string reference, double? grace, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.StopAsync(reference, TimeSpan.FromSeconds(grace ?? 10), ct)));
+        api.MapPost("/sandboxes/{reference}/pause", async (string reference, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.PauseAsync(reference, ct)));
+        api.MapPost("/sandboxes/{reference}/resume", async (string reference, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.ResumeAsync(reference, ct)));
+        api.MapDelete("/sandboxes/{reference}", async (string reference, SandboxService s, CancellationToken ct) =>
+        {
+            await s.DestroyAsync(reference, ct);
+            return TypedResults.NoContent();
+        });
+        api.MapPost("/sandboxes/{reference}/exec", async (string reference, ExecRequest req, SandboxService s, CancellationToken ct) =>
+        {
+            if (req.TimeoutSeconds is <= 0 or > 86_400)
+            {
+                throw new InvalidRequestException($"timeout {req.TimeoutSeconds} s is not valid: give more than 0 and at most 86400 seconds.");
+            }
+
+            return TypedResults.Ok(await s.ExecAsync(reference, req.Command ?? [], req.Env, TimeSpan.FromSeconds(req.TimeoutSeconds), ct));
+        });
+        api.MapPost("/sandboxes/{reference}/interactive", (string reference, InteractiveRequest req, SandboxService s) =>
+            TypedResults.Ok(s.InteractiveExec(reference, req.Command ?? [], req.Tty)));
+        api.MapGet("/sandboxes/{reference}/logs", (string reference, int? tail, SandboxService s) =>
+            TypedResults.Text(s.Logs(reference, Math.Clamp(tail ?? 65536, 1, 16 << 20))));
+        api.MapGet("/pool", (WarmPool pool) => TypedResults.Ok(pool.Status()));
+        api.MapPost("/pool/fill", async (WarmPool pool, CancellationToken ct) =>
+        {
+            await pool.FillAsync(ct);
+            return TypedResults.Ok(pool.Status());
+        });
+        return app;
+    }
+
+    /// <summary>Turns the agent's errors into RFC 7807 problems with the status the failure deserves.</summary>
+    private static async ValueTask<object?> ProblemFilter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (InvalidRequestException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: e.NotFound ? 404 : 400);
+        }
+        catch (ResourceExhaustedException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: 409);
+        }
+        catch (MoatHostException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: 500);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Moat.Host.Api;
+using Moat.Host.Pool;
+using Moat.Host.Runtime;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Client;
+
+/// <summary>Typed client of a host agent's local API over its Unix socket; used by the CLI, tests and benchmarks.</summary>
+public sealed class HostClient : IDisposable
+{
+    public static readonly JsonSerializerOptions Json = CreateJson();
+    private readonly HttpClient _http;
+    private readonly string _socket;
+
+    public HostClient(string socketPath)
+    {
+        _socket = socketPath;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+                }
+                catch (SocketException e)
+                {
+                    s.Dispose();
+                    throw new HostUnavailableException(socketPath, e);
+                }
+
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        _http = new HttpClient(handler) { BaseAddress = new Uri("http://moat-agent/"), Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public Task<HostStatus> StatusAsync(CancellationToken ct = default) => Get<HostStatus>("v1/host", ct);
+
+    public Task<List<Sandbox>> ListAsync(CancellationToken ct = default) => Get<List<Sandbox>>("v1/sandboxes", ct);
+
+    public Task<SandboxDetails> InspectAsync(string reference, CancellationToken ct = default) => Get<SandboxDetails>($"v1/sandboxes/{Uri.EscapeDataString(reference)}", ct);
+
+    public Task<Sandbox> CreateAsync(SandboxSpec spec, bool start = true, CancellationToken ct = default) =>
+        Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes?start={(start ? "true" : "false")}", spec, ct);
+
+    public Task<ClaimResponse> ClaimAsync(SandboxSpec spec, CancellationToken ct = default) => Send<ClaimResponse>(HttpMethod.Post, "v1/sandboxes/claim", spec, ct);
+
+    public Task<Sandbox> StartAsync(string r, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/start", null, ct);
+
+    public Task<Sandbox> StopAsync(string r, double graceSeconds = 10, CancellationToken ct = default) =>
+        Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/stop?grace={graceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", null, ct);
+
+    public Task<Sandbox> PauseAsync(string r, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/pause", null, ct);
+
+    public Task<Sandbox> ResumeAsync(string r, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/resume", null, ct);
+
+    public async Task DestroyAsync(string r, CancellationToken ct = default)
+    {
+        using var resp = await _http.DeleteAsync($"v1/sandboxes/{Uri.EscapeDataString(r)}", ct).ConfigureAwait(false);
+        await EnsureAsync(resp, ct).ConfigureAwait(false);
+    }
+
+    public Task<ExecResult> ExecAsync(string r, IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? env = null, double timeoutSeconds = 60, CancellationToken ct = default) =>
+        Send<ExecResult>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/exec", new ExecRequest(command, env, timeoutSeconds), ct);
+
+    public Task<List<string>> InteractiveAsync(string r, IReadOnlyList<string> command, bool tty, CancellationToken ct = default) =>
+        Send<List<string>>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/interactive", new InteractiveRequest(command, tty), ct);
+
+    public async Task<string> LogsAsync(string r, int tail = 65536, CancellationToken ct = default)
+    {
+        using var resp = await _http.GetAsync($"v1/sandboxes/{Uri.EscapeDataString(r)}/logs?tail={tail}", ct).ConfigureAwait(false);
+        await EnsureAsync(resp, ct).ConfigureAwait(false);
+        return await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+    }
+
+    public Task<List<PoolStatus>> PoolAsync(CancellationToken ct = default) => Get<List<PoolStatus>>("v1/pool", ct);
+
+    public Task<List<PoolStatus>> FillPoolAsync(CancellationToken ct = default) => Send<List<PoolStatus>>(HttpMethod.Post, "v1/pool/fill", null, ct);
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task<T> Get<T>(string path, CancellationToken ct)
+    {
+        using var resp = await _http.GetAsync(path, ct).ConfigureAwait(false);
+        await EnsureAsync(resp, ct).ConfigureAwait(false);
+        return (await resp.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
+    }
+
+    private async Task<T> Send<T>(HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        using var req = new HttpRequestMessage(method, path);
+        req.Content = body is null ? new StringContent("") : JsonContent.Create(body, body.GetType(), options: Json);
+        using var resp = await _http.SendAsync(req, ct).ConfigureAwait(false);
+        await EnsureAsync(resp, ct).ConfigureAwait(false);
+        return (await resp.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
+    }
+
+    private static async Task EnsureAsync(HttpResponseMessage resp, CancellationToken ct)
+    {
+        if (resp.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var text = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        string message = text;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.TryGetProperty("detail", out var d))
+            {
+                message = d.GetString() ?? text;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a problem document: the body itself is the best message we have.
+        }
+
+        throw new HostApiException((int)resp.StatusCode, message);
+    }
+
+    private static JsonSerializerOptions CreateJson()
+    {
+        var o = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
+        o.Converters.Add(new JsonStringEnumConverter());
+        return o;
+    }
+}
+
+/// <summary>The agent answered with an error; the message is its one-sentence reason.</summary>
+public sealed class HostApiException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>No agent listens on the socket.</summary>
+public sealed class HostUnavailableException(string socket, Exception inner)
+    : Exception($"no host agent is listening on {socket}; start one with 'moat host' (or pass --state-dir).", inner);

@@ -1,1 +1,0 @@
-namespace Moat.Host; internal static class Placeholder { }

@@ -1,0 +1,108 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Pool;
+
+/// <summary>How full the warm pool of one image is.</summary>
+public sealed record PoolStatus(string Image, string Digest, int Target, int Ready);
+
+/// <summary>
+/// Keeps a number of sandboxes per image already made — namespace, veth pair, overlay, running init — so that handing
+/// one out is a claim (an address and limits), not a build. Refills in the background after every claim.
+/// </summary>
+public sealed partial class WarmPool : BackgroundService
+{
+    private readonly SandboxService _sandboxes;
+    private readonly IImageCatalog _images;
+    private readonly IReadOnlyDictionary<string, int> _targets;
+    private readonly ILogger _log;
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    public WarmPool(SandboxService sandboxes, IImageCatalog images, IReadOnlyDictionary<string, int> targets, ILogger<WarmPool> log)
+    {
+        _sandboxes = sandboxes;
+        _images = images;
+        _targets = targets;
+        _log = log;
+        sandboxes.PoolClaimed += _ => Wake();
+    }
+
+    public void Wake() => _wake.Writer.TryWrite(true);
+
+    public IReadOnlyList<PoolStatus> Status() =>
+        _targets.Select(t =>
+        {
+            var digest = TryResolve(t.Key);
+            return new PoolStatus(t.Key, digest ?? "", t.Value, digest is null ? 0 : _sandboxes.Store.ListPool(digest).Count);
+        }).ToList();
+
+    /// <summary>Fills every pool to its target once; returns when done (used at start and by tests and benchmarks).</summary>
+    public async Task FillAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var (image, target) in _targets)
+        {
+            var digest = TryResolve(image);
+            if (digest is null)
+            {
+                LogImageUnknown(_log, image);
+                continue;
+            }
+
+            var missing = target - _sandboxes.Store.ListPool(digest).Count;
+            for (var i = 0; i < missing && !cancellationToken.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    await _sandboxes.CreatePooledAsync(image, cancellationToken).ConfigureAwait(false);
+                }
+                catch (MoatHostException e)
+                {
+                    LogFillFailed(_log, image, e);
+                    return;
+                }
+            }
+        }
+
+        Filled?.Invoke();
+    }
+
+    /// <summary>Raised each time a fill pass ends.</summary>
+    public event Action? Filled;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Wake();
+        try
+        {
+            while (await _wake.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
+            {
+                _wake.Reader.TryRead(out _);
+                await FillAsync(stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: pool sandboxes stay; the next agent adopts them.
+        }
+    }
+
+    private string? TryResolve(string image)
+    {
+        try
+        {
+            return _images.Resolve(image).Digest;
+        }
+        catch (InvalidRequestException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Warm pool: image {Image} is unknown; build or import it")]
+    private static partial void LogImageUnknown(ILogger logger, string image);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Warm pool: filling {Image} failed")]
+    private static partial void LogFillFailed(ILogger logger, string image, Exception exception);
+}

@@ -1,0 +1,517 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Moat.Host.Agent;
+using Moat.Host.Network;
+using Moat.Host.Rootfs;
+using Moat.Host.Runtime;
+using Moat.Host.Store;
+
+namespace Moat.Host.Sandboxes;
+
+/// <summary>
+/// Creates, runs and removes sandboxes. Every change is journaled in the store before the kernel objects it names are
+/// made, and any failure half-way removes what was made, so a sandbox either exists whole or not at all.
+/// </summary>
+public sealed partial class SandboxService
+{
+    private readonly HostStore _store;
+    private readonly IOciRuntime _runtime;
+    private readonly ISandboxNetwork _network;
+    private readonly IImageCatalog _images;
+    private readonly AddressPool _addresses;
+    private readonly HostAgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _allocation = new(1, 1);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private readonly long _hostMemory;
+
+    public SandboxService(
+        HostStore store,
+        IOciRuntime runtime,
+        ISandboxNetwork network,
+        IImageCatalog images,
+        HostAgentOptions options,
+        TimeProvider time,
+        ILogger<SandboxService> log)
+    {
+        _store = store;
+        _runtime = runtime;
+        _network = network;
+        _images = images;
+        _options = options;
+        _addresses = new AddressPool(options.AddressPool);
+        _time = time;
+        _log = log;
+        _hostMemory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        SandboxesDir = Path.Combine(options.StateDir, "sandboxes");
+        VolumesDir = Path.Combine(options.StateDir, "volumes");
+        Directory.CreateDirectory(SandboxesDir);
+        Directory.CreateDirectory(VolumesDir);
+    }
+
+    internal string SandboxesDir { get; }
+
+    internal string VolumesDir { get; }
+
+    internal IOciRuntime Runtime => _runtime;
+
+    internal HostStore Store => _store;
+
+    internal ISandboxNetwork Network => _network;
+
+    public IReadOnlyList<Sandbox> List() => _store.List();
+
+    public Sandbox Get(string reference) =>
+        _store.Find(reference) ?? throw new InvalidRequestException(
+            $"no sandbox '{reference}' on this host; 'moat sandbox ls' lists them.", notFound: true);
+
+    /// <summary>Makes a sandbox from scratch and, by default, starts it.</summary>
+    public async Task<Sandbox> CreateAsync(SandboxSpec spec, bool start = true, CancellationToken cancellationToken = default)
+    {
+        spec.Validate(_hostMemory, Environment.ProcessorCount);
+        var image = _images.Resolve(spec.Image);
+        Sandbox sandbox;
+        await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            sandbox = new Sandbox
+            {
+                Id = NewId(),
+                Name = spec.Name,
+                Spec = spec,
+                ImageDigest = image.Digest,
+                State = SandboxState.Creating,
+                Address = _addresses.Allocate(_store.UsedAddresses()).ToString(),
+                CreatedAt = _time.GetUtcNow(),
+            };
+            _store.Insert(sandbox);
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+
+        return await BuildAsync(sandbox, image, start, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Adds one ready, unaddressed sandbox of an image to the warm pool.</summary>
+    internal async Task<Sandbox> CreatePooledAsync(string imageReference, CancellationToken cancellationToken = default)
+    {
+        var image = _images.Resolve(imageReference);
+        var sandbox = new Sandbox
+        {
+            Id = NewId(),
+            Spec = SandboxSpec.Default with { Image = imageReference },
+            ImageDigest = image.Digest,
+            State = SandboxState.Creating,
+            PoolImage = image.Digest,
+            CreatedAt = _time.GetUtcNow(),
+        };
+        _store.Insert(sandbox);
+        return await BuildAsync(sandbox, image, start: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Hands out a running sandbox: from the warm pool when one of that image is ready (the claim gives it only an
+    /// address, limits and a client), otherwise made cold.
+    /// </summary>
+    public async Task<(Sandbox Sandbox, bool FromPool)> ClaimAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
+    {
+        spec.Validate(_hostMemory, Environment.ProcessorCount);
+        if (spec.Command.Count > 0)
+        {
+            return (await CreateAsync(spec, true, cancellationToken).ConfigureAwait(false), false);
+        }
+
+        var image = _images.Resolve(spec.Image);
+        Sandbox? claimed;
+        await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var address = _addresses.Allocate(_store.UsedAddresses()).ToString();
+            claimed = _store.ClaimFromPool(image.Digest, s => s with
+            {
+                Name = spec.Name,
+                Spec = spec,
+                Address = address,
+                PoolImage = null,
+            });
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+
+        if (claimed is null)
+        {
+            return (await CreateAsync(spec, true, cancellationToken).ConfigureAwait(false), false);
+        }
+
+        PoolClaimed?.Invoke(image.Digest);
+        try
+        {
+            await _network.AssignAsync(claimed.Netns, claimed.HostInterface, IPAddress.Parse(claimed.Address!), cancellationToken).ConfigureAwait(false);
+            var pooled = SandboxSpec.Default;
+            if (spec.MemoryBytes != pooled.MemoryBytes || spec.Cpus != pooled.Cpus || spec.Pids != pooled.Pids)
+            {
+                Cgroups.ApplyLimits(claimed.CgroupPath, spec.MemoryBytes, spec.Cpus, spec.Pids);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogClaimFailed(_log, claimed.Id, e);
+            await DestroyAsync(claimed.Id, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return (claimed, true);
+    }
+
+    /// <summary>Raised after a pool sandbox was claimed, so the pool can refill.</summary>
+    internal event Action<string>? PoolClaimed;
+
+    public async Task<Sandbox> StartAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = _store.Get(s.Id)!;
+        if (s.State is SandboxState.Running)
+        {
+            return s;
+        }
+
+        if (s.State is SandboxState.Paused)
+        {
+            throw new InvalidRequestException($"sandbox {s.DisplayName} is paused; resume it instead.");
+        }
+
+        var image = _images.Resolve(s.ImageDigest);
+        await EnsurePlumbingAsync(s, image, cancellationToken).ConfigureAwait(false);
+        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await _runtime.RunDetachedAsync(s.Id, BundleDir(s), ConsoleLog(s), cancellationToken).ConfigureAwait(false);
+        s = s with { State = SandboxState.Running, StartedAt = _time.GetUtcNow(), ExitCode = null };
+        _store.Update(s);
+        return s;
+    }
+
+    public async Task<Sandbox> StopAsync(string reference, TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = _store.Get(s.Id)!;
+        var state = await _runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        if (state is { Status: "paused" })
+        {
+            await _runtime.ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (state is { Status: "running" or "paused" })
+        {
+            await _runtime.KillAsync(s.Id, "TERM", cancellationToken).ConfigureAwait(false);
+            if (!await WaitForExitAsync(state.Pid, grace, cancellationToken).ConfigureAwait(false))
+            {
+                await _runtime.KillAsync(s.Id, "KILL", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = s with { State = SandboxState.Stopped };
+        _store.Update(s);
+        return s;
+    }
+
+    public async Task<Sandbox> PauseAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = RequireState(_store.Get(s.Id)!, SandboxState.Running, "pause");
+        await _runtime.PauseAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = s with { State = SandboxState.Paused };
+        _store.Update(s);
+        return s;
+    }
+
+    public async Task<Sandbox> ResumeAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = RequireState(_store.Get(s.Id)!, SandboxState.Paused, "resume");
+        await _runtime.ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = s with { State = SandboxState.Running };
+        _store.Update(s);
+        return s;
+    }
+
+    /// <summary>Removes the sandbox and everything it owns; its record goes last, so a crash half-way is finished on restart.</summary>
+    public async Task DestroyAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        s = _store.Get(s.Id);
+        if (s is null)
+        {
+            return;
+        }
+
+        _store.Update(s with { State = SandboxState.Destroying });
+        await TeardownAsync(s, removeVolume: true, cancellationToken).ConfigureAwait(false);
+        _store.Delete(s.Id);
+        _locks.TryRemove(s.Id, out var _);
+    }
+
+    public async Task<ExecResult> ExecAsync(string reference, IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? env, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (command.Count == 0 || string.IsNullOrEmpty(command[0]))
+        {
+            throw new InvalidRequestException("exec needs a command, e.g. 'moat sandbox exec NAME -- sh -c \"echo hi\"'.");
+        }
+
+        var s = Get(reference);
+        if (s.State is not SandboxState.Running)
+        {
+            throw new InvalidRequestException($"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; start it before exec.");
+        }
+
+        return await _runtime.ExecAsync(s.Id, command, EnvList(s.Spec.Env, env), timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The interactive form of exec, run by the CLI itself so the user's terminal is attached.</summary>
+    public IReadOnlyList<string> InteractiveExec(string reference, IReadOnlyList<string> command, bool tty)
+    {
+        var s = Get(reference);
+        if (s.State is not SandboxState.Running)
+        {
+            throw new InvalidRequestException($"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; start it before exec.");
+        }
+
+        return _runtime.InteractiveExecCommand(s.Id, command.Count == 0 ? ["/bin/sh"] : command, tty);
+    }
+
+    /// <summary>The last <paramref name="tailBytes"/> of what the sandbox's main process wrote.</summary>
+    public string Logs(string reference, int tailBytes = 64 * 1024)
+    {
+        var s = Get(reference);
+        var path = ConsoleLog(s);
+        if (!File.Exists(path))
+        {
+            return string.Empty;
+        }
+
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        if (f.Length > tailBytes)
+        {
+            f.Seek(-tailBytes, SeekOrigin.End);
+        }
+
+        using var r = new StreamReader(f);
+        return r.ReadToEnd();
+    }
+
+    public async Task<SandboxDetails> InspectAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        var s = Get(reference);
+        var state = await _runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        return new SandboxDetails(s, state?.Status ?? "absent", state?.Pid ?? 0, _runtime.Name, BundleDir(s), RootfsDir(s),
+            s.Spec.Volume ? VolumeDir(s) : null, s.Netns, s.HostInterface, s.CgroupPath);
+    }
+
+    private async Task<Sandbox> BuildAsync(Sandbox sandbox, ResolvedImage image, bool start, CancellationToken cancellationToken)
+    {
+        try
+        {
+            FaultInjection.Checkpoint("create:journaled");
+            await EnsurePlumbingAsync(sandbox, image, cancellationToken).ConfigureAwait(false);
+            FaultInjection.Checkpoint("create:plumbed");
+            if (start)
+            {
+                await _runtime.RunDetachedAsync(sandbox.Id, BundleDir(sandbox), ConsoleLog(sandbox), cancellationToken).ConfigureAwait(false);
+                FaultInjection.Checkpoint("create:started");
+            }
+
+            sandbox = sandbox with
+            {
+                State = start ? SandboxState.Running : SandboxState.Created,
+                StartedAt = start ? _time.GetUtcNow() : null,
+            };
+            _store.Update(sandbox);
+            return sandbox;
+        }
+        catch (Exception e)
+        {
+            LogCreateFailed(_log, sandbox.Id, e);
+            await TeardownAsync(sandbox, removeVolume: true, CancellationToken.None).ConfigureAwait(false);
+            _store.Delete(sandbox.Id);
+            throw;
+        }
+    }
+
+    /// <summary>Makes whatever of the sandbox's network, root file system, volume and bundle is missing.</summary>
+    internal async Task EnsurePlumbingAsync(Sandbox s, ResolvedImage image, CancellationToken cancellationToken, int? runningPid = null)
+    {
+        await _network.PrepareAsync(s.Netns, s.HostInterface, runningPid, cancellationToken).ConfigureAwait(false);
+
+        if (s.Address is not null)
+        {
+            await _network.AssignAsync(s.Netns, s.HostInterface, IPAddress.Parse(s.Address), cancellationToken).ConfigureAwait(false);
+        }
+
+        var dir = SandboxDir(s);
+        Directory.CreateDirectory(dir);
+        if (runningPid is null)
+        {
+            // A running container holds its own view of the overlay; mounting a second overlay on the same upper
+            // folder is undefined, so the host-side mount is only remade for a sandbox that will be (re)started.
+            await OverlayRootfs.MountAsync(image.RootfsPath, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), RootfsDir(s), cancellationToken).ConfigureAwait(false);
+        }
+        if (s.Spec.Volume)
+        {
+            Directory.CreateDirectory(VolumeDir(s));
+        }
+
+        var config = OciSpecBuilder.Build(new OciSandboxConfig
+        {
+            RootfsPath = RootfsDir(s),
+            Hostname = s.Name ?? s.Id,
+            NetnsPath = Path.Combine("/run/netns", s.Netns),
+            CgroupsPath = s.CgroupPath,
+            InitBinary = _options.ResolvedInitBinary,
+            Command = s.Spec.Command.Count > 0 ? s.Spec.Command : [],
+            Env = EnvList(ImageEnv(image), s.Spec.Env),
+            VolumePath = s.Spec.Volume ? VolumeDir(s) : null,
+            MemoryBytes = s.Spec.MemoryBytes,
+            Cpus = s.Spec.Cpus,
+            Pids = s.Spec.Pids,
+        });
+        var tmp = Path.Combine(dir, "config.json.tmp");
+        await File.WriteAllTextAsync(tmp, config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        File.Move(tmp, Path.Combine(dir, "config.json"), overwrite: true);
+    }
+
+    /// <summary>Removes every kernel object and file of a sandbox; each step succeeds when its object is already gone.</summary>
+    internal async Task TeardownAsync(Sandbox s, bool removeVolume, CancellationToken cancellationToken)
+    {
+        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await OverlayRootfs.UnmountAsync(RootfsDir(s), cancellationToken).ConfigureAwait(false);
+        await _network.DestroyAsync(s.Netns, s.HostInterface, cancellationToken).ConfigureAwait(false);
+        var busy = Cgroups.Remove(s.CgroupPath);
+        if (busy.Count > 0)
+        {
+            LogCgroupBusy(_log, s.Id, string.Join(", ", busy));
+        }
+
+        if (Directory.Exists(SandboxDir(s)))
+        {
+            Directory.Delete(SandboxDir(s), recursive: true);
+        }
+
+        if (removeVolume && Directory.Exists(VolumeDir(s)))
+        {
+            Directory.Delete(VolumeDir(s), recursive: true);
+        }
+    }
+
+    internal string SandboxDir(Sandbox s) => Path.Combine(SandboxesDir, s.Id);
+
+    internal string BundleDir(Sandbox s) => SandboxDir(s);
+
+    internal string RootfsDir(Sandbox s) => Path.Combine(SandboxDir(s), "rootfs");
+
+    internal string VolumeDir(Sandbox s) => Path.Combine(VolumesDir, s.Id);
+
+    internal string ConsoleLog(Sandbox s) => Path.Combine(SandboxDir(s), "console.log");
+
+    private async Task<IDisposable> LockAsync(string id, CancellationToken ct)
+    {
+        var sem = _locks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
+        await sem.WaitAsync(ct).ConfigureAwait(false);
+        return new Releaser(sem);
+    }
+
+    private static Sandbox RequireState(Sandbox s, SandboxState wanted, string verb) =>
+        s.State == wanted ? s : throw new InvalidRequestException(
+            $"cannot {verb} sandbox {s.DisplayName}: it is {s.State.ToString().ToLowerInvariant()}, not {wanted.ToString().ToLowerInvariant()}.");
+
+    private static IReadOnlyList<string> ImageEnv(ResolvedImage image) => image.Env;
+
+    private static List<string> EnvList(IReadOnlyList<string> baseEnv, IReadOnlyDictionary<string, string>? extra)
+    {
+        var list = new List<string>(baseEnv);
+        if (extra is not null)
+        {
+            list.AddRange(extra.Select(kv => $"{kv.Key}={kv.Value}"));
+        }
+
+        return list;
+    }
+
+    private static List<string> EnvList(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string>? b) =>
+        EnvList(a.Select(kv => $"{kv.Key}={kv.Value}").ToList(), b);
+
+    private static async Task<bool> WaitForExitAsync(int pid, TimeSpan grace, CancellationToken ct)
+    {
+        if (pid <= 0)
+        {
+            return true;
+        }
+
+        // The init is not our child, so there is no wait(2) for it; a pidfd would do, polling /proc is portable and cheap.
+        var deadline = DateTime.UtcNow + grace;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!Directory.Exists($"/proc/{pid}") || IsZombie(pid))
+            {
+                return true;
+            }
+
+            await Task.Delay(10, ct).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            return close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z';
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    private static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5));
+
+    private sealed class Releaser(SemaphoreSlim sem) : IDisposable
+    {
+        public void Dispose() => sem.Release();
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Creating sandbox {Id} failed; removing what was made")]
+    private static partial void LogCreateFailed(ILogger logger, string id, Exception exception);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Claiming pool sandbox {Id} failed; destroying it")]
+    private static partial void LogClaimFailed(ILogger logger, string id, Exception exception);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Sandbox {Id}: cgroups still busy after removal: {Paths}")]
+    private static partial void LogCgroupBusy(ILogger logger, string id, string paths);
+}
+
+/// <summary>A sandbox with what the runtime and the kernel say about it now.</summary>
+public sealed record SandboxDetails(
+    Sandbox Sandbox,
+    string RuntimeStatus,
+    int Pid,
+    string Runtime,
+    string Bundle,
+    string Rootfs,
+    string? Volume,
+    string Netns,
+    string HostInterface,
+    string Cgroup);

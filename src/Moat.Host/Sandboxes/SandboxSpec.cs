@@ -1,0 +1,99 @@
+using System.Text.RegularExpressions;
+
+namespace Moat.Host.Sandboxes;
+
+/// <summary>What a client asks for: the image, the limits and, optionally, a main command.</summary>
+public sealed partial record SandboxSpec
+{
+    public const long MiB = 1024 * 1024;
+
+    public string Image { get; init; } = "busybox";
+
+    /// <summary>Optional unique name; the sandbox is also reachable by its id.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Main command. Empty: the sandbox idles and code runs in it through exec.</summary>
+    public IReadOnlyList<string> Command { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    public long MemoryBytes { get; init; } = 256 * MiB;
+
+    /// <summary>CPU share as a number of cores (0.5 = half a core), enforced as a CFS quota.</summary>
+    public double Cpus { get; init; } = 1.0;
+
+    public int Pids { get; init; } = 512;
+
+    /// <summary>The client this sandbox is handed to (a key fingerprint or a name).</summary>
+    public string Client { get; init; } = "local";
+
+    /// <summary>Whether /data is a volume kept across restarts of the sandbox and of the agent.</summary>
+    public bool Volume { get; init; } = true;
+
+    public static SandboxSpec Default { get; } = new();
+
+    /// <summary>Checks the spec against what this host can give; throws one clear sentence naming the field.</summary>
+    public void Validate(long hostMemoryBytes, int hostCpus)
+    {
+        if (string.IsNullOrWhiteSpace(Image))
+        {
+            throw new InvalidRequestException("image must name an image (see 'moat image ls').");
+        }
+
+        if (Name is not null && !NamePattern().IsMatch(Name))
+        {
+            throw new InvalidRequestException(
+                $"name '{Name}' is not valid: use 1-40 characters from a-z, 0-9, '-' and '_', starting with a letter or digit.");
+        }
+
+        if (MemoryBytes < 8 * MiB)
+        {
+            throw new InvalidRequestException($"memory {MemoryBytes / MiB} MiB is too small: a sandbox needs at least 8 MiB.");
+        }
+
+        if (MemoryBytes > hostMemoryBytes)
+        {
+            throw new ResourceExhaustedException(
+                $"memory {MemoryBytes / MiB} MiB is more than this host has ({hostMemoryBytes / MiB} MiB).");
+        }
+
+        if (!(Cpus > 0) || Cpus > hostCpus)
+        {
+            throw new InvalidRequestException($"cpus {Cpus} is not valid: give a number above 0 and at most {hostCpus} (this host's cores).");
+        }
+
+        if (Pids is < 8 or > 65536)
+        {
+            throw new InvalidRequestException($"pids {Pids} is not valid: give a number from 8 to 65536.");
+        }
+
+        foreach (var arg in Command)
+        {
+            if (arg is null || arg.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new InvalidRequestException("command arguments must be strings without NUL characters.");
+            }
+        }
+
+        if (Command.Count > 0 && string.IsNullOrEmpty(Command[0]))
+        {
+            throw new InvalidRequestException("command must start with a program name.");
+        }
+
+        foreach (var (k, _) in Env)
+        {
+            if (k.Length == 0 || k.Contains('=', StringComparison.Ordinal) || k.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new InvalidRequestException($"environment variable name '{k}' is not valid: no '=' or NUL, not empty.");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(Client) || Client.Length > 200)
+        {
+            throw new InvalidRequestException("client must be a non-empty identifier of at most 200 characters.");
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,39}$")]
+    private static partial Regex NamePattern();
+}

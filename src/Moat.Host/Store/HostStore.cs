@@ -1,0 +1,261 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Store;
+
+/// <summary>
+/// The host agent's durable state: one SQLite file in the state folder. Every change to a sandbox is written here
+/// before the kernel objects it names are made or removed, so a restart can always tell what exists and why.
+/// </summary>
+public sealed class HostStore
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly string _connectionString;
+
+    public HostStore(string databasePath)
+    {
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = databasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        using var c = Open();
+        Execute(c, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            CREATE TABLE IF NOT EXISTS sandboxes (
+                id TEXT PRIMARY KEY,
+                name TEXT UNIQUE,
+                spec TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                state TEXT NOT NULL,
+                address TEXT UNIQUE,
+                pool_image TEXT,
+                created_at TEXT NOT NULL,
+                started_at TEXT,
+                exit_code INTEGER
+            );
+            CREATE INDEX IF NOT EXISTS sandboxes_pool ON sandboxes(pool_image) WHERE pool_image IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """);
+    }
+
+    public void Insert(Sandbox s)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            INSERT INTO sandboxes (id, name, spec, image_digest, state, address, pool_image, created_at, started_at, exit_code)
+            VALUES ($id, $name, $spec, $digest, $state, $address, $pool, $created, $started, $exit)
+            """;
+        Bind(cmd, s);
+        try
+        {
+            cmd.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
+        {
+            if (s.Name is not null && e.Message.Contains("name", StringComparison.Ordinal))
+            {
+                throw new InvalidRequestException($"a sandbox named '{s.Name}' already exists; choose another name or remove it first.");
+            }
+
+            throw new MoatHostException($"sandbox {s.Id} conflicts with a stored one: {e.Message}", e);
+        }
+    }
+
+    public void Update(Sandbox s)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit
+            WHERE id = $id
+            """;
+        Bind(cmd, s);
+        if (cmd.ExecuteNonQuery() != 1)
+        {
+            throw new MoatHostException($"sandbox {s.Id} is not in the store.");
+        }
+    }
+
+    public void Delete(string id)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "DELETE FROM sandboxes WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.ExecuteNonQuery();
+    }
+
+    public Sandbox? Get(string id) => Query("SELECT * FROM sandboxes WHERE id = $p", id).FirstOrDefault();
+
+    /// <summary>Finds a sandbox by exact name, exact id, or unique id prefix (at least 4 characters).</summary>
+    public Sandbox? Find(string reference)
+    {
+        var byName = Query("SELECT * FROM sandboxes WHERE name = $p OR id = $p", reference);
+        if (byName.Count > 0)
+        {
+            return byName[0];
+        }
+
+        if (reference.Length < 4)
+        {
+            return null;
+        }
+
+        var byPrefix = Query("SELECT * FROM sandboxes WHERE id LIKE $p || '%' ESCAPE '\\'", reference.Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal));
+        return byPrefix.Count == 1 ? byPrefix[0] : null;
+    }
+
+    public IReadOnlyList<Sandbox> List() => Query("SELECT * FROM sandboxes ORDER BY created_at, id", null);
+
+    public IReadOnlyList<Sandbox> ListPool(string imageDigest) =>
+        Query("SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' ORDER BY created_at", imageDigest);
+
+    public IReadOnlySet<string> UsedAddresses()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT address FROM sandboxes WHERE address IS NOT NULL";
+        using var r = cmd.ExecuteReader();
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        while (r.Read())
+        {
+            set.Add(r.GetString(0));
+        }
+
+        return set;
+    }
+
+    /// <summary>
+    /// Takes one ready pool sandbox of the image and gives it its identity in one transaction, so two claims never
+    /// get the same sandbox. Returns null when the pool of that image is empty.
+    /// </summary>
+    public Sandbox? ClaimFromPool(string imageDigest, Func<Sandbox, Sandbox> identify)
+    {
+        using var c = Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' ORDER BY created_at LIMIT 1";
+        cmd.Parameters.AddWithValue("$p", imageDigest);
+        Sandbox? candidate;
+        using (var r = cmd.ExecuteReader())
+        {
+            candidate = r.Read() ? ReadSandbox(r) : null;
+        }
+
+        if (candidate is null)
+        {
+            return null;
+        }
+
+        var claimed = identify(candidate);
+        using var up = c.CreateCommand();
+        up.Transaction = tx;
+        up.CommandText = """
+            UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit
+            WHERE id = $id
+            """;
+        Bind(up, claimed);
+        try
+        {
+            up.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new InvalidRequestException($"a sandbox named '{claimed.Name}' already exists; choose another name.");
+        }
+
+        tx.Commit();
+        return claimed;
+    }
+
+    public string? GetMeta(string key)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT value FROM meta WHERE key = $k";
+        cmd.Parameters.AddWithValue("$k", key);
+        return cmd.ExecuteScalar() as string;
+    }
+
+    public void SetMeta(string key, string value)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "INSERT INTO meta (key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        cmd.Parameters.AddWithValue("$k", key);
+        cmd.Parameters.AddWithValue("$v", value);
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteConnection Open()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        return c;
+    }
+
+    private static void Execute(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private List<Sandbox> Query(string sql, string? p)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        if (p is not null)
+        {
+            cmd.Parameters.AddWithValue("$p", p);
+        }
+
+        using var r = cmd.ExecuteReader();
+        var list = new List<Sandbox>();
+        while (r.Read())
+        {
+            list.Add(ReadSandbox(r));
+        }
+
+        return list;
+    }
+
+    private static void Bind(SqliteCommand cmd, Sandbox s)
+    {
+        cmd.Parameters.AddWithValue("$id", s.Id);
+        cmd.Parameters.AddWithValue("$name", (object?)s.Name ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(s.Spec, Json));
+        cmd.Parameters.AddWithValue("$digest", s.ImageDigest);
+        cmd.Parameters.AddWithValue("$state", s.State.ToString());
+        cmd.Parameters.AddWithValue("$address", (object?)s.Address ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$pool", (object?)s.PoolImage ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$created", s.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
+        cmd.Parameters.AddWithValue("$started", (object?)s.StartedAt?.ToString("O", CultureInfo.InvariantCulture) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$exit", (object?)s.ExitCode ?? DBNull.Value);
+    }
+
+    private static Sandbox ReadSandbox(SqliteDataReader r) => new()
+    {
+        Id = r.GetString(r.GetOrdinal("id")),
+        Name = r.IsDBNull(r.GetOrdinal("name")) ? null : r.GetString(r.GetOrdinal("name")),
+        Spec = JsonSerializer.Deserialize<SandboxSpec>(r.GetString(r.GetOrdinal("spec")), Json) ?? SandboxSpec.Default,
+        ImageDigest = r.GetString(r.GetOrdinal("image_digest")),
+        State = Enum.Parse<SandboxState>(r.GetString(r.GetOrdinal("state"))),
+        Address = r.IsDBNull(r.GetOrdinal("address")) ? null : r.GetString(r.GetOrdinal("address")),
+        PoolImage = r.IsDBNull(r.GetOrdinal("pool_image")) ? null : r.GetString(r.GetOrdinal("pool_image")),
+        CreatedAt = DateTimeOffset.Parse(r.GetString(r.GetOrdinal("created_at")), CultureInfo.InvariantCulture),
+        StartedAt = r.IsDBNull(r.GetOrdinal("started_at")) ? null : DateTimeOffset.Parse(r.GetString(r.GetOrdinal("started_at")), CultureInfo.InvariantCulture),
+        ExitCode = r.IsDBNull(r.GetOrdinal("exit_code")) ? null : r.GetInt32(r.GetOrdinal("exit_code")),
+    };
+}
