@@ -25,6 +25,12 @@ public sealed record VethSpec(string Name, string? PeerName = null, NetworkNames
     /// <summary>The MTU of both ends, or null for the kernel default (1500).</summary>
     public int? Mtu { get; init; }
 
+    /// <summary>
+    /// Bring this end up as it is created (saves a request). The peer cannot be: the kernel opens it before the
+    /// pair is joined and refuses (ENOTCONN), so the peer is brought up by a request of its own.
+    /// </summary>
+    public bool Up { get; init; }
+
     /// <summary>This end's MAC address, or null for a random one.</summary>
     public System.Net.NetworkInformation.PhysicalAddress? Mac { get; init; }
 

@@ -38,7 +38,8 @@ public sealed class NetlinkBatch
         }
 
         var w = Begin(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_CREATE | Rtnl.NLM_F_EXCL, $"create veth {spec.Name} peer {spec.PeerName ?? "(kernel-named)"}");
-        w.WriteIfInfo(Rtnl.AF_UNSPEC, 0, 0, 0);
+        var up = spec.Up ? Rtnl.IFF_UP : 0;
+        w.WriteIfInfo(Rtnl.AF_UNSPEC, 0, up, up);
         w.PutString(Rtnl.IFLA_IFNAME, spec.Name);
         PutLinkOptions(w, spec.Mtu, spec.Mac);
         var linkInfo = w.BeginNested(Rtnl.IFLA_LINKINFO);
@@ -123,9 +124,22 @@ public sealed class NetlinkBatch
     public NetlinkBatch SetIpv4Settings(string name, params ReadOnlySpan<(Ipv4DeviceSetting Setting, uint Value)> settings)
     {
         ValidateInterfaceName(name, nameof(name));
-        var w = Begin(Rtnl.RTM_NEWLINK, 0, $"set ipv4 settings on {name}");
-        w.WriteIfInfo(Rtnl.AF_UNSPEC, 0, 0, 0);
-        w.PutString(Rtnl.IFLA_IFNAME, name);
+        return SetIpv4Settings(name, 0, settings);
+    }
+
+    /// <summary>Sets IPv4 per-interface settings of the link with index <paramref name="index"/>.</summary>
+    public NetlinkBatch SetIpv4Settings(int index, params ReadOnlySpan<(Ipv4DeviceSetting Setting, uint Value)> settings) =>
+        SetIpv4Settings(null, index, settings);
+
+    private NetlinkBatch SetIpv4Settings(string? name, int index, ReadOnlySpan<(Ipv4DeviceSetting Setting, uint Value)> settings)
+    {
+        var w = Begin(Rtnl.RTM_NEWLINK, 0, $"set ipv4 settings on {name ?? "#" + index}");
+        w.WriteIfInfo(Rtnl.AF_UNSPEC, index, 0, 0);
+        if (name is not null)
+        {
+            w.PutString(Rtnl.IFLA_IFNAME, name);
+        }
+
         var spec = w.BeginNested(Rtnl.IFLA_AF_SPEC);
         var inet = w.BeginNested(Rtnl.AF_INET);
         var conf = w.BeginNested(Rtnl.IFLA_INET_CONF);

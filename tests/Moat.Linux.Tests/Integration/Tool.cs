@@ -47,9 +47,9 @@ internal static class Tool
         (ns is null ? IpJson("-d", "link", "show") : IpJson("-n", ns, "-d", "link", "show"))
             .EnumerateArray().ToDictionary(e => e.GetProperty("ifname").GetString()!);
 
-    /// <summary>"ADDRESS/PREFIX" strings of interface IF in namespace NS.</summary>
+    /// <summary>"ADDRESS/PREFIX" strings of the IPv4 addresses of interface IF in namespace NS.</summary>
     public static IReadOnlyList<string> Addresses(string ns, string ifname) =>
-        [.. IpJson("-n", ns, "addr", "show", "dev", ifname).EnumerateArray()
+        [.. IpJson("-n", ns, "-4", "addr", "show", "dev", ifname).EnumerateArray()
             .SelectMany(l => l.GetProperty("addr_info").EnumerateArray())
             .Select(a => $"{a.GetProperty("local").GetString()}/{a.GetProperty("prefixlen").GetInt32()}")];
 

@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using Moat.Linux.Namespaces;
+using Moat.Linux.Netlink;
+
+namespace Moat.Linux.Plumbing;
+
+/// <summary>Choices for a sandbox's link that are the same for every sandbox on a host.</summary>
+public sealed record SandboxLinkOptions
+{
+    public static SandboxLinkOptions Default { get; } = new();
+
+    /// <summary>The sandbox-side interface name.</summary>
+    public string SandboxInterface { get; init; } = "eth0";
+
+    /// <summary>The address the sandbox uses as its default gateway; the host end answers ARP for it (proxy_arp).</summary>
+    public IPAddress Gateway { get; init; } = IPAddress.Parse("169.254.1.1");
+
+    /// <summary>The MTU of both veth ends, or null for the kernel's default.</summary>
+    public int? Mtu { get; init; }
+}
+
+/// <summary>
+/// One sandbox's network plumbing: a named netns holding the sandbox end of a veth pair (created there, never
+/// moved), a /32 address, and routes through a host end that answers ARP for the gateway. Split into
+/// <see cref="Prepare"/> (warm pool) and <see cref="Assign"/> (claim); <see cref="Destroy()"/> undoes both.
+/// </summary>
+/// <remarks>
+/// The host end is configured through <c>host</c>, a socket in the root namespace in production and in a test's
+/// own namespace in tests. Instances are not thread-safe; <c>host</c> may be shared (it serialises its calls).
+/// </remarks>
+public sealed class SandboxLink : IDisposable
+{
+    private readonly RtNetlink _host;
+    private readonly RtNetlink _sandbox;
+    private readonly SandboxLinkOptions _options;
+    private readonly int _hostIndex;
+    private readonly int _sandboxIndex;
+    private bool _destroyed;
+
+    private SandboxLink(RtNetlink host, RtNetlink sandbox, NetworkNamespace ns, string hostInterface, int hostIndex, int sandboxIndex, SandboxLinkOptions options)
+    {
+        _host = host;
+        _sandbox = sandbox;
+        Namespace = ns;
+        HostInterface = hostInterface;
+        _hostIndex = hostIndex;
+        _sandboxIndex = sandboxIndex;
+        _options = options;
+    }
+
+    /// <summary>The named network namespace (/run/netns/NAME) a runtime joins.</summary>
+    public NetworkNamespace Namespace { get; }
+
+    public string Name => Namespace.Name;
+
+    /// <summary>The host end of the veth pair, where the sandbox's rules belong.</summary>
+    public string HostInterface { get; }
+
+    /// <summary>The address given by <see cref="Assign"/>, or null while the sandbox waits in the pool.</summary>
+    public IPAddress? Address { get; private set; }
+
+    /// <summary>
+    /// Creates netns NAME, a veth pair HOSTIF / eth0 with eth0 born inside NAME, brings lo, eth0 and HOSTIF up, and
+    /// turns on forwarding and proxy ARP (without delay) on HOSTIF. No address yet.
+    /// </summary>
+    public static SandboxLink Prepare(RtNetlink host, string name, string hostInterface, SandboxLinkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        options ??= SandboxLinkOptions.Default;
+        NetlinkBatch.ValidateInterfaceName(hostInterface, nameof(hostInterface));
+        NetlinkBatch.ValidateInterfaceName(options.SandboxInterface, nameof(options));
+
+        // The sandbox-side socket is opened on the thread that created the namespace, while it is still inside.
+        var ns = NetworkNamespace.Create(name, RtNetlink.Open, out var sandbox);
+        var created = false;
+        try
+        {
+            // Alone in its request: the kernel would run later requests of a batch even if this one failed,
+            // and they would then change a link of the same name that is not ours.
+            host.CreateVeth(new VethSpec(hostInterface, options.SandboxInterface, ns) { Mtu = options.Mtu, Up = true });
+            created = true;
+            var hostIndex = host.GetLinkIndex(hostInterface)
+                ?? throw new LinuxException(Errno.ENODEV, $"find {hostInterface} right after creating it");
+            host.Execute(new NetlinkBatch()
+                .SetIpv4Settings(hostIndex, (Ipv4DeviceSetting.Forwarding, 1u), (Ipv4DeviceSetting.ProxyArp, 1u))
+                .SetArpProxyDelay(hostIndex, TimeSpan.Zero));
+
+            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(options.SandboxInterface));
+            var sandboxIndex = sandbox.GetLinkIndex(options.SandboxInterface)
+                ?? throw new LinuxException(Errno.ENODEV, $"find {options.SandboxInterface} in {ns.Path} right after creating it");
+            return new SandboxLink(host, sandbox, ns, hostInterface, hostIndex, sandboxIndex, options);
+        }
+        catch
+        {
+            sandbox.Dispose();
+            ns.Dispose();
+            if (created)
+            {
+                host.DeleteLink(hostInterface);
+            }
+
+            NetworkNamespace.Delete(name);
+            throw;
+        }
+    }
+
+    /// <summary><see cref="Prepare"/> and <see cref="Assign"/> in one call.</summary>
+    public static SandboxLink Create(RtNetlink host, string name, string hostInterface, IPAddress address, SandboxLinkOptions? options = null)
+    {
+        var link = Prepare(host, name, hostInterface, options);
+        try
+        {
+            link.Assign(address);
+            return link;
+        }
+        catch
+        {
+            link.Destroy();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives the sandbox its identity: eth0 gets ADDRESS/32, routes to the gateway (scope link) and a default route
+    /// via it (onlink), and the host routes ADDRESS/32 to HOSTIF.
+    /// </summary>
+    public void Assign(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ObjectDisposedException.ThrowIf(_destroyed, this);
+        if (address.AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new ArgumentException($"Sandbox address {address} is not IPv4; the sandbox link routes one IPv4 /32 per sandbox.", nameof(address));
+        }
+
+        if (Address is not null)
+        {
+            throw new InvalidOperationException($"Sandbox {Name} already has address {Address}; destroy it and prepare another to change it.");
+        }
+
+        var gateway = _options.Gateway;
+        _sandbox.Execute(new NetlinkBatch()
+            .AddAddress(_sandboxIndex, address, 32)
+            .AddRoute(new RouteSpec(new IPNetwork(gateway, 32), _sandboxIndex) { Scope = RouteScope.Link })
+            .AddRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), _sandboxIndex) { Gateway = gateway, OnLink = true }));
+        _host.Execute(new NetlinkBatch()
+            .AddRoute(new RouteSpec(new IPNetwork(address, 32), _hostIndex) { Scope = RouteScope.Link }));
+        Address = address;
+    }
+
+    /// <summary>Deletes the veth pair (synchronously, so its names can be reused at once) and the namespace.</summary>
+    public void Destroy()
+    {
+        if (_destroyed)
+        {
+            return;
+        }
+
+        _destroyed = true;
+        Dispose();
+        Destroy(_host, Name, HostInterface);
+    }
+
+    /// <summary>
+    /// Removes what <see cref="Prepare"/> made for NAME / HOSTIF, whatever is left of it; for teardown and for
+    /// reconciliation after a restart. Returns false when nothing was there.
+    /// </summary>
+    public static bool Destroy(RtNetlink host, string name, string hostInterface)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        // Deleting the link first and explicitly: the kernel would destroy it with the namespace, but later.
+        var linkDeleted = host.DeleteLink(hostInterface);
+        var namespaceDeleted = NetworkNamespace.Delete(name);
+        return linkDeleted || namespaceDeleted;
+    }
+
+    /// <summary>Closes this object's descriptors; the namespace and links stay (use <see cref="Destroy()"/> to remove them).</summary>
+    public void Dispose()
+    {
+        _sandbox.Dispose();
+        Namespace.Dispose();
+    }
+}
