@@ -1,0 +1,16 @@
+using System.CommandLine;
+using Moat.Mtd.Simulation;
+
+namespace Moat.Mtd.Cli;
+
+/// <summary>The `moat mtd` command tree: moving target defense tools.</summary>
+public static class MtdCommands
+{
+    /// <summary>Builds `mtd` with its `simulate` subcommand.</summary>
+    public static Command Create()
+    {
+        var mtd = new Command("mtd", "Moving target defense: relocate sandboxes between hosts so neighbours cannot keep attacking them.");
+        mtd.Subcommands.Add(SimulateCommand.Create());
+        return mtd;
+    }
+}
