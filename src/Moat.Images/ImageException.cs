@@ -1,0 +1,38 @@
+namespace Moat.Images;
+
+/// <summary>Base of every failure the image store reports; its message is one sentence a user can act on.</summary>
+public class ImageException : Exception
+{
+    public ImageException(string message)
+        : base(message)
+    {
+    }
+
+    public ImageException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>A name or digest prefix that matches no image, or more than one.</summary>
+public sealed class ImageNotFoundException(string message) : ImageException(message);
+
+/// <summary>An archive that is malformed, truncated, oversized, unsupported or tries to escape the root file system.</summary>
+public sealed class ImageArchiveException : ImageException
+{
+    public ImageArchiveException(string message)
+        : base(message)
+    {
+    }
+
+    public ImageArchiveException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>A build tool (debootstrap, busybox) that failed or is missing.</summary>
+public sealed class ImageBuildException(string message) : ImageException(message);
+
+/// <summary>An image that cannot be removed because a sandbox still uses it.</summary>
+public sealed class ImageInUseException(string message) : ImageException(message);
