@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Moat.Host.Agent;
+using Moat.Host.Client;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Tests.Integration;
+
+/// <summary>
+/// A real host agent for one test: its own state folder and its own "host" network namespace holding the host ends
+/// of the sandboxes' veths, so no sandbox has any path to this machine's uplink. Disposing removes everything the
+/// agent made, even when the test failed half-way.
+/// </summary>
+internal sealed class AgentHarness : IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    private AgentHarness(HostAgentOptions options) => Options = options;
+
+    public HostAgentOptions Options { get; private set; }
+
+    public HostClient Client { get; private set; } = null!;
+
+    public string HostNs => Options.HostNamespace!;
+
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc")
+    {
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var options = new HostAgentOptions
+        {
+            StateDir = Path.Combine(Path.GetTempPath(), "moat-it-" + tag),
+            HostNamespace = "mth" + tag,
+            AddressPool = pool,
+            Pool = warm ?? new Dictionary<string, int>(),
+            Runtime = runtime,
+        };
+        await Sh("ip", "netns", "add", options.HostNamespace);
+        await Sh("ip", "-n", options.HostNamespace, "link", "set", "lo", "up");
+        var h = new AgentHarness(options);
+        try
+        {
+            await h.StartAgentAsync();
+        }
+        catch
+        {
+            await h.DisposeAsync();
+            throw;
+        }
+
+        return h;
+    }
+
+    public async Task StartAgentAsync()
+    {
+        _app = await HostAgent.BuildAsync(Options, _ => TestImages.Instance);
+        await _app.StartAsync();
+        Options = Options with { StateDir = ((HostAgentOptions)_app.Services.GetService(typeof(HostAgentOptions))!).StateDir };
+        Client = new HostClient(Options.SocketPath);
+    }
+
+    public T Service<T>() where T : notnull => (T)_app!.Services.GetService(typeof(T))!;
+
+    /// <summary>Stops the agent process-internally (its sandboxes keep running), as a restart's first half.</summary>
+    public async Task StopAgentAsync()
+    {
+        Client.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            _app = null;
+        }
+    }
+
+    /// <summary>Runs a command in the host namespace (the other end of every sandbox's veth).</summary>
+    public Task<(int Code, string Out)> InHostNs(params string[] args) => Sh(["ip", "netns", "exec", HostNs, .. args]);
+
+    public async ValueTask DisposeAsync()
+    {
+        var ids = new List<string>();
+        if (_app is not null)
+        {
+            ids.AddRange(Service<SandboxService>().List().Select(s => s.Id));
+            foreach (var id in ids)
+            {
+                try
+                {
+                    await Service<SandboxService>().DestroyAsync(id);
+                }
+                catch (MoatHostException)
+                {
+                    // The safety net below removes by name whatever the agent could not.
+                }
+            }
+
+            await StopAgentAsync();
+        }
+
+        // Safety net: whatever a failed test left, found by the names this agent gives its objects.
+        var sandboxes = Path.Combine(Options.StateDir, "sandboxes");
+        if (Directory.Exists(sandboxes))
+        {
+            ids.AddRange(Directory.EnumerateDirectories(sandboxes).Select(Path.GetFileName)!);
+        }
+
+        var runtimeRoot = Path.Combine(Options.StateDir, "runtime");
+        if (Directory.Exists(runtimeRoot))
+        {
+            foreach (var c in Directory.EnumerateDirectories(runtimeRoot))
+            {
+                await Sh(Options.Runtime, "--root", runtimeRoot, "delete", "--force", Path.GetFileName(c));
+                ids.Add(Path.GetFileName(c));
+            }
+        }
+
+        foreach (var id in ids.Distinct())
+        {
+            await Sh("umount", "-l", Path.Combine(sandboxes, id, "rootfs"));
+            await Sh("ip", "netns", "del", "moat-" + id);
+            foreach (var cg in Directory.EnumerateDirectories("/sys/fs/cgroup").Select(d => Path.Combine(d, "moat", id)).Where(Directory.Exists))
+            {
+                try
+                {
+                    Directory.Delete(cg);
+                }
+                catch (IOException)
+                {
+                    // Processes still inside: nothing more a test can do.
+                }
+            }
+        }
+
+        await Sh("ip", "netns", "del", HostNs);
+        if (Directory.Exists(Options.StateDir))
+        {
+            Directory.Delete(Options.StateDir, recursive: true);
+        }
+    }
+
+    public static async Task<(int Code, string Out)> Sh(params string[] args)
+    {
+        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o + await e);
+    }
+}
