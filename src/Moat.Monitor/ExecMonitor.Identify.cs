@@ -1,0 +1,196 @@
+using System.Text;
+using Moat.Monitor.Identify;
+using Moat.Monitor.Packages;
+
+namespace Moat.Monitor;
+
+public sealed partial class ExecMonitor
+{
+    private const string DeletedSuffix = " (deleted)";
+
+    private void OnExec(int pid, bool superseded)
+    {
+        List<(FileFingerprint Print, string? Path)>? captured;
+        if (superseded && _pendingExecFiles.TryGetValue(pid, out var pending) && pending.Count > 0)
+        {
+            // The later exec's files follow this one's in the list; this exec takes only the first.
+            captured = [pending[0]];
+            pending.RemoveAt(0);
+        }
+        else
+        {
+            _pendingExecFiles.Remove(pid, out captured);
+        }
+
+        string? sandboxId = _sandboxOfPid.GetValueOrDefault(pid) ?? _options.SandboxOfPid(pid);
+        if (sandboxId is null)
+        {
+            return; // a host process
+        }
+
+        _sandboxOfPid[pid] = sandboxId;
+        bool lost = _fanotifyLostSinceLastExec;
+        _fanotifyLostSinceLastExec = false;
+        var record = Identify(pid, sandboxId, captured, lost, superseded);
+        Counters.Records++;
+        Publish(record);
+    }
+
+    private ExecRecord Identify(int pid, string sandboxId, List<(FileFingerprint Print, string? Path)>? captured, bool fanotifyLost, bool superseded)
+    {
+        _sandboxes.TryGetValue(sandboxId, out var sandbox);
+        var info = _options.SandboxInfo(sandboxId);
+        var snapshot = superseded ? null : ProcessSnapshot.TryRead(pid);
+        string? path;
+        FileFingerprint? print = null;
+        VerificationStatus status;
+        string? detail = null;
+
+        if (snapshot is not null)
+        {
+            bool deleted = snapshot.ExeLink.EndsWith(DeletedSuffix, StringComparison.Ordinal);
+            path = InsidePath(sandbox, deleted ? snapshot.ExeLink[..^DeletedSuffix.Length] : snapshot.ExeLink);
+            var match = captured?.FirstOrDefault(c => c.Print.Device == snapshot.ExeDevice && c.Print.Inode == snapshot.ExeInode);
+            if (path.StartsWith("/memfd:", StringComparison.Ordinal))
+            {
+                print = _fingerprinter.TryFingerprint($"/proc/{pid}/exe");
+                status = VerificationStatus.AnonymousExecution;
+                detail = $"executable is the anonymous file '{path}'; the hash was read through /proc/{pid}/exe";
+            }
+            else if (match?.Print is { } exact)
+            {
+                print = exact;
+                var now = FileFingerprinter.TryStat($"/proc/{pid}/root{path}");
+                if (deleted || exact.Unlinked || now is null)
+                {
+                    status = VerificationStatus.FileDeleted;
+                    detail = $"{path} was deleted after it was executed; the hash is of the executed content";
+                }
+                else if (now.Value.Device != exact.Device || now.Value.Inode != exact.Inode)
+                {
+                    status = VerificationStatus.FileReplaced;
+                    detail = $"{path} now holds a different file than the one executed; the hash is of the executed content";
+                }
+                else
+                {
+                    status = VerificationStatus.Verified;
+                }
+            }
+            else
+            {
+                print = _fingerprinter.TryFingerprint($"/proc/{pid}/exe");
+                status = fanotifyLost ? VerificationStatus.EventsLost : VerificationStatus.NotSeenByFanotify;
+                detail = fanotifyLost
+                    ? "fanotify lost events, so the exec descriptor was not captured; the hash was read through /proc/PID/exe"
+                    : "the file is outside the sandbox's watched file system; the hash was read through /proc/PID/exe";
+            }
+        }
+        else if (captured is { Count: > 0 })
+        {
+            // Without /proc the opened files cannot be tied to the final executable (a script opens its
+            // interpreter too); the first one opened is the file named in execve, reported as exactly that.
+            print = captured[0].Print;
+            path = captured[0].Path is { } p ? InsidePath(sandbox, p.EndsWith(DeletedSuffix, StringComparison.Ordinal) ? p[..^DeletedSuffix.Length] : p) : null;
+            status = VerificationStatus.ProcessGone;
+            string why = superseded ? "process exec'd again before /proc could be read" : "process exited before /proc could be read";
+            detail = captured.Count == 1
+                ? $"{why}; the hash is of the file it opened for this execution"
+                : $"{why}; the hash is of the first of {captured.Count} files it opened for execution";
+        }
+        else
+        {
+            path = null;
+            status = fanotifyLost ? VerificationStatus.EventsLost : VerificationStatus.ProcessGone;
+            detail = fanotifyLost
+                ? "fanotify lost events and the process was gone from /proc: nothing about the file is known"
+                : "the process was gone from /proc and no executed file was captured: nothing about the file is known";
+        }
+
+        var argv = snapshot?.Argv ?? [];
+        var target = snapshot is null ? null : InterpreterDetector.Detect(path, argv, snapshot.Cwd is null ? null : InsidePath(sandbox, snapshot.Cwd));
+        var owner = path is null || sandbox is null ? null : sandbox.Packages.Owner(path);
+        var (drift, driftReason) = Drift(sandbox, path, print);
+        return new ExecRecord(
+            _time.GetUtcNow(), sandboxId, info?.ClientId, info?.Kind, pid, _parentOfPid.GetValueOrDefault(pid),
+            path, argv, print?.Sha256, print?.BuildId,
+            owner?.Ecosystem, owner?.Name, owner?.Version,
+            target?.Interpreter, target?.Script, target?.Inline ?? false,
+            drift, driftReason, status, detail);
+    }
+
+    private (bool? Drift, string? Reason) Drift(WatchedSandbox? sandbox, string? path, FileFingerprint? print)
+    {
+        if (sandbox?.ImageDir is null || path is null || print is null)
+        {
+            return (null, null);
+        }
+
+        string inImage = sandbox.ImageDir.TrimEnd('/') + path;
+        if (!File.Exists(inImage))
+        {
+            return (true, $"{path} is not in the sandbox's image");
+        }
+
+        var original = _fingerprinter.TryFingerprint(inImage);
+        if (original is null)
+        {
+            return (null, null);
+        }
+
+        return original.Sha256 == print.Sha256 ? (false, null) : (true, $"{path} differs from the image's copy (sha256 {original.Sha256})");
+    }
+
+    /// <summary>Turns a host-side path under the sandbox root into the path the sandbox sees.</summary>
+    private static string InsidePath(WatchedSandbox? sandbox, string path)
+    {
+        if (sandbox is not null && path.StartsWith(sandbox.RootPath + "/", StringComparison.Ordinal))
+        {
+            return path[sandbox.RootPath.Length..];
+        }
+
+        return path;
+    }
+
+    private static string? ReadLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>What /proc says about a live process at the moment it is read.</summary>
+    private sealed record ProcessSnapshot(string ExeLink, ulong ExeDevice, ulong ExeInode, IReadOnlyList<string> Argv, string? Cwd)
+    {
+        public static ProcessSnapshot? TryRead(int pid)
+        {
+            string? exe = ReadLink($"/proc/{pid}/exe");
+            var stat = FileFingerprinter.TryStat($"/proc/{pid}/exe");
+            if (exe is null || stat is null)
+            {
+                return null;
+            }
+
+            string[] argv;
+            try
+            {
+                byte[] raw = File.ReadAllBytes($"/proc/{pid}/cmdline");
+                argv = Encoding.UTF8.GetString(raw).TrimEnd('\0').Split('\0');
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            return new ProcessSnapshot(exe, stat.Value.Device, stat.Value.Inode, argv, ReadLink($"/proc/{pid}/cwd"));
+        }
+    }
+}

@@ -1,0 +1,265 @@
+using System.Collections.Concurrent;
+using System.Runtime.Versioning;
+using System.Threading.Channels;
+using Moat.Monitor.Identify;
+using Moat.Monitor.Packages;
+using Moat.Monitor.Sources;
+using static Moat.Monitor.Interop.Interop;
+
+namespace Moat.Monitor;
+
+/// <summary>
+/// Watches every exec in the host's sandboxes from outside them: the proc connector says that a process
+/// exec'd (for every process, however short-lived) and fanotify FAN_OPEN_EXEC hands the exact file executed.
+/// Records and gaps are published on <see cref="Events"/>.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed partial class ExecMonitor : IAsyncDisposable
+{
+    private readonly ExecMonitorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ProcConnectorSource _proc;
+    private readonly FanotifyExecSource _fanotify;
+    private readonly FileFingerprinter _fingerprinter = new();
+    private readonly Channel<MonitorEvent> _events = Channel.CreateUnbounded<MonitorEvent>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly ConcurrentDictionary<string, WatchedSandbox> _sandboxes = new(StringComparer.Ordinal);
+
+    // Only the loop thread touches these.
+    private readonly Dictionary<int, string> _sandboxOfPid = [];
+    private readonly Dictionary<int, int> _parentOfPid = [];
+    private readonly Dictionary<int, List<(FileFingerprint Print, string? Path)>> _pendingExecFiles = [];
+    private bool _fanotifyLostSinceLastExec;
+    private readonly List<ProcEvent> _batch = [];
+    private readonly HashSet<int> _superseded = [];
+    private readonly HashSet<int> _execSeen = [];
+
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+
+    private ExecMonitor(ExecMonitorOptions options, TimeProvider time, ProcConnectorSource proc, FanotifyExecSource fanotify)
+    {
+        _options = options;
+        _time = time;
+        _proc = proc;
+        _fanotify = fanotify;
+    }
+
+    /// <summary>Records and gaps, in the order the monitor produced them.</summary>
+    public ChannelReader<MonitorEvent> Events => _events.Reader;
+
+    /// <summary>Counts of what the monitor has processed, for benchmarks and health checks.</summary>
+    public MonitorCounters Counters { get; } = new();
+
+    /// <summary>Opens both kernel sources (needs root) and starts the event loop on its own thread.</summary>
+    public static ExecMonitor Start(ExecMonitorOptions? options = null, TimeProvider? timeProvider = null)
+    {
+        var monitor = Open(options, timeProvider);
+        monitor.StartLoop();
+        return monitor;
+    }
+
+    /// <summary>
+    /// Subscribes to both kernel sources without reading them yet: the kernel queues events meanwhile, which
+    /// lets tests make identification happen after a process has exited or deleted its file.
+    /// </summary>
+    internal static ExecMonitor Open(ExecMonitorOptions? options = null, TimeProvider? timeProvider = null)
+    {
+        var proc = ProcConnectorSource.Open((options ?? ExecMonitorOptions.Default).ProcConnectorBufferBytes);
+        FanotifyExecSource fanotify;
+        try
+        {
+            fanotify = FanotifyExecSource.Open();
+        }
+        catch
+        {
+            proc.Dispose();
+            throw;
+        }
+
+        return new ExecMonitor(options ?? ExecMonitorOptions.Default, timeProvider ?? TimeProvider.System, proc, fanotify);
+    }
+
+    internal void StartLoop() => _loop ??= Task.Factory.StartNew(Loop, TaskCreationOptions.LongRunning);
+
+    /// <summary>
+    /// Starts capturing executed files for a sandbox. <paramref name="rootPath"/> is its root file system as seen
+    /// from the host (its own overlay mount); <paramref name="imageDir"/> is the read-only image it was made from
+    /// (the overlay's lower dir), used to tell image programs from drift and to find owning packages.
+    /// </summary>
+    public void WatchSandbox(string sandboxId, string rootPath, string? imageDir)
+    {
+        var packages = imageDir is null ? PackageIndex.Empty : PackageIndex.Load(imageDir);
+        _fanotify.WatchFileSystem(rootPath);
+        _sandboxes[sandboxId] = new WatchedSandbox(sandboxId, rootPath.TrimEnd('/'), imageDir, packages);
+    }
+
+    /// <summary>Stops capturing files for a sandbox (its execs are still reported, as NotSeenByFanotify).</summary>
+    public void UnwatchSandbox(string sandboxId)
+    {
+        if (_sandboxes.TryRemove(sandboxId, out var sandbox))
+        {
+            try
+            {
+                _fanotify.UnwatchFileSystem(sandbox.RootPath);
+            }
+            catch (MonitorKernelException)
+            {
+                // The file system is already unmounted, which removes the mark with it.
+            }
+        }
+    }
+
+    private unsafe void Loop()
+    {
+        try
+        {
+            var fds = stackalloc PollFd[2];
+            fds[0] = new PollFd { Fd = (int)_proc.Handle.DangerousGetHandle(), Events = POLLIN };
+            fds[1] = new PollFd { Fd = (int)_fanotify.Handle.DangerousGetHandle(), Events = POLLIN };
+            while (!_stop.IsCancellationRequested)
+            {
+                fds[0].Revents = 0;
+                fds[1].Revents = 0;
+                int ready = Poll(fds, 2, 100);
+                if (ready <= 0)
+                {
+                    continue;
+                }
+
+                if (fds[1].Revents != 0)
+                {
+                    DrainFanotify();
+                }
+
+                if (fds[0].Revents != 0)
+                {
+                    ProcessProcBatch();
+                }
+            }
+
+            _events.Writer.TryComplete();
+        }
+        catch (Exception ex)
+        {
+            _events.Writer.TryComplete(ex);
+        }
+    }
+
+    private void ProcessProcBatch()
+    {
+        _batch.Clear();
+        _proc.Drain(_batch.Add, detail => Publish(new GapRecord(_time.GetUtcNow(), null, "proc-connector", detail)));
+
+        // /proc shows a process's latest exec; an exec followed by another of the same process in this batch
+        // must not be described from /proc, so it is marked superseded (walking backwards finds the later ones).
+        _superseded.Clear();
+        _execSeen.Clear();
+        for (int i = _batch.Count - 1; i >= 0; i--)
+        {
+            var e = _batch[i];
+            if (e.Kind == ProcEventKind.Exec)
+            {
+                if (!_execSeen.Add(e.Tgid))
+                {
+                    _superseded.Add(i);
+                }
+            }
+            else if (e.Kind == ProcEventKind.Exit && e.Pid == e.Tgid)
+            {
+                // A pid reused after this exit is a different process; earlier execs are not superseded by it.
+                _execSeen.Remove(e.Tgid);
+            }
+        }
+
+        for (int i = 0; i < _batch.Count; i++)
+        {
+            OnProcEvent(_batch[i], _superseded.Contains(i));
+        }
+    }
+
+    private void DrainFanotify() => _fanotify.Drain(OnExecFile, detail =>
+    {
+        _fanotifyLostSinceLastExec = true;
+        Publish(new GapRecord(_time.GetUtcNow(), null, "fanotify", detail));
+    });
+
+    private void OnExecFile(int pid, Microsoft.Win32.SafeHandles.SafeFileHandle file)
+    {
+        using (file)
+        {
+            var print = _fingerprinter.TryFingerprint(file);
+            if (print is null)
+            {
+                return;
+            }
+
+            string? path = ReadLink($"/proc/self/fd/{file.DangerousGetHandle()}");
+            if (!_pendingExecFiles.TryGetValue(pid, out var list))
+            {
+                _pendingExecFiles[pid] = list = [];
+            }
+
+            list.Add((print, path));
+            Counters.ExecFilesCaptured++;
+        }
+    }
+
+    private void OnProcEvent(ProcEvent e, bool superseded)
+    {
+        switch (e.Kind)
+        {
+            case ProcEventKind.Fork when e.Pid == e.Tgid:
+                // A child inherits its parent's sandbox; remembering it now attributes the child even if it
+                // exits before anyone can read its /proc entry.
+                string? sandbox = _sandboxOfPid.GetValueOrDefault(e.ParentTgid) ?? _options.SandboxOfPid(e.Tgid);
+                if (sandbox is not null)
+                {
+                    _sandboxOfPid[e.Tgid] = sandbox;
+                    _parentOfPid[e.Tgid] = e.ParentTgid;
+                }
+
+                break;
+            case ProcEventKind.Exec:
+                Counters.ExecEvents++;
+                // FAN_OPEN_EXEC is queued while the kernel opens the file, before the exec completes and the
+                // proc connector reports it, so draining now guarantees this exec's file is already here.
+                DrainFanotify();
+                OnExec(e.Tgid, superseded);
+                break;
+            case ProcEventKind.Exit when e.Pid == e.Tgid:
+                _sandboxOfPid.Remove(e.Tgid);
+                _parentOfPid.Remove(e.Tgid);
+                _pendingExecFiles.Remove(e.Tgid);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void Publish(MonitorEvent e) => _events.Writer.TryWrite(e);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        _fanotify.Dispose();
+        _proc.Dispose();
+        _stop.Dispose();
+    }
+
+    private sealed record WatchedSandbox(string Id, string RootPath, string? ImageDir, PackageIndex Packages);
+}
+
+/// <summary>Running totals of the monitor's work (written by the loop thread only).</summary>
+public sealed class MonitorCounters
+{
+    public long ExecEvents { get; internal set; }
+
+    public long ExecFilesCaptured { get; internal set; }
+
+    public long Records { get; internal set; }
+}

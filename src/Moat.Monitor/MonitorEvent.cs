@@ -1,0 +1,61 @@
+namespace Moat.Monitor;
+
+/// <summary>How far an exec record can be trusted, and if not fully, exactly why.</summary>
+public enum VerificationStatus
+{
+    /// <summary>The hash is of the descriptor the kernel opened for this exec, and that file is still the process's executable at its path.</summary>
+    Verified,
+
+    /// <summary>The hash is of the executed content, but the file was unlinked (path no longer holds it).</summary>
+    FileDeleted,
+
+    /// <summary>The hash is of the executed content, but the path now holds a different file.</summary>
+    FileReplaced,
+
+    /// <summary>The program ran from an anonymous file (memfd) that has no path in any file system.</summary>
+    AnonymousExecution,
+
+    /// <summary>The process exited before /proc could confirm which opened file became its executable.</summary>
+    ProcessGone,
+
+    /// <summary>Kernel events were lost (queue overflow) so the exec's file descriptor was never seen.</summary>
+    EventsLost,
+
+    /// <summary>The file lies outside every watched file system; the hash was read through /proc/PID/exe instead of the exec descriptor.</summary>
+    NotSeenByFanotify,
+}
+
+/// <summary>Something the monitor observed: an exec, or the admission that some events were lost.</summary>
+public abstract record MonitorEvent(DateTimeOffset Time, string? SandboxId);
+
+/// <summary>One program execution inside a sandbox, identified as far as the evidence allows.</summary>
+public sealed record ExecRecord(
+    DateTimeOffset Time,
+    string SandboxId,
+    string? ClientId,
+    string? SandboxKind,
+    int Pid,
+    int ParentPid,
+    string? Path,
+    IReadOnlyList<string> Argv,
+    string? Sha256,
+    string? BuildId,
+    string? PackageEcosystem,
+    string? PackageName,
+    string? PackageVersion,
+    string? Interpreter,
+    string? Script,
+    bool InlineCode,
+    bool? Drift,
+    string? DriftReason,
+    VerificationStatus Verification,
+    string? VerificationDetail) : MonitorEvent(Time, SandboxId);
+
+/// <summary>Events were lost by a kernel source: the monitor says so instead of staying silent.</summary>
+public sealed record GapRecord(DateTimeOffset Time, string? SandboxId, string Source, string Detail) : MonitorEvent(Time, SandboxId);
+
+/// <summary>A rule matched an exec record.</summary>
+public sealed record AlertRecord(DateTimeOffset Time, string SandboxId, string Rule, string Priority, string Description, int Pid, string? Path) : MonitorEvent(Time, SandboxId);
+
+/// <summary>What the host agent knows about a sandbox: its client and kind (e.g. "job", "service", "honeypot").</summary>
+public sealed record SandboxInfo(string Id, string? ClientId, string? Kind);
