@@ -5,12 +5,22 @@ namespace Moat.Mtd.Plotting;
 /// <summary>Writes a report's figures as SVG and PNG files.</summary>
 public static class FigureFiles
 {
-    /// <summary>Writes figure4.svg, figure4.png, figure5.svg and figure5.png into <paramref name="directory"/>.</summary>
-    public static async Task WriteAsync(SimulationReport report, string directory, CancellationToken cancellationToken = default)
+    /// <summary>Writes figure4.svg/.png (grouped bars) and figure5.svg/.png (lines) into <paramref name="directory"/>; returns the paths.</summary>
+    public static async Task<IReadOnlyList<string>> WriteAsync(SimulationReport report, string directory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(report);
-        await Task.CompletedTask.ConfigureAwait(false);
-        _ = directory;
-        _ = cancellationToken;
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var written = new List<string>();
+        foreach (var (name, figure, kind) in new[] { ("figure4", report.Figure4, ChartKind.Bar), ("figure5", report.Figure5, ChartKind.Line) })
+        {
+            var svg = Path.Combine(directory, name + ".svg");
+            await File.WriteAllTextAsync(svg, Chart.ToSvg(figure, kind), cancellationToken).ConfigureAwait(false);
+            var png = Path.Combine(directory, name + ".png");
+            await File.WriteAllBytesAsync(png, Chart.ToPng(figure, kind), cancellationToken).ConfigureAwait(false);
+            written.Add(svg);
+            written.Add(png);
+        }
+
+        return written;
     }
 }
