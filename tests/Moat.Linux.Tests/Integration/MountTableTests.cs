@@ -1,0 +1,79 @@
+using Moat.Linux.Mounts;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Linux.Tests.Integration;
+
+/// <summary>
+/// Each test runs on a thread in a private mount namespace of its own: nothing it mounts is visible to the
+/// machine, and everything goes away with the thread even if the test fails half-way.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class MountTableTests : IDisposable
+{
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("mtlmnt");
+
+    public void Dispose() => _root.Delete(recursive: true);
+
+    [Fact]
+    public void MountOverlay_ReadsLowerWritesUpperAndShowsInMountinfo()
+    {
+        InPrivateMountNamespace(findmnt =>
+        {
+            var (lower, upper, work, target) = (Dir("lower"), Dir("upper"), Dir("work"), Dir("merged"));
+            File.WriteAllText(Path.Combine(lower, "from-lower"), "L");
+            MountTable.MountOverlay(lower, upper, work, target);
+            try
+            {
+                Assert.Equal("L", File.ReadAllText(Path.Combine(target, "from-lower")));
+                File.WriteAllText(Path.Combine(target, "written"), "W");
+                Assert.True(File.Exists(Path.Combine(upper, "written")));
+                Assert.False(File.Exists(Path.Combine(lower, "written")));
+
+                Assert.True(MountTable.IsMountPoint(target));
+                Assert.False(MountTable.IsMountPoint(lower));
+                var entry = Assert.Single(MountTable.List(_root.FullName));
+                Assert.Equal(target, entry.MountPoint);
+                Assert.Equal("overlay", entry.FileSystemType);
+                Assert.Contains($"upperdir={upper}", entry.SuperOptions);
+                Assert.Equal("overlay", findmnt(target));
+            }
+            finally
+            {
+                Assert.True(MountTable.Unmount(target));
+            }
+
+            Assert.False(MountTable.IsMountPoint(target));
+            Assert.False(MountTable.Unmount(target));
+        });
+    }
+
+    [Fact]
+    public void BindMount_ReadOnly_RefusesWrites()
+    {
+        InPrivateMountNamespace(findmnt =>
+        {
+            var (source, target) = (Dir("source"), Dir("target"));
+            File.WriteAllText(Path.Combine(source, "f"), "x");
+            MountTable.BindMount(source, target, readOnly: true);
+            Assert.Equal("x", File.ReadAllText(Path.Combine(target, "f")));
+            Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(target, "g"), "y"));
+            Assert.StartsWith("ro", Assert.Single(MountTable.List(target)).Options, StringComparison.Ordinal);
+            Assert.True(MountTable.Unmount(target, detach: true));
+        });
+    }
+
+    private string Dir(string name) => Directory.CreateDirectory(Path.Combine(_root.FullName, name)).FullName;
+
+    /// <summary>Runs <paramref name="test"/> in a new private mount namespace; it gets a findmnt that looks into that namespace.</summary>
+    private static void InPrivateMountNamespace(Action<Func<string, string>> test)
+    {
+        NamespaceRunner.OnFreshThread(() =>
+        {
+            Interop.Check(Interop.Unshare(Interop.CLONE_NEWNS), "unshare(CLONE_NEWNS)");
+            Interop.Check(Interop.Mount(null, "/", null, Interop.MS_REC | Interop.MS_PRIVATE, null), "make / private");
+            var nsPath = $"/proc/{Environment.ProcessId}/task/{Interop.GetTid()}/ns/mnt";
+            test(target => Tool.MustRun("nsenter", $"--mount={nsPath}", "findmnt", "-n", "-o", "FSTYPE", target).Trim());
+            return true;
+        });
+    }
+}
