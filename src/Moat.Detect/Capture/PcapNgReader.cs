@@ -79,6 +79,7 @@ internal static class PcapNgReader
         }
 
         bool big = state.BigEndian!.Value;
+        type = U32(head, big);
         uint length = U32(head[4..], big);
         if (length < 12 || length % 4 != 0 || length > MaxBlockLength)
         {

@@ -38,7 +38,7 @@ public sealed record DetectorOptions
     /// <summary>Every interval each positive count falls by one (Snabb's age_interval).</summary>
     public TimeSpan ContainmentDecayInterval { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>The inside network: unsolicited non-SYN packets to these addresses are dropped. Empty means every address.</summary>
+    /// <summary>The inside network: unsolicited non-SYN TCP packets from outside to these addresses are dropped. Empty turns that hygiene rule off.</summary>
     public IReadOnlyList<IPNetwork> ProtectedNetworks { get; init; } = [];
 
     // --- Address / port scan (Zeek "simple scan", NCSA) ---

@@ -54,8 +54,8 @@ internal sealed class ScanContainment
         bool tcp = packet.Protocol == TransportProtocol.Tcp;
         if (tcp && (packet.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) != TcpFlags.Syn)
         {
-            bool toInside = _options.ProtectedNetworks.Count == 0 || DetectorOptions.Contains(_options.ProtectedNetworks, packet.Destination);
-            bool fromInside = _options.ProtectedNetworks.Count != 0 && DetectorOptions.Contains(_options.ProtectedNetworks, packet.Source);
+            bool toInside = DetectorOptions.Contains(_options.ProtectedNetworks, packet.Destination);
+            bool fromInside = DetectorOptions.Contains(_options.ProtectedNetworks, packet.Source);
             return toInside && !fromInside ? ContainmentVerdict.BlockUnsolicited : ContainmentVerdict.Pass;
         }
 
