@@ -5,13 +5,13 @@ namespace Moat.Mtd.Plotting;
 /// <summary>Writes a report's figures as SVG and PNG files.</summary>
 public static class FigureFiles
 {
-    /// <summary>Writes figure4.svg/.png (grouped bars) and figure5.svg/.png (lines) into <paramref name="directory"/>; returns the paths.</summary>
+    /// <summary>Writes figure4.svg/.png (grouped bars), figure5.svg/.png (lines) and cost.svg/.png (grouped bars) into <paramref name="directory"/>; returns the paths.</summary>
     public static async Task<IReadOnlyList<string>> WriteAsync(SimulationReport report, string directory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var written = new List<string>();
-        foreach (var (name, figure, kind) in new[] { ("figure4", report.Figure4, ChartKind.Bar), ("figure5", report.Figure5, ChartKind.Line) })
+        foreach (var (name, figure, kind) in new[] { ("figure4", report.Figure4, ChartKind.Bar), ("figure5", report.Figure5, ChartKind.Line), ("cost", report.CostFigure, ChartKind.Bar) })
         {
             var svg = Path.Combine(directory, name + ".svg");
             await File.WriteAllTextAsync(svg, Chart.ToSvg(figure, kind), cancellationToken).ConfigureAwait(false);

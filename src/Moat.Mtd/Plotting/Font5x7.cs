@@ -56,8 +56,11 @@ internal static class Font5x7
         ['='] = [0x14, 0x14, 0x14, 0x14, 0x14],
         ['×'] = [0x22, 0x14, 0x08, 0x14, 0x22],
         ['Δ'] = [0x60, 0x58, 0x47, 0x58, 0x60],
+        ['Λ'] = [0x61, 0x1A, 0x04, 0x18, 0x60],
         ['—'] = [0x08, 0x08, 0x08, 0x08, 0x08],
     };
+
+    public static bool Has(char c) => s_glyphs.ContainsKey(char.ToUpperInvariant(c));
 
     public static byte[] Glyph(char c) =>
         s_glyphs.TryGetValue(char.ToUpperInvariant(c), out var g) ? g : s_unknown;

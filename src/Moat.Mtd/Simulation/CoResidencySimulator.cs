@@ -29,7 +29,9 @@ public static class CoResidencySimulator
         foreach (var name in Figure4Strategies)
         {
             var s = strategies.Single(x => x.Name == name);
-            var values = sweep.Select(k => ResistedPercent(RunTrials(options, s, fleet, k, cancellationToken))).ToArray();
+            var values = sweep.Select(k => ResistedPercent(k == options.AttackerSandboxes
+                ? summaryRuns[strategies.ToList().IndexOf(s)]
+                : RunTrials(options, s, fleet, k, cancellationToken))).ToArray();
             fig4Series.Add(new Series(name, values));
         }
 
@@ -40,7 +42,7 @@ public static class CoResidencySimulator
             sweep.Select(k => (double)k).ToArray(),
             fig4Series);
 
-        var steps = 12;
+        var steps = 24;
         var hours = Enumerable.Range(0, steps + 1).Select(i => Math.Round(options.HorizonHours * i / steps, 6)).ToArray();
         var fig5Series = Figure5Strategies.Select(name =>
         {
@@ -55,7 +57,30 @@ public static class CoResidencySimulator
             hours,
             fig5Series);
 
-        return new SimulationReport(options, figure4, figure5, summary);
+        // The cost sweep keeps max-Δ destinations and the threshold T, and varies only how often the target moves.
+        var cost = new List<CostPoint>();
+        foreach (var rate in options.RateSweep)
+        {
+            var swept = options with { PoissonRatePerHour = rate, PeriodHours = 1.0 / rate };
+            foreach (var s in Strategy.All(swept).Where(x => x.Name is "poisson+max-Δ" or "periodic+max-Δ"))
+            {
+                cost.Add(new CostPoint(rate, Summarise(swept, s, RunTrials(swept, s, fleet, options.AttackerSandboxes, cancellationToken))));
+            }
+        }
+
+        var costSeries = new[] { "poisson", "periodic" }.SelectMany(clock => new[]
+        {
+            new Series(clock + " campaigns", cost.Where(p => p.Summary.Strategy == clock + "+max-Δ").Select(p => p.Summary.CampaignsResistedPercent).ToArray()),
+            new Series(clock + " attacks", cost.Where(p => p.Summary.Strategy == clock + "+max-Δ").Select(p => p.Summary.AttemptsResistedPercent).ToArray()),
+        }).ToArray();
+        var costFigure = new Figure(
+            "Resisted vs relocation rate (max-Δ destination)",
+            "relocation rate λ (per hour)",
+            "resisted (%)",
+            options.RateSweep,
+            costSeries);
+
+        return new SimulationReport(options, figure4, figure5, summary, cost, costFigure);
     }
 
     private static TrialResult[] RunTrials(SimulationOptions options, Strategy strategy, Placement.HostInfo[] fleet, int attackers, CancellationToken cancellationToken)

@@ -41,6 +41,16 @@ public static class ReportWriter
             sb.AppendLine(c, $"| {s.Strategy} | {s.Timing} | {s.CampaignsResistedPercent:0.0} | {s.AttemptsResistedPercent:0.0} | {mean} | {s.RelocationsPerHour:0.000} | {s.MeanDeltaPerMove:0.000} | {s.AlertsPerCampaign:0.00} |");
         }
 
+        sb.AppendLine();
+        sb.AppendLine(c, $"Cost: what each relocation rate buys (max-Δ destination, {o.AttackerSandboxes} attacker sandboxes)");
+        sb.AppendLine();
+        sb.AppendLine("| rate (/h) | strategy | timing | campaigns resisted (%) | attacks resisted (%) | relocations/h |");
+        sb.AppendLine("|---:|---|---|---:|---:|---:|");
+        foreach (var p in report.Cost)
+        {
+            sb.AppendLine(c, $"| {p.RatePerHour:0.###} | {p.Summary.Strategy} | {p.Summary.Timing} | {p.Summary.CampaignsResistedPercent:0.0} | {p.Summary.AttemptsResistedPercent:0.0} | {p.Summary.RelocationsPerHour:0.000} |");
+        }
+
         return sb.ToString();
     }
 

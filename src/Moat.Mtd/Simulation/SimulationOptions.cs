@@ -21,6 +21,9 @@ public sealed record SimulationOptions
     /// <summary>Attacker fleet sizes swept for Figure 4.</summary>
     public IReadOnlyList<int> AttackerSweep { get; init; } = [1, 2, 4, 8, 16];
 
+    /// <summary>Relocation rates (per hour) swept for the cost table, for the Poisson and the periodic clock.</summary>
+    public IReadOnlyList<double> RateSweep { get; init; } = [0.25, 0.5, 1, 2, 4];
+
     /// <summary>Mean time an attack needs while co-resident; each attempt draws uniformly from [0.5, 1.5] times it.</summary>
     public double AttackHours { get; init; } = 2.0;
 
@@ -107,6 +110,11 @@ public sealed record SimulationOptions
         if (ThresholdHours is { } t && !Positive(t))
         {
             return string.Create(c, $"--threshold-hours must be a positive number of hours (or omitted), not {t}.");
+        }
+
+        if (RateSweep.Any(r => !Positive(r)))
+        {
+            return "Every rate of the cost sweep must be a positive number of relocations per hour.";
         }
 
         if (!Positive(PeriodHours))

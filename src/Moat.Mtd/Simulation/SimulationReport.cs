@@ -5,7 +5,14 @@ namespace Moat.Mtd.Simulation;
 /// <param name="Figure4">Attack campaigns resisted against the attacker's fleet size (time migration).</param>
 /// <param name="Figure5">Target survival probability over time (space migration).</param>
 /// <param name="Summary">Per-strategy figures at the default attacker fleet size.</param>
-public sealed record SimulationReport(SimulationOptions Options, Figure Figure4, Figure Figure5, IReadOnlyList<StrategySummary> Summary);
+/// <param name="Cost">What each relocation rate buys: one row per rate and clock, at the default attacker fleet size.</param>
+/// <param name="CostFigure">Campaigns resisted against the rate (λ, or 1/interval for the periodic clock).</param>
+public sealed record SimulationReport(SimulationOptions Options, Figure Figure4, Figure Figure5, IReadOnlyList<StrategySummary> Summary, IReadOnlyList<CostPoint> Cost, Figure CostFigure);
+
+/// <summary>One point of the cost sweep.</summary>
+/// <param name="RatePerHour">λ for the Poisson clock, 1/interval for the periodic one.</param>
+/// <param name="Summary">How the strategy fared at that rate.</param>
+public sealed record CostPoint(double RatePerHour, StrategySummary Summary);
 
 /// <summary>A chart as data: one x axis and one y series per strategy.</summary>
 /// <param name="Title">What the chart shows.</param>

@@ -69,14 +69,14 @@ public sealed class ChartTests
     }
 
     [Fact]
-    public async Task FigureFiles_WritesFourFiles_PngsDecodeToChartSize()
+    public async Task FigureFiles_WritesSixFiles_PngsDecodeToChartSize()
     {
         var dir = Directory.CreateTempSubdirectory("moat-mtd-test-");
         try
         {
-            var report = CoResidencySimulator.Run(SimulationOptions.Default with { Trials = 5, AttackerSweep = [1, 2] });
+            var report = CoResidencySimulator.Run(SimulationOptions.Default with { Trials = 5, AttackerSweep = [1, 2], RateSweep = [1, 2] });
             var files = await FigureFiles.WriteAsync(report, dir.FullName);
-            Assert.Equal(4, files.Count);
+            Assert.Equal(6, files.Count);
             foreach (var png in files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
             {
                 var bytes = await File.ReadAllBytesAsync(png);
@@ -98,5 +98,19 @@ public sealed class ChartTests
         {
             dir.Delete(recursive: true);
         }
+    }
+}
+
+public sealed class FontTests
+{
+    [Fact]
+    public void EveryCharacterInTheSimulatorsLabels_HasAGlyph()
+    {
+        var report = CoResidencySimulator.Run(SimulationOptions.Default with { Trials = 2, AttackerSweep = [1], RateSweep = [1] });
+        var labels = new[] { report.Figure4, report.Figure5, report.CostFigure }
+            .SelectMany(f => f.Series.Select(s => s.Name).Append(f.Title).Append(f.XLabel).Append(f.YLabel)
+                .Concat(f.X.Select(x => x.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture))));
+        var missing = labels.SelectMany(l => l).Where(ch => !Font5x7.Has(ch)).Distinct().ToArray();
+        Assert.Empty(missing);
     }
 }

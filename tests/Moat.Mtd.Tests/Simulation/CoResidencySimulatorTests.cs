@@ -4,7 +4,7 @@ namespace Moat.Mtd.Tests.Simulation;
 
 public sealed class CoResidencySimulatorTests
 {
-    private static readonly SimulationOptions s_small = SimulationOptions.Default with { Trials = 60, AttackerSweep = [1, 4], AttackerSandboxes = 4 };
+    private static readonly SimulationOptions s_small = SimulationOptions.Default with { Trials = 60, AttackerSweep = [1, 4], AttackerSandboxes = 4, RateSweep = [1] };
 
     private static StrategySummary Row(SimulationReport r, string name) => r.Summary.Single(s => s.Strategy == name);
 
