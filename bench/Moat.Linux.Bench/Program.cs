@@ -104,7 +104,14 @@ try
         watch.Restart();
         NetworkNamespace.Create(sandboxName).Dispose();
         var nsCreate = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
         NetworkNamespace.Delete(sandboxName);
+        var nsDelete = watch.Elapsed.TotalMilliseconds;
+
+        host.CreateVeth(new VethSpec("mtlbf0", "mtlbf1") { Up = true });
+        watch.Restart();
+        host.DeleteLink("mtlbf0");
+        var vethDelete = watch.Elapsed.TotalMilliseconds;
 
         if (record)
         {
@@ -117,6 +124,8 @@ try
             Add("ip.peer.up", peerUp);
             Add("ip.peer.down", peerDown);
             Add("floor.netns", nsCreate);
+            Add("floor.netns.del", nsDelete);
+            Add("floor.veth.del", vethDelete);
         }
     }
 }
@@ -142,7 +151,9 @@ Console.WriteLine($"| sandbox up: Prepare + Assign | {F(P("moat.up", .5))} / {F(
 Console.WriteLine($"| of which Prepare (netns + veth + up + proxy ARP) | {F(P("moat.prepare", .5))} / {F(P("moat.prepare", .99))} | | | |");
 Console.WriteLine($"| of which Assign (address + 3 routes) | {F(P("moat.assign", .5))} / {F(P("moat.assign", .99))} | | | |");
 Console.WriteLine($"| sandbox down: Destroy (link del + netns del) | {F(P("moat.destroy", .5))} / {F(P("moat.destroy", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.destroy", .5))}x faster | {F(P("ip.peer.down", .5))} / {F(P("ip.peer.down", .99))} |");
-Console.WriteLine($"| floor: empty named netns alone (unshare + bind mount) | {F(P("floor.netns", .5))} / {F(P("floor.netns", .99))} | | | |");
+Console.WriteLine($"| floor: create an empty named netns (unshare + bind mount) | {F(P("floor.netns", .5))} / {F(P("floor.netns", .99))} | | | |");
+Console.WriteLine($"| floor: delete an empty named netns (umount + unlink) | {F(P("floor.netns.del", .5))} / {F(P("floor.netns.del", .99))} | | | |");
+Console.WriteLine($"| floor: delete one veth pair, both ends in the root netns (RTM_DELLINK) | {F(P("floor.veth.del", .5))} / {F(P("floor.veth.del", .99))} | | | |");
 return 0;
 
 static string Script(DirectoryInfo dir, string name, string text)
@@ -176,6 +187,7 @@ static double Time(string script, params string[] args)
 
 void Cleanup()
 {
+    host.DeleteLink("mtlbf0");
     foreach (var (name, link) in new[] { (sandboxName, hostInterface), ("mtlbnp", "mtlbhnp") })
     {
         host.DeleteLink(link);

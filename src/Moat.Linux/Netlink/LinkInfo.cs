@@ -37,3 +37,6 @@ public sealed record VethSpec(string Name, string? PeerName = null, NetworkNames
     /// <summary>The peer's MAC address, or null for a random one.</summary>
     public System.Net.NetworkInformation.PhysicalAddress? PeerMac { get; init; }
 }
+
+/// <summary>One address as the kernel reports it in an RTM_NEWADDR dump, for reconciliation.</summary>
+public sealed record AddressInfo(int InterfaceIndex, System.Net.IPAddress Address, int PrefixLength, RouteScope Scope);

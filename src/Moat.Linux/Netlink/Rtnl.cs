@@ -14,6 +14,7 @@ internal static class Rtnl
     public const ushort RTM_GETADDR = 22;
     public const ushort RTM_NEWROUTE = 24;
     public const ushort RTM_DELROUTE = 25;
+    public const ushort RTM_GETROUTE = 26;
     public const ushort RTM_SETNEIGHTBL = 67;
 
     // nlmsghdr.nlmsg_flags

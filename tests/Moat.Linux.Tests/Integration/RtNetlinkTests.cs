@@ -83,6 +83,13 @@ public sealed class RtNetlinkTests : IDisposable
         Assert.Equal("1000", inTable.GetProperty("table").GetString());
         Assert.Equal("link", inTable.GetProperty("scope").GetString());
 
+        // The dumps read back what was asked, in the form the delete calls take.
+        Assert.Contains(new AddressInfo(index, IPAddress.Parse("198.19.250.65"), 26, RouteScope.Universe), _netlink.ListAddresses());
+        var listed = _netlink.ListRoutes();
+        Assert.Contains(new RouteSpec(IPNetwork.Parse("198.19.250.128/26"), index) { Gateway = IPAddress.Parse("198.19.250.66"), Metric = 7 }, listed);
+        Assert.Contains(new RouteSpec(IPNetwork.Parse("198.19.250.192/27"), index) { Scope = RouteScope.Link, Table = 1000 }, listed);
+        Assert.Equal(routes.Length, listed.Count(r => r.Destination.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
+
         _netlink.ReplaceRoute(new RouteSpec(IPNetwork.Parse("198.19.250.128/26"), index) { Gateway = IPAddress.Parse("198.19.250.67"), Metric = 7 });
         Assert.Equal("198.19.250.67", Assert.Single(Tool.Routes(_a), r => r.GetProperty("dst").GetString() == "198.19.250.128/26").GetProperty("gateway").GetString());
         Assert.True(_netlink.DeleteRoute(new RouteSpec(IPNetwork.Parse("198.19.250.128/26"), index) { Metric = 7 }));

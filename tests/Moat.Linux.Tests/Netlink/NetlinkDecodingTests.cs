@@ -78,4 +78,27 @@ public sealed class NetlinkDecodingTests
         Assert.Equal(new LinkInfo("eth0", 4, "veth", 0x1043, 1500, null, 11, 0), link);
         Assert.True(link.IsUp);
     }
+
+    [Fact]
+    public void RouteParser_ReadsAnOnlinkDefaultRouteInATableAbove255()
+    {
+        byte[] payload =
+        [
+            2, 0, 0, 0, 252, 4, 0, 1, 4, 0, 0, 0,  // rtmsg: AF_INET, /0, table RT_TABLE_COMPAT (252), static, universe, unicast, ONLINK
+            8, 0, 15, 0, 0xe8, 0x03, 0, 0,          // RTA_TABLE 1000
+            8, 0, 5, 0, 169, 254, 1, 1,             // RTA_GATEWAY
+            8, 0, 4, 0, 2, 0, 0, 0,                 // RTA_OIF 2
+        ];
+        var route = RouteParser.Parse(payload);
+        Assert.Equal(
+            new RouteSpec(new System.Net.IPNetwork(System.Net.IPAddress.Any, 0), 2) { Gateway = System.Net.IPAddress.Parse("169.254.1.1"), OnLink = true, Table = 1000 },
+            route);
+    }
+
+    [Fact]
+    public void RouteParser_LocalEntry_IsLeftOut()
+    {
+        byte[] payload = [2, 32, 0, 0, 255, 2, 254, 2, 0, 0, 0, 0]; // RTN_LOCAL in the local table
+        Assert.Null(RouteParser.Parse(payload));
+    }
 }
