@@ -15,5 +15,5 @@ root.Options.Add(CommonOptions.StateDir);
 root.Options.Add(CommonOptions.Json);
 root.Subcommands.Add(HostCommand.Create());
 root.Subcommands.Add(SandboxCommands.Create());
-// images: wired when Moat.Images exposes its commands
+root.Subcommands.Add(Moat.Images.Cli.ImageCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -6,12 +6,16 @@ namespace Moat.Cli.Commands;
 /// <summary>Options every command understands.</summary>
 internal static class CommonOptions
 {
-    public static readonly Option<string> StateDir = new("--state-dir")
+    /// <summary>The image commands' option, shared so that one --state-dir means one thing everywhere.</summary>
+    public static readonly Option<string> StateDir = CreateStateDir();
+
+    private static Option<string> CreateStateDir()
     {
-        Description = "The host's state folder (store, images, sandboxes, the agent's socket). Env: MOAT_STATE_DIR.",
-        Recursive = true,
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? HostAgentOptions.DefaultStateDir,
-    };
+        var o = Moat.Images.Cli.ImageCommands.StateDirOption;
+        o.Description = "The host's state folder (store, images, sandboxes, the agent's socket). Env: MOAT_STATE_DIR.";
+        o.DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? HostAgentOptions.DefaultStateDir;
+        return o;
+    }
 
     public static readonly Option<bool> Json = new("--json")
     {

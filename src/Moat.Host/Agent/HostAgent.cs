@@ -47,7 +47,7 @@ public static class HostAgent
             builder.Services.AddSingleton(catalog);
             builder.Services.AddSingleton(new HostStore(Path.Combine(stateDir, "store.db")));
             builder.Services.AddSingleton<IOciRuntime>(new RuncRuntime(Path.Combine(stateDir, "runtime"), options.Runtime));
-            builder.Services.AddSingleton<ISandboxNetwork>(new IpToolNetwork(options.HostNamespace));
+            builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace));
             builder.Services.AddSingleton<SandboxService>();
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));

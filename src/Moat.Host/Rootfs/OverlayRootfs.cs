@@ -1,4 +1,5 @@
-using Moat.Host.Runtime;
+using Moat.Linux;
+using Moat.Linux.Mounts;
 
 namespace Moat.Host.Rootfs;
 
@@ -18,9 +19,16 @@ internal static class OverlayRootfs
         Directory.CreateDirectory(upper);
         Directory.CreateDirectory(work);
         Directory.CreateDirectory(target);
-        await ProcessRunner.RunCheckedAsync("mount",
-            ["-t", "overlay", "moat", "-o", $"lowerdir={lower},upperdir={upper},workdir={work}", target],
-            timeout: TimeSpan.FromSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            MountTable.MountOverlay(lower, upper, work, target);
+        }
+        catch (LinuxException e)
+        {
+            throw new MoatHostException($"cannot mount the root file system of {target}: {e.Message}", e);
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     public static async Task UnmountAsync(string target, CancellationToken cancellationToken = default)
@@ -30,12 +38,17 @@ internal static class OverlayRootfs
             return;
         }
 
-        var r = await ProcessRunner.RunAsync("umount", [target], timeout: TimeSpan.FromSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (!r.Succeeded && IsMounted(target))
+        try
         {
-            // Something still holds it (a process cwd inside): detach it so the sandbox can still be removed.
-            await ProcessRunner.RunCheckedAsync("umount", ["-l", target], timeout: TimeSpan.FromSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
+            MountTable.Unmount(target);
         }
+        catch (LinuxException)
+        {
+            // Something still holds it (a process whose cwd is inside): detach it so the sandbox can still be removed.
+            MountTable.Unmount(target, detach: true);
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     /// <summary>Whether <paramref name="target"/> is a mount point, from the kernel's machine-readable mountinfo.</summary>
