@@ -120,6 +120,34 @@ public sealed class NetlinkBatch
         return End();
     }
 
+    /// <summary>Puts a link in device group <paramref name="group"/> (IFLA_GROUP), e.g. to delete many links in one go.</summary>
+    public NetlinkBatch SetLinkGroup(string name, uint group)
+    {
+        ValidateInterfaceName(name, nameof(name));
+        var w = Begin(Rtnl.RTM_NEWLINK, 0, $"put link {name} in group {group}");
+        w.WriteIfInfo(Rtnl.AF_UNSPEC, 0, 0, 0);
+        w.PutString(Rtnl.IFLA_IFNAME, name);
+        w.PutU32(Rtnl.IFLA_GROUP, group);
+        return End();
+    }
+
+    /// <summary>
+    /// Deletes every link in device group <paramref name="group"/> with one unregistration, so the kernel waits
+    /// for its RCU grace periods once for all of them instead of once per link.
+    /// </summary>
+    public NetlinkBatch DeleteLinkGroup(uint group)
+    {
+        if (group == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(group), group, "Group 0 is the default group every link is in; deleting it would delete them all.");
+        }
+
+        var w = Begin(Rtnl.RTM_DELLINK, 0, $"delete the links of group {group}");
+        w.WriteIfInfo(Rtnl.AF_UNSPEC, 0, 0, 0);
+        w.PutU32(Rtnl.IFLA_GROUP, group);
+        return End();
+    }
+
     /// <summary>Sets IPv4 per-interface settings (what /proc/sys/net/ipv4/conf/IF/... holds) through IFLA_AF_SPEC.</summary>
     public NetlinkBatch SetIpv4Settings(string name, params ReadOnlySpan<(Ipv4DeviceSetting Setting, uint Value)> settings)
     {

@@ -85,6 +85,27 @@ public sealed class SandboxLinkTests : IDisposable
     }
 
     [Fact]
+    public void DestroyMany_RemovesExactlyTheGivenSandboxesInOneGo()
+    {
+        var doomed = Enumerable.Range(0, 3).Select(i => Make(l => l.Assign(IPAddress.Parse($"198.19.250.{20 + i}")))).ToList();
+        using var survivor = Make(l => l.Assign(IPAddress.Parse("198.19.250.30")));
+
+        SandboxLink.Destroy(_host.Netlink, doomed);
+
+        var hostLinks = Tool.Links(_host.Name).Keys;
+        var namespaces = Tool.NetnsNames();
+        Assert.All(doomed, l => Assert.DoesNotContain(l.HostInterface, hostLinks));
+        Assert.All(doomed, l => Assert.DoesNotContain(l.Name, namespaces));
+        Assert.Contains(survivor.HostInterface, hostLinks);
+        Assert.Contains(survivor.Name, namespaces);
+        Assert.Equal(["198.19.250.30"], Tool.Routes(_host.Name).Select(r => r.GetProperty("dst").GetString()).Where(d => d!.StartsWith("198.19.250.", StringComparison.Ordinal)));
+        Tool.MustRun("ip", "netns", "exec", _host.Name, "busybox", "ping", "-c", "1", "-W", "5", "198.19.250.30");
+
+        // Teardown by name tolerates what is already gone.
+        SandboxLink.Destroy(_host.Netlink, [.. doomed.Select(l => (l.Name, l.HostInterface))]);
+    }
+
+    [Fact]
     public void Prepare_HostInterfaceNameTooLong_ThrowsBeforeCreatingAnything()
     {
         var name = TestNames.Unique("s");
