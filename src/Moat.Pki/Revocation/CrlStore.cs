@@ -40,14 +40,16 @@ public sealed class CrlStore
             return null;
         }
 
-        var signature = SignatureVerifier.Verify(list.TbsBytes.Span, list.Signature, list.SignatureAlgorithm, issuer.SubjectPublicKeyInfo);
-        if (signature != SignatureOutcome.Valid)
+        var verified = list.VerifiedWith is { } key && key.AsSpan().SequenceEqual(issuer.SubjectPublicKeyInfo);
+        if (!verified
+            && SignatureVerifier.Verify(list.TbsBytes.Span, list.Signature, list.SignatureAlgorithm, issuer.SubjectPublicKeyInfo) != SignatureOutcome.Valid)
         {
             return new PathRefusal(
                 RefusalReason.RevocationStatusUnknown,
                 $"the revocation list naming {PathValidator.Describe(issuer)} as issuer is not signed by that issuer's key");
         }
 
+        list.VerifiedWith = issuer.SubjectPublicKeyInfo;
         if (list.NextUpdate is { } next && now > next)
         {
             return new PathRefusal(

@@ -29,6 +29,9 @@ internal sealed class RevocationList
 
     public int Count => _revokedSerials.Count;
 
+    /// <summary>The issuer key this list's signature was last found valid with, so each request need not re-verify it.</summary>
+    public byte[]? VerifiedWith { get; set; }
+
     public bool IsRevoked(ParsedCertificate certificate) => _revokedSerials.Contains(certificate.SerialHex);
 
     public static RevocationList Parse(byte[] der)

@@ -15,41 +15,40 @@ internal enum SignatureOutcome
 /// <summary>Verifies X.509 signatures: ECDSA (P-256/P-384/P-521) and RSA PKCS#1 v1.5, with SHA-256/384/512 only.</summary>
 internal static class SignatureVerifier
 {
-    /// <summary>Why a subject public key is refused (null when acceptable): only EC on the NIST curves and RSA of at least 2048 bits.</summary>
+    /// <summary>
+    /// Why a subject public key is refused (null when acceptable): only EC on the NIST curves and RSA of at least
+    /// 2048 bits. This reads the SubjectPublicKeyInfo structure only; the key itself is imported (and its point
+    /// validated) when it verifies a signature, which for a leaf's key never happens during path validation.
+    /// </summary>
     public static string? RefuseKey(byte[] spki)
     {
         try
         {
-            var algorithm = ReadKeyAlgorithm(spki);
+            var reader = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence();
+            var algorithm = AlgorithmIdentifier.Read(reader);
+            var key = reader.ReadBitString(out var unused);
+            reader.ThrowIfNotEmpty();
+            if (unused != 0)
+            {
+                return "its public key BIT STRING has unused bits";
+            }
+
             switch (algorithm.Oid)
             {
                 case Oids.EcPublicKey:
-                    {
-                        var curve = CurveOf(algorithm);
-                        if (curve is null)
-                        {
-                            return "its public key is on an elliptic curve other than P-256, P-384 or P-521";
-                        }
-
-                        using var ecdsa = ECDsa.Create();
-                        ecdsa.ImportSubjectPublicKeyInfo(spki, out _);
-                        return null;
-                    }
+                    return CurveOf(algorithm) is null ? "its public key is on an elliptic curve other than P-256, P-384 or P-521" : null;
 
                 case Oids.Rsa:
                     {
-                        using var rsa = RSA.Create();
-                        rsa.ImportSubjectPublicKeyInfo(spki, out _);
-                        return rsa.KeySize < 2048 ? $"its RSA key has {rsa.KeySize} bits; at least 2048 are required" : null;
+                        var rsaKey = new AsnReader(key, AsnEncodingRules.DER).ReadSequence();
+                        var modulus = rsaKey.ReadIntegerBytes().Span;
+                        var bits = (modulus.Length - (modulus[0] == 0 ? 1 : 0)) * 8;
+                        return bits < 2048 ? $"its RSA key has about {bits} bits; at least 2048 are required" : null;
                     }
 
                 default:
                     return $"its public key algorithm {algorithm.Oid} is not EC or RSA";
             }
-        }
-        catch (CryptographicException ex)
-        {
-            return $"its public key cannot be imported: {ex.Message}";
         }
         catch (AsnContentException ex)
         {
@@ -68,25 +67,17 @@ internal static class SignatureVerifier
 
         try
         {
-            var keyAlgorithm = ReadKeyAlgorithm(signerSpki);
             var isEcdsaSignature = algorithm.Oid.StartsWith("1.2.840.10045.4.3.", StringComparison.Ordinal);
-            if (isEcdsaSignature && keyAlgorithm.Oid == Oids.EcPublicKey)
+            var signer = s_keys.Get(signerSpki);
+            lock (signer)
             {
-                using var ecdsa = ECDsa.Create();
-                ecdsa.ImportSubjectPublicKeyInfo(signerSpki, out _);
-                return VerifyEcdsaDer(ecdsa, data, signature, hash) ? SignatureOutcome.Valid : SignatureOutcome.Invalid;
+                return signer.Key switch
+                {
+                    ECDsa ecdsa when isEcdsaSignature => VerifyEcdsaDer(ecdsa, data, signature, hash) ? SignatureOutcome.Valid : SignatureOutcome.Invalid,
+                    RSA rsa when !isEcdsaSignature => rsa.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1) ? SignatureOutcome.Valid : SignatureOutcome.Invalid,
+                    _ => SignatureOutcome.Invalid,
+                };
             }
-
-            if (!isEcdsaSignature && keyAlgorithm.Oid == Oids.Rsa)
-            {
-                using var rsa = RSA.Create();
-                rsa.ImportSubjectPublicKeyInfo(signerSpki, out _);
-                return rsa.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1)
-                    ? SignatureOutcome.Valid
-                    : SignatureOutcome.Invalid;
-            }
-
-            return SignatureOutcome.Invalid;
         }
         catch (CryptographicException)
         {
@@ -177,11 +168,9 @@ internal static class SignatureVerifier
 
     private static readonly byte[] s_derNull = [0x05, 0x00];
 
-    private static AlgorithmIdentifier ReadKeyAlgorithm(byte[] spki)
-    {
-        var reader = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence();
-        return AlgorithmIdentifier.Read(reader);
-    }
+    // Importing a key validates its point, which costs about as much as a verification; issuers' keys recur on
+    // every request, so imported keys are kept.
+    private static readonly PublicKeyCache s_keys = new(capacity: 256);
 
     private static string? CurveOf(AlgorithmIdentifier algorithm)
     {
