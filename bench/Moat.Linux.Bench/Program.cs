@@ -111,6 +111,7 @@ try
         host.CreateVeth(new VethSpec("mtlbf0", "mtlbf1") { Up = true });
         watch.Restart();
         host.DeleteLink("mtlbf0");
+    SandboxLink.Destroy(host, [.. Enumerable.Range(0, 10).Select(j => ($"mtlbm{j}", $"mtlbw{j}"))]);
         var vethDelete = watch.Elapsed.TotalMilliseconds;
 
         if (record)
@@ -127,6 +128,18 @@ try
             Add("floor.netns.del", nsDelete);
             Add("floor.veth.del", vethDelete);
         }
+    }
+
+    // Tearing down many at once (host shutdown, relocation): 20 rounds of 10 sandboxes, one group deletion each.
+    const int groupSize = 10;
+    for (var round = 0; round < 20; round++)
+    {
+        var links = Enumerable.Range(0, groupSize)
+            .Select(j => SandboxLink.Create(host, $"mtlbm{j}", $"mtlbw{j}", IPAddress.Parse($"198.19.250.{100 + j}")))
+            .ToList();
+        var watch = Stopwatch.StartNew();
+        SandboxLink.Destroy(host, links);
+        Add("moat.destroy.many", watch.Elapsed.TotalMilliseconds / groupSize);
     }
 }
 finally
@@ -151,6 +164,7 @@ Console.WriteLine($"| sandbox up: Prepare + Assign | {F(P("moat.up", .5))} / {F(
 Console.WriteLine($"| of which Prepare (netns + veth + up + proxy ARP) | {F(P("moat.prepare", .5))} / {F(P("moat.prepare", .99))} | | | |");
 Console.WriteLine($"| of which Assign (address + 3 routes) | {F(P("moat.assign", .5))} / {F(P("moat.assign", .99))} | | | |");
 Console.WriteLine($"| sandbox down: Destroy (link del + netns del) | {F(P("moat.destroy", .5))} / {F(P("moat.destroy", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.destroy", .5))}x faster | {F(P("ip.peer.down", .5))} / {F(P("ip.peer.down", .99))} |");
+Console.WriteLine($"| sandbox down, 10 at once: Destroy(host, links), per sandbox | {F(P("moat.destroy.many", .5))} / {F(P("moat.destroy.many", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} (one at a time) | {F(P("ip.same.down", .5) / P("moat.destroy.many", .5))}x faster | |");
 Console.WriteLine($"| floor: create an empty named netns (unshare + bind mount) | {F(P("floor.netns", .5))} / {F(P("floor.netns", .99))} | | | |");
 Console.WriteLine($"| floor: delete an empty named netns (umount + unlink) | {F(P("floor.netns.del", .5))} / {F(P("floor.netns.del", .99))} | | | |");
 Console.WriteLine($"| floor: delete one veth pair, both ends in the root netns (RTM_DELLINK) | {F(P("floor.veth.del", .5))} / {F(P("floor.veth.del", .99))} | | | |");
@@ -188,6 +202,7 @@ static double Time(string script, params string[] args)
 void Cleanup()
 {
     host.DeleteLink("mtlbf0");
+    SandboxLink.Destroy(host, [.. Enumerable.Range(0, 10).Select(j => ($"mtlbm{j}", $"mtlbw{j}"))]);
     foreach (var (name, link) in new[] { (sandboxName, hostInterface), ("mtlbnp", "mtlbhnp") })
     {
         host.DeleteLink(link);
