@@ -41,20 +41,20 @@ public static class ImageCommands
         var json = new Option<bool>("--json") { Description = "Print a JSON array of image descriptions." };
         var ls = new Command("ls", "List the images in the store, newest first.\nExample: moat image ls --json");
         ls.Options.Add(json);
-        ls.SetAction((parseResult, _) => RunAsync(() =>
+        ls.SetAction((parseResult, _) => RunAsync(parseResult, () =>
         {
             IReadOnlyList<ImageInfo> images = OpenStore(parseResult).List();
             if (parseResult.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(images.ToList(), ImageJson.Default.ListImageInfo));
+                Out(parseResult).WriteLine(JsonSerializer.Serialize(images.ToList(), ImageJson.Default.ListImageInfo));
                 return Task.FromResult(0);
             }
 
-            Console.WriteLine($"{"TAGS",-24} {"DIGEST",-12} {"SIZE",10} {"FILES",7} {"CREATED",-20} SOURCE");
+            Out(parseResult).WriteLine($"{"TAGS",-24} {"DIGEST",-12} {"SIZE",10} {"FILES",7} {"CREATED",-20} SOURCE");
             foreach (ImageInfo i in images)
             {
                 string tags = i.Tags.Count == 0 ? "<none>" : string.Join(",", i.Tags);
-                Console.WriteLine(string.Create(
+                Out(parseResult).WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
                     $"{tags,-24} {i.ShortDigest,-12} {FormatSize(i.Size),10} {i.FileCount,7} {i.Created:yyyy-MM-dd HH:mm:ss}  {i.Source}"));
             }
@@ -76,11 +76,11 @@ public static class ImageCommands
             + "Example: moat image build busybox");
         busybox.Options.Add(busyboxTag);
         busybox.Options.Add(binary);
-        busybox.SetAction((parseResult, ct) => RunAsync(async () =>
+        busybox.SetAction((parseResult, ct) => RunAsync(parseResult, async () =>
         {
             ImageInfo image = await OpenStore(parseResult)
                 .BuildBusyboxAsync(parseResult.GetValue(busyboxTag), parseResult.GetValue(binary)!, ct).ConfigureAwait(false);
-            Console.WriteLine(image.Digest);
+            Out(parseResult).WriteLine(image.Digest);
             return 0;
         }));
 
@@ -94,12 +94,12 @@ public static class ImageCommands
         debian.Options.Add(debianTag);
         debian.Options.Add(suite);
         debian.Options.Add(mirror);
-        debian.SetAction((parseResult, ct) => RunAsync(async () =>
+        debian.SetAction((parseResult, ct) => RunAsync(parseResult, async () =>
         {
             var options = new DebianBuildOptions(parseResult.GetValue(suite)!, parseResult.GetValue(mirror));
             ImageInfo image = await OpenStore(parseResult)
-                .BuildDebianAsync(parseResult.GetValue(debianTag), options, StderrProgress(), ct).ConfigureAwait(false);
-            Console.WriteLine(image.Digest);
+                .BuildDebianAsync(parseResult.GetValue(debianTag), options, StderrProgress(parseResult), ct).ConfigureAwait(false);
+            Out(parseResult).WriteLine(image.Digest);
             return 0;
         }));
 
@@ -118,11 +118,11 @@ public static class ImageCommands
             + "Example: docker save busybox:latest -o busybox.tar && moat image import busybox.tar --tag busybox");
         import.Arguments.Add(file);
         import.Options.Add(tag);
-        import.SetAction((parseResult, ct) => RunAsync(async () =>
+        import.SetAction((parseResult, ct) => RunAsync(parseResult, async () =>
         {
             ImageInfo image = await OpenStore(parseResult)
-                .ImportAsync(parseResult.GetValue(file)!, parseResult.GetValue(tag), StderrProgress(), ct).ConfigureAwait(false);
-            Console.WriteLine(image.Digest);
+                .ImportAsync(parseResult.GetValue(file)!, parseResult.GetValue(tag), StderrProgress(parseResult), ct).ConfigureAwait(false);
+            Out(parseResult).WriteLine(image.Digest);
             return 0;
         }));
         return import;
@@ -135,17 +135,17 @@ public static class ImageCommands
         var inspect = new Command("inspect", "Show an image's digest, tags, size, run config and root file system path.\nExample: moat image inspect busybox --json");
         inspect.Arguments.Add(name);
         inspect.Options.Add(json);
-        inspect.SetAction((parseResult, _) => RunAsync(() =>
+        inspect.SetAction((parseResult, _) => RunAsync(parseResult, () =>
         {
             ImageStore store = OpenStore(parseResult);
             ImageInfo image = store.Get(parseResult.GetValue(name)!);
             if (parseResult.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(image, ImageJson.Default.ImageInfo));
+                Out(parseResult).WriteLine(JsonSerializer.Serialize(image, ImageJson.Default.ImageInfo));
                 return Task.FromResult(0);
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+            Out(parseResult).WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
                 digest:          sha256:{image.Digest}
                 tags:            {string.Join(", ", image.Tags)}
                 created:         {image.Created:u}
@@ -171,7 +171,7 @@ public static class ImageCommands
             "rm",
             "Remove an image and all its tags. Refused while a mounted overlay uses the image as its lower layer.\nExample: moat image rm busybox");
         rm.Arguments.Add(name);
-        rm.SetAction((parseResult, ct) => RunAsync(async () =>
+        rm.SetAction((parseResult, ct) => RunAsync(parseResult, async () =>
         {
             ImageStore store = OpenStore(parseResult);
             await store.RemoveAsync(parseResult.GetValue(name)!, image => OverlayUsage.IsMountedLower(store.RootfsPath(image)), ct).ConfigureAwait(false);
@@ -187,10 +187,10 @@ public static class ImageCommands
         var command = new Command("tag", "Point a tag at an image, moving it off any other image.\nExample: moat image tag 3f2a9c1b stable");
         command.Arguments.Add(name);
         command.Arguments.Add(tag);
-        command.SetAction((parseResult, _) => RunAsync(() =>
+        command.SetAction((parseResult, _) => RunAsync(parseResult, () =>
         {
             ImageInfo image = OpenStore(parseResult).Tag(parseResult.GetValue(name)!, parseResult.GetValue(tag)!);
-            Console.WriteLine(image.Digest);
+            Out(parseResult).WriteLine(image.Digest);
             return Task.FromResult(0);
         }));
         return command;
@@ -201,27 +201,34 @@ public static class ImageCommands
         return ImageStore.Open(Path.Combine(parseResult.GetValue(StateDirOption)!, "images"));
     }
 
-    private static Progress<ImageProgress> StderrProgress() => new(p => Console.Error.WriteLine($"[{p.Stage}] {p.Message}"));
+    private static TextWriter Out(ParseResult parseResult) => parseResult.InvocationConfiguration.Output;
 
-    private static async Task<int> RunAsync(Func<Task<int>> action)
+    private static Progress<ImageProgress> StderrProgress(ParseResult parseResult)
     {
+        TextWriter error = parseResult.InvocationConfiguration.Error;
+        return new(p => error.WriteLine($"[{p.Stage}] {p.Message}"));
+    }
+
+    private static async Task<int> RunAsync(ParseResult parseResult, Func<Task<int>> action)
+    {
+        TextWriter error = parseResult.InvocationConfiguration.Error;
         try
         {
             return await action().ConfigureAwait(false);
         }
         catch (ImageException ex)
         {
-            await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
             return 1;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"The image store could not be used: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"The image store could not be used: {ex.Message}").ConfigureAwait(false);
             return 1;
         }
         catch (OperationCanceledException)
         {
-            await Console.Error.WriteLineAsync("Cancelled; nothing was added to the store.").ConfigureAwait(false);
+            await error.WriteLineAsync("Cancelled; nothing was added to the store.").ConfigureAwait(false);
             return 130;
         }
     }
