@@ -26,7 +26,7 @@ internal static class SimulateCommand
         var alert = new Option<double>("--alert-probability") { Description = "Chance that one co-residency probe raises an alert (on-alert strategy).", DefaultValueFactory = _ => d.AlertProbability };
         var seed = new Option<int>("--seed") { Description = "Seed; the same seed gives identical output.", DefaultValueFactory = _ => d.Seed };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON instead of Markdown." };
-        var outDir = new Option<DirectoryInfo?>("--out") { Description = "Directory to write figure4/figure5 as .svg and .png into (created if missing)." };
+        var outDir = new Option<DirectoryInfo?>("--out") { Description = "Directory to write figure4, figure5 and cost as .svg and .png into (created if missing)." };
 
         var cmd = new Command(
             "simulate",

@@ -10,7 +10,11 @@ public static class CoResidencySimulator
     public static readonly IReadOnlyList<string> Figure5Strategies = ["static", "poisson+min-Δ", "poisson+random", "poisson+max-Δ"];
 
     /// <summary>Runs the simulation; throws <see cref="ArgumentException"/> with the validation sentence on bad options.</summary>
-    public static SimulationReport Run(SimulationOptions options, CancellationToken cancellationToken = default)
+    public static SimulationReport Run(SimulationOptions options, CancellationToken cancellationToken = default) =>
+        Run(options, new RunCounters(), cancellationToken);
+
+    /// <summary>Runs the simulation and counts campaigns and events into <paramref name="counters"/> (for the benchmark).</summary>
+    internal static SimulationReport Run(SimulationOptions options, RunCounters counters, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Validate() is { } error)
@@ -21,7 +25,7 @@ public static class CoResidencySimulator
         var fleet = HostFleet.Generate(options.Hosts, options.SlotsPerHost, new Random(Mix(options.Seed, 0x5eed, 0)));
         var strategies = Strategy.All(options);
 
-        var summaryRuns = strategies.Select(s => RunTrials(options, s, fleet, options.AttackerSandboxes, cancellationToken)).ToArray();
+        var summaryRuns = strategies.Select(s => RunTrials(options, s, fleet, options.AttackerSandboxes, counters, cancellationToken)).ToArray();
         var summary = strategies.Select((s, i) => Summarise(options, s, summaryRuns[i])).ToArray();
 
         var sweep = options.AttackerSweep;
@@ -31,7 +35,7 @@ public static class CoResidencySimulator
             var s = strategies.Single(x => x.Name == name);
             var values = sweep.Select(k => ResistedPercent(k == options.AttackerSandboxes
                 ? summaryRuns[strategies.ToList().IndexOf(s)]
-                : RunTrials(options, s, fleet, k, cancellationToken))).ToArray();
+                : RunTrials(options, s, fleet, k, counters, cancellationToken))).ToArray();
             fig4Series.Add(new Series(name, values));
         }
 
@@ -64,7 +68,7 @@ public static class CoResidencySimulator
             var swept = options with { PoissonRatePerHour = rate, PeriodHours = 1.0 / rate };
             foreach (var s in Strategy.All(swept).Where(x => x.Name is "poisson+max-Δ" or "periodic+max-Δ"))
             {
-                cost.Add(new CostPoint(rate, Summarise(swept, s, RunTrials(swept, s, fleet, options.AttackerSandboxes, cancellationToken))));
+                cost.Add(new CostPoint(rate, Summarise(swept, s, RunTrials(swept, s, fleet, options.AttackerSandboxes, counters, cancellationToken))));
             }
         }
 
@@ -83,7 +87,7 @@ public static class CoResidencySimulator
         return new SimulationReport(options, figure4, figure5, summary, cost, costFigure);
     }
 
-    private static TrialResult[] RunTrials(SimulationOptions options, Strategy strategy, Placement.HostInfo[] fleet, int attackers, CancellationToken cancellationToken)
+    private static TrialResult[] RunTrials(SimulationOptions options, Strategy strategy, Placement.HostInfo[] fleet, int attackers, RunCounters counters, CancellationToken cancellationToken)
     {
         var results = new TrialResult[options.Trials];
 
@@ -94,6 +98,8 @@ public static class CoResidencySimulator
             options.Trials,
             new ParallelOptions { CancellationToken = cancellationToken },
             t => results[t] = new CoResidencyTrial(options, strategy, fleet, attackers, new Random(Mix(options.Seed, attackers, t))).Run());
+        counters.Campaigns += results.Length;
+        counters.Events += results.Sum(r => (long)r.Events);
         return results;
     }
 
@@ -114,6 +120,7 @@ public static class CoResidencySimulator
             broken + succeeded == 0 ? 100 : Round(100.0 * broken / (broken + succeeded)),
             succeeded == 0 ? null : Round(compromised.Average(r => r.CompromisedAtHours!.Value)),
             exposure == 0 ? 0 : Round(moves / exposure),
+            Round(strategy.Timing.ExpectedRelocationsPerHour),
             moves == 0 ? 0 : Round(runs.Sum(r => r.SumDelta) / moves),
             Round((double)runs.Sum(r => (long)r.Alerts) / runs.Length));
     }
@@ -132,4 +139,12 @@ public static class CoResidencySimulator
         z ^= z >> 31;
         return (int)(z & 0x7FFFFFFF);
     }
+}
+
+/// <summary>Work done by one run, for the benchmark.</summary>
+internal sealed class RunCounters
+{
+    public long Campaigns { get; set; }
+
+    public long Events { get; set; }
 }

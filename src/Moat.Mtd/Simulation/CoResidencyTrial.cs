@@ -9,7 +9,8 @@ namespace Moat.Mtd.Simulation;
 /// <param name="AttacksBroken">Attacks cut short by a move of the target.</param>
 /// <param name="SumDelta">Sum of Δ over the target's moves.</param>
 /// <param name="Alerts">Alerts raised by co-residency probes.</param>
-internal readonly record struct TrialResult(double? CompromisedAtHours, int Relocations, int AttacksStarted, int AttacksBroken, double SumDelta, int Alerts);
+/// <param name="Events">Events the trial processed (for the benchmark).</param>
+internal readonly record struct TrialResult(double? CompromisedAtHours, int Relocations, int AttacksStarted, int AttacksBroken, double SumDelta, int Alerts, int Events = 0);
 
 /// <summary>
 /// One campaign as a discrete-event model: the attacker keeps K sandboxes launched; each lands on a host drawn with
@@ -53,7 +54,7 @@ internal sealed class CoResidencyTrial
 
     public TrialResult Run()
     {
-        int relocations = 0, started = 0, broken = 0, alerts = 0;
+        int relocations = 0, started = 0, broken = 0, alerts = 0, events = 0;
         double sumDelta = 0;
 
         // The target is launched on a uniformly drawn host with room; the attacker copies its launch profile.
@@ -76,6 +77,7 @@ internal sealed class CoResidencyTrial
         while (_queue.TryDequeue(out var ev, out var key) && key.Time <= horizon)
         {
             var now = key.Time;
+            events++;
             switch (ev.Kind)
             {
                 case EventKind.ProbeDone:
@@ -111,7 +113,7 @@ internal sealed class CoResidencyTrial
                 case EventKind.AttackDone:
                     if (ev.Epoch == _epoch && _attackingEpoch[ev.Attacker] == _epoch)
                     {
-                        return new TrialResult(now, relocations, started, broken, sumDelta, alerts);
+                        return new TrialResult(now, relocations, started, broken, sumDelta, alerts, events);
                     }
 
                     break;
@@ -129,7 +131,7 @@ internal sealed class CoResidencyTrial
             }
         }
 
-        return new TrialResult(null, relocations, started, broken, sumDelta, alerts);
+        return new TrialResult(null, relocations, started, broken, sumDelta, alerts, events);
     }
 
     private int BreakAttacks(double now)

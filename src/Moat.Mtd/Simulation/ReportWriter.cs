@@ -33,22 +33,22 @@ public static class ReportWriter
         sb.AppendLine();
         sb.AppendLine(c, $"Summary ({o.AttackerSandboxes} attacker sandboxes)");
         sb.AppendLine();
-        sb.AppendLine("| strategy | timing | campaigns resisted (%) | attacks resisted (%) | mean h to compromise | relocations/h | mean Δ per move | alerts/campaign |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| strategy | timing | campaigns resisted (%) | attacks resisted (%) | mean h to compromise | relocations/h (run) | relocations/h (nominal) | mean Δ per move | alerts/campaign |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in report.Summary)
         {
             var mean = s.MeanHoursToCompromise is { } m ? m.ToString("0.00", c) : "–";
-            sb.AppendLine(c, $"| {s.Strategy} | {s.Timing} | {s.CampaignsResistedPercent:0.0} | {s.AttemptsResistedPercent:0.0} | {mean} | {s.RelocationsPerHour:0.000} | {s.MeanDeltaPerMove:0.000} | {s.AlertsPerCampaign:0.00} |");
+            sb.AppendLine(c, $"| {s.Strategy} | {s.Timing} | {s.CampaignsResistedPercent:0.0} | {s.AttemptsResistedPercent:0.0} | {mean} | {s.RelocationsPerHour:0.000} | {s.NominalRelocationsPerHour:0.000} | {s.MeanDeltaPerMove:0.000} | {s.AlertsPerCampaign:0.00} |");
         }
 
         sb.AppendLine();
         sb.AppendLine(c, $"Cost: what each relocation rate buys (max-Δ destination, {o.AttackerSandboxes} attacker sandboxes)");
         sb.AppendLine();
-        sb.AppendLine("| rate (/h) | strategy | timing | campaigns resisted (%) | attacks resisted (%) | relocations/h |");
-        sb.AppendLine("|---:|---|---|---:|---:|---:|");
+        sb.AppendLine("| rate (/h) | strategy | timing | campaigns resisted (%) | attacks resisted (%) | relocations/h (run) | relocations/h (nominal) |");
+        sb.AppendLine("|---:|---|---|---:|---:|---:|---:|");
         foreach (var p in report.Cost)
         {
-            sb.AppendLine(c, $"| {p.RatePerHour:0.###} | {p.Summary.Strategy} | {p.Summary.Timing} | {p.Summary.CampaignsResistedPercent:0.0} | {p.Summary.AttemptsResistedPercent:0.0} | {p.Summary.RelocationsPerHour:0.000} |");
+            sb.AppendLine(c, $"| {p.RatePerHour:0.###} | {p.Summary.Strategy} | {p.Summary.Timing} | {p.Summary.CampaignsResistedPercent:0.0} | {p.Summary.AttemptsResistedPercent:0.0} | {p.Summary.RelocationsPerHour:0.000} | {p.Summary.NominalRelocationsPerHour:0.000} |");
         }
 
         return sb.ToString();

@@ -34,7 +34,8 @@ public sealed record Series(string Name, IReadOnlyList<double> Values);
 /// <param name="CampaignsResistedPercent">Campaigns that ended without a successful attack.</param>
 /// <param name="AttemptsResistedPercent">Attacks begun while co-resident that a move broke, of those that ended (broken or succeeded).</param>
 /// <param name="MeanHoursToCompromise">Mean time to the successful attack among compromised campaigns, or null if none.</param>
-/// <param name="RelocationsPerHour">Moves of the target per hour: the cost of the strategy.</param>
+/// <param name="RelocationsPerHour">Moves of the target per hour of campaign actually run: the cost of the strategy (a compromised campaign stops early, often before its first long dwell ends, so this sits below the nominal rate when many campaigns are lost).</param>
+/// <param name="NominalRelocationsPerHour">The clock's own rate, 1/E[dwell] (0 for static and on-alert).</param>
 /// <param name="MeanDeltaPerMove">Mean heterogeneity Δ of a move.</param>
 /// <param name="AlertsPerCampaign">Alerts raised per campaign (on-alert strategy).</param>
 public sealed record StrategySummary(
@@ -45,5 +46,6 @@ public sealed record StrategySummary(
     double AttemptsResistedPercent,
     double? MeanHoursToCompromise,
     double RelocationsPerHour,
+    double NominalRelocationsPerHour,
     double MeanDeltaPerMove,
     double AlertsPerCampaign);

@@ -45,6 +45,15 @@ public sealed class CoResidencySimulatorTests
     }
 
     [Fact]
+    public void NominalRate_IsOneOverTruncatedExponentialMean_ForPoisson_AndZeroWithoutClock()
+    {
+        var report = CoResidencySimulator.Run(s_small with { PoissonRatePerHour = 1, ThresholdHours = 3 });
+        Assert.Equal(1 / (1 - Math.Exp(-3)), Row(report, "poisson+max-Δ").NominalRelocationsPerHour, 3);
+        Assert.Equal(0, Row(report, "static").NominalRelocationsPerHour);
+        Assert.Equal(0, Row(report, "on-alert+max-Δ").NominalRelocationsPerHour);
+    }
+
+    [Fact]
     public void SurvivalCurves_StartAtAll_AndNeverRise()
     {
         var report = CoResidencySimulator.Run(s_small);
