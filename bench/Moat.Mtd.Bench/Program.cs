@@ -1,6 +1,14 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Moat.Mtd.Cli;
 using Moat.Mtd.Simulation;
+
+// `Moat.Mtd.Bench mtd simulate ...` runs the CLI subtree as `moat mtd simulate ...` would, for other scenarios.
+if (args.Length > 0 && args[0] == "mtd")
+{
+    return await new RootCommand("moat (MTD only)") { MtdCommands.Create() }.Parse(args).InvokeAsync().ConfigureAwait(false);
+}
 
 // Macro benchmark of the MTD simulator: prints the simulated figures (attacks resisted and survival per strategy)
 // and how long the simulation took, beside the floor of the same work: pushing and popping the same number of
