@@ -68,6 +68,18 @@ public sealed class AuthCertVerifier
         return Verify(leaf!, intermediates, requestedAddress, userPublicKey);
     }
 
+    /// <summary>Verifies a PEM bundle as 'moat authcert issue' writes it: the authcert first, then its chain.</summary>
+    public AuthCertVerdict VerifyPem(string pem, IPAddress? requestedAddress = null, byte[]? userPublicKey = null)
+    {
+        var certificates = Storage.PemFiles.AllPem(System.Text.Encoding.ASCII.GetBytes(pem), "CERTIFICATE");
+        if (certificates.Count == 0)
+        {
+            return AuthCertVerdict.Refused(RefusalReason.Malformed, "The authcert holds no '-----BEGIN CERTIFICATE-----' block; give the PEM that 'moat authcert issue' wrote.");
+        }
+
+        return Verify(certificates[0], [.. certificates.Skip(1)], requestedAddress, userPublicKey);
+    }
+
     internal AuthCertVerdict Verify(ParsedCertificate leaf, IReadOnlyList<ParsedCertificate> chain, IPAddress? requestedAddress, byte[]? userPublicKey)
     {
         if (leaf.IpAddresses.Count != 1)

@@ -34,6 +34,9 @@ public sealed class CertificateAuthority : IDisposable
 
     public X509Certificate2 Certificate { get; }
 
+    /// <summary>Held while the private key signs; key objects are not documented thread-safe.</summary>
+    internal Lock SigningLock { get; } = new();
+
     public AsymmetricAlgorithm PrivateKey => _key;
 
     /// <summary>Creates a self-signed root with a new ECDSA P-256 key.</summary>
@@ -44,9 +47,8 @@ public sealed class CertificateAuthority : IDisposable
         var request = new CertificateRequest(DistinguishedName(name), key, HashAlgorithmName.SHA256);
         CertificateProfiles.AddRoot(request);
         var now = time.GetUtcNow();
-        using var selfSigned = request.Create(
+        var certificate = request.Create(
             request.SubjectName, X509SignatureGenerator.CreateForECDsa(key), now - s_backdate, now + lifetime, NewSerial());
-        var certificate = X509CertificateLoader.LoadCertificate(selfSigned.RawData);
         return new CertificateAuthority(certificate, key, time);
     }
 
@@ -135,7 +137,9 @@ public sealed class CertificateAuthority : IDisposable
         var generator = _key is ECDsa ecdsa
             ? X509SignatureGenerator.CreateForECDsa(ecdsa)
             : X509SignatureGenerator.CreateForRSA((RSA)_key, RSASignaturePadding.Pkcs1);
-        using var issued = request.Create(Certificate.SubjectName, generator, now - s_backdate, notAfter, NewSerial());
-        return X509CertificateLoader.LoadCertificate(issued.RawData);
+        lock (SigningLock)
+        {
+            return request.Create(Certificate.SubjectName, generator, now - s_backdate, notAfter, NewSerial());
+        }
     }
 }

@@ -63,6 +63,7 @@ public sealed class HostAuthority : IDisposable
     public byte[] BuildCrl(TimeSpan? validity = null)
     {
         var now = _timeProvider.GetUtcNow();
+        Ledger.Prune(now);
         var builder = new CertificateRevocationListBuilder();
         foreach (var entry in Ledger.RevokedUnexpired(now))
         {
@@ -70,15 +71,18 @@ public sealed class HostAuthority : IDisposable
         }
 
         using var signer = Authority.PrivateKey is ECDsa ecdsa
-            ? X509CertificateLoader.LoadCertificate(Authority.Certificate.RawData).CopyWithPrivateKey(ecdsa)
-            : X509CertificateLoader.LoadCertificate(Authority.Certificate.RawData).CopyWithPrivateKey((RSA)Authority.PrivateKey);
-        return builder.Build(
-            signer,
-            new BigInteger(Ledger.NextCrlNumber()),
-            now + (validity ?? DefaultCrlValidity),
-            HashAlgorithmName.SHA256,
-            Authority.PrivateKey is RSA ? RSASignaturePadding.Pkcs1 : null,
-            now);
+            ? Authority.Certificate.CopyWithPrivateKey(ecdsa)
+            : Authority.Certificate.CopyWithPrivateKey((RSA)Authority.PrivateKey);
+        lock (Authority.SigningLock)
+        {
+            return builder.Build(
+                signer,
+                new BigInteger(Ledger.NextCrlNumber()),
+                now + (validity ?? DefaultCrlValidity),
+                HashAlgorithmName.SHA256,
+                Authority.PrivateKey is RSA ? RSASignaturePadding.Pkcs1 : null,
+                now);
+        }
     }
 
     public void Dispose() => Authority.Dispose();

@@ -230,3 +230,44 @@ public sealed class AuthCertVerifierTests : IDisposable
             [0x42, 0x01]);
     }
 }
+
+public sealed class AuthCertVerifierPemAndIpv6Tests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    [Fact]
+    public void VerifyPem_TakesTheBundleHostAuthorityHandsOut()
+    {
+        var issued = _pki.Host.IssueAuthCert(IPAddress.Parse("198.18.8.8"), _pki.UserPublicKey);
+
+        var verdict = _pki.Verifier().VerifyPem(issued.ChainPem, IPAddress.Parse("198.18.8.8"));
+
+        Assert.True(verdict.IsOpen, verdict.Explanation);
+        Assert.Equal(issued.Serial, verdict.Serial);
+    }
+
+    [Fact]
+    public void VerifyPem_WithoutCertificates_IsMalformed()
+    {
+        var verdict = _pki.Verifier().VerifyPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+
+        Assert.Equal(RefusalReason.Malformed, verdict.Reason);
+    }
+
+    [Fact]
+    public void Ipv6HostCa_CertifiesInsideItsPrefixOnly()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var cert = _pki.Root.IssueHostCa("v6 host", TestPki.PublicKeyOf(key), [IPNetwork.Parse("2001:db8:5::/48")], [], TimeSpan.FromDays(1));
+        using var v6 = new CertificateAuthority(X509CertificateLoader.LoadCertificate(cert.RawData), key, _pki.Clock);
+        using var inside = v6.IssueAuthCert(IPAddress.Parse("2001:db8:5::9"), _pki.UserPublicKey, TimeSpan.FromHours(1));
+        using var outside = v6.IssueAuthCert(IPAddress.Parse("2001:db8:6::9"), _pki.UserPublicKey, TimeSpan.FromHours(1));
+        using var v4 = v6.IssueAuthCert(IPAddress.Parse("198.18.1.1"), _pki.UserPublicKey, TimeSpan.FromHours(1));
+
+        Assert.True(_pki.Verifier().Verify(inside.RawData, [cert.RawData]).IsOpen);
+        Assert.Equal(RefusalReason.NameConstraintsViolated, _pki.Verifier().Verify(outside.RawData, [cert.RawData]).Reason);
+        Assert.Equal(RefusalReason.NameConstraintsViolated, _pki.Verifier().Verify(v4.RawData, [cert.RawData]).Reason);
+    }
+}
