@@ -1,0 +1,82 @@
+using System.Runtime.Versioning;
+using Moat.Detect.Detectors;
+using Moat.Detect.Flows;
+using Moat.Detect.Kernel;
+
+namespace Moat.Detect.Tests.Integration;
+
+/// <summary>Real conntrack and NFLOG events from namespaces the test builds: refused connects are seen and flagged by TRW.</summary>
+[Trait("Category", "Integration")]
+[SupportedOSPlatform("linux")]
+[Collection(nameof(KernelSourceTests))]
+public sealed class KernelSourceTests(NamespacePair namespaces) : IClassFixture<NamespacePair>
+{
+    // A guard against a hung test, not a measurement: the events arrive within milliseconds.
+    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Conntrack_RefusedConnectsToNewHosts_AreFlaggedByTrw()
+    {
+        // Conntrack only runs in a namespace where some rule needs it.
+        await namespaces.LoadClientRulesAsync("""
+            table inet mtdct {
+              chain out { type filter hook output priority 0; ct state new counter; }
+            }
+            """);
+        await using var source = ConntrackEventSource.Open("sandbox-ct", namespaces.ClientPath);
+
+        await namespaces.ConnectFromClientAsync(NamespacePair.ServerAddresses.Take(6), 81);
+
+        var (events, alert) = await CollectUntilTrwAlertAsync(source.ReadAllAsync);
+        Assert.NotNull(alert);
+        Assert.Equal(NamespacePair.ClientAddress, alert.Source.ToString());
+        Assert.Equal("sandbox-ct", alert.SandboxId);
+        Assert.Contains(events, e => e.Kind == FlowEventKind.Attempt && e.DestinationPort == 81 && e.SandboxId == "sandbox-ct");
+        Assert.True(events.Count(e => e.Kind == FlowEventKind.Refused) >= 4);
+    }
+
+    [Fact]
+    public async Task Nflog_LoggedSynsAndResets_AreTrackedIntoRefusedFlows()
+    {
+        await namespaces.LoadClientRulesAsync("""
+            table inet mtdlog {
+              chain out { type filter hook output priority 0; ip daddr 198.19.252.0/24 tcp dport 82 log group 7; }
+              chain in { type filter hook input priority 0; ip saddr 198.19.252.0/24 tcp sport 82 log group 7; }
+            }
+            """);
+        await using var source = NflogEventSource.Open(7, "sandbox-log", namespaces.ClientPath);
+
+        await namespaces.ConnectFromClientAsync(NamespacePair.ServerAddresses.Take(6), 82);
+
+        var (events, alert) = await CollectUntilTrwAlertAsync(source.ReadAllAsync);
+        Assert.NotNull(alert);
+        Assert.Equal(NamespacePair.ClientAddress, alert.Source.ToString());
+        Assert.Contains(events, e => e.Kind == FlowEventKind.Packet && e.Flags.HasFlag(Moat.Detect.Packets.TcpFlags.Rst));
+    }
+
+    private static async Task<(List<FlowEvent> Events, Alert? Alert)> CollectUntilTrwAlertAsync(Func<CancellationToken, IAsyncEnumerable<FlowEvent>> read)
+    {
+        var engine = new DetectionEngine(DetectorOptions.Default, [AlertKinds.ThresholdRandomWalk]);
+        var events = new List<FlowEvent>();
+        var alerts = new List<Alert>();
+        using var guard = new CancellationTokenSource(Guard);
+        try
+        {
+            await foreach (var e in read(guard.Token))
+            {
+                events.Add(e);
+                engine.Observe(e, alerts);
+                if (alerts.Count > 0)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Fall through: the assertions report what did arrive.
+        }
+
+        return (events, alerts.FirstOrDefault());
+    }
+}
