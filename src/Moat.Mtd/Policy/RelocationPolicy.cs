@@ -19,8 +19,14 @@ public abstract record RelocationPolicy
     /// <summary>Relocate only when an alert names the sandbox as a victim.</summary>
     public static RelocationPolicy OnAlert { get; } = new OnAlertRelocationPolicy();
 
+    /// <summary>Also move at once when an alert names the sandbox as a victim (set with <c>with { AlsoOnAlert = true }</c> on a clock policy).</summary>
+    public bool AlsoOnAlert { get; init; }
+
     /// <summary>Whether an alert naming the sandbox as a victim makes it due at once.</summary>
-    public abstract bool MovesOnAlert { get; }
+    public virtual bool MovesOnAlert => AlsoOnAlert;
+
+    /// <summary>" + alert" when the clock policy also moves on alerts, for labels.</summary>
+    private protected string AlertSuffix => AlsoOnAlert ? "+alert" : "";
 
     /// <summary>
     /// How long the sandbox stays on its host from now (or from its last move) before the clock makes it due;
@@ -39,7 +45,7 @@ public sealed record OffRelocationPolicy : RelocationPolicy
     {
     }
 
-    /// <inheritdoc/>
+    /// <summary>Off means off: alerts do not move the sandbox either.</summary>
     public override bool MovesOnAlert => false;
 
     /// <inheritdoc/>
@@ -69,16 +75,13 @@ public sealed record PeriodicRelocationPolicy : RelocationPolicy
     public TimeSpan Interval { get; }
 
     /// <inheritdoc/>
-    public override bool MovesOnAlert => false;
-
-    /// <inheritdoc/>
     public override TimeSpan? NextDwell(Random random) => Interval;
 
     /// <inheritdoc/>
     public override double ExpectedRelocationsPerHour => 1.0 / Interval.TotalHours;
 
     /// <inheritdoc/>
-    public override string ToString() => $"periodic({Interval.TotalHours:0.###}h)";
+    public override string ToString() => $"periodic({Interval.TotalHours:0.###}h){AlertSuffix}";
 }
 
 /// <summary>
@@ -109,9 +112,6 @@ public sealed record PoissonRelocationPolicy : RelocationPolicy
 
     /// <summary>T, the longest a sandbox may stay on one host; null for a pure Poisson clock.</summary>
     public TimeSpan? Threshold { get; }
-
-    /// <inheritdoc/>
-    public override bool MovesOnAlert => false;
 
     /// <inheritdoc/>
     public override TimeSpan? NextDwell(Random random)
@@ -154,8 +154,8 @@ public sealed record PoissonRelocationPolicy : RelocationPolicy
 
     /// <inheritdoc/>
     public override string ToString() => Threshold is { } t
-        ? $"poisson(λ={RatePerHour:0.###}/h, T={t.TotalHours:0.###}h)"
-        : $"poisson(λ={RatePerHour:0.###}/h)";
+        ? $"poisson(λ={RatePerHour:0.###}/h, T={t.TotalHours:0.###}h){AlertSuffix}"
+        : $"poisson(λ={RatePerHour:0.###}/h){AlertSuffix}";
 }
 
 /// <summary>Relocate only when an alert names the sandbox as the victim, away from the suspect.</summary>

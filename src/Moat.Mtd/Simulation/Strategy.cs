@@ -39,6 +39,7 @@ public sealed record Strategy(string Name, RelocationPolicy Timing, DestinationC
             new("poisson+max-Δ", poisson, DestinationChoice.MaxHeterogeneity),
             new("periodic+max-Δ", periodic, DestinationChoice.MaxHeterogeneity),
             new("on-alert+max-Δ", RelocationPolicy.OnAlert, DestinationChoice.MaxHeterogeneity),
+            new("poisson+alert+max-Δ", poisson with { AlsoOnAlert = true }, DestinationChoice.MaxHeterogeneity),
         ];
     }
 

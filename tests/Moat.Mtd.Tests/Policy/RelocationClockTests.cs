@@ -78,6 +78,23 @@ public sealed class RelocationClockTests
     }
 
     [Fact]
+    public void Alert_MovesPoissonVictimThatAlsoMovesOnAlert_AndMarkRelocatedRestartsItsClock()
+    {
+        var time = new ManualTimeProvider(s_start);
+        var clock = new RelocationClock(time, new Random(1));
+        var policy = RelocationPolicy.Poisson(0.001) with { AlsoOnAlert = true };
+        clock.Track("victim", policy);
+        Assert.Empty(clock.GetDue());
+
+        Assert.True(clock.RaiseAlert("victim", "suspect"));
+        Assert.Equal(DueReason.Alert, Assert.Single(clock.GetDue()).Reason);
+        clock.MarkRelocated("victim");
+        Assert.Empty(clock.GetDue());
+        Assert.NotNull(clock.DueAt("victim"));
+        Assert.EndsWith("+alert", policy.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Alert_IsIgnoredByPoliciesThatDoNotMoveOnAlert()
     {
         var clock = new RelocationClock(new ManualTimeProvider(s_start), new Random(1));

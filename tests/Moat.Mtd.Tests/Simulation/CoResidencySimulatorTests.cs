@@ -87,9 +87,12 @@ public sealed class CoResidencySimulatorTests
         Assert.Equal(0, Row(silent, "on-alert+max-Δ").AlertsPerCampaign);
 
         var loud = CoResidencySimulator.Run(s_small with { AlertProbability = 1 });
-        var row = Row(loud, "on-alert+max-Δ");
-        Assert.Equal(100, row.CampaignsResistedPercent);
-        Assert.True(row.AlertsPerCampaign > 0);
+        foreach (var name in new[] { "on-alert+max-Δ", "poisson+alert+max-Δ" })
+        {
+            var row = Row(loud, name);
+            Assert.Equal(100, row.CampaignsResistedPercent);
+            Assert.True(row.AlertsPerCampaign > 0);
+        }
     }
 
     [Fact]
