@@ -51,7 +51,15 @@ public sealed partial class ExecMonitor
             bool deleted = snapshot.ExeLink.EndsWith(DeletedSuffix, StringComparison.Ordinal);
             path = InsidePath(sandbox, deleted ? snapshot.ExeLink[..^DeletedSuffix.Length] : snapshot.ExeLink);
             var match = captured?.FirstOrDefault(c => c.Print.Device == snapshot.ExeDevice && c.Print.Inode == snapshot.ExeInode);
-            if (path.StartsWith("/memfd:", StringComparison.Ordinal))
+            if (path == "/" || !path.StartsWith('/'))
+            {
+                // The file lives on a mount the host cannot name (e.g. the OCI runtime's own sealed copy of itself).
+                print = match?.Print ?? _fingerprinter.TryFingerprint($"/proc/{pid}/exe");
+                status = VerificationStatus.NotSeenByFanotify;
+                detail = $"the executable's path cannot be named from the host (kernel reports '{snapshot.ExeLink}'); the hash was read through /proc/{pid}/exe";
+                path = null;
+            }
+            else if (path.StartsWith("/memfd:", StringComparison.Ordinal))
             {
                 print = _fingerprinter.TryFingerprint($"/proc/{pid}/exe");
                 status = VerificationStatus.AnonymousExecution;

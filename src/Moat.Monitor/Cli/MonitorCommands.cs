@@ -216,7 +216,7 @@ public static class MonitorCommands
 
     private static string Kind(MonitorEvent e) => e switch { ExecRecord => "exec", GapRecord => "gap", AlertRecord => "alert", _ => "other" };
 
-    private static string Short(string? sha) => sha is null ? "-" : sha[..12];
+    private static string Short(string? sha) => sha is null ? "-" : sha.Length <= 12 ? sha : sha[..12];
 
     private static int Fail(string message)
     {

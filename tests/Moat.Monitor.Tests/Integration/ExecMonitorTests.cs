@@ -1,3 +1,5 @@
+using Moat.Monitor.Rules;
+using Moat.Monitor.Store;
 using System.Runtime.Versioning;
 
 namespace Moat.Monitor.Tests.Integration;
@@ -73,6 +75,92 @@ public sealed class ExecMonitorTests
             Assert.True(gone.Count == 4, $"expected 4 exited or re-exec'd processes, saw {gone.Count}: {string.Join("; ", records.Select(Describe))}");
             Assert.All(gone, r => Assert.Equal("/bin/busybox", r.Path));
             Assert.All(gone, r => Assert.NotNull(r.VerificationDetail));
+        }
+    }
+
+    [Fact]
+    public async Task LostProcConnectorEvents_AreReportedAsAGap_NotSilence()
+    {
+        await using var sandbox = await BusyboxSandbox.CreateAsync();
+        // The smallest socket buffer the kernel allows holds a handful of events; 300 execs overflow it.
+        var monitor = ExecMonitor.Open(ExecMonitorOptions.Default with { ProcConnectorBufferBytes = 1 });
+        await using (monitor)
+        {
+            monitor.WatchSandbox(sandbox.Id, sandbox.RootFs, sandbox.ImageDir);
+            await sandbox.StartAsync("i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done; touch /tmp/ready; exec /bin/sleep 300");
+            await sandbox.WaitForFileAsync("/tmp/ready", Timeout);
+            monitor.StartLoop();
+
+            using var cts = new CancellationTokenSource(Timeout);
+            GapRecord? gap = null;
+            await foreach (var e in monitor.Events.ReadAllAsync(cts.Token))
+            {
+                if (e is GapRecord g)
+                {
+                    gap = g;
+                    break;
+                }
+            }
+
+            Assert.NotNull(gap);
+            Assert.Equal("proc-connector", gap.Source);
+            Assert.Contains("lost", gap.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task LiveMonitoring_WithDefaultRules_StoresRecordsAndAlerts()
+    {
+        await using var sandbox = await BusyboxSandbox.CreateAsync();
+        string db = Path.Combine(Path.GetTempPath(), sandbox.Id + ".db");
+        try
+        {
+            await using var monitor = ExecMonitor.Start(ExecMonitorOptions.Default with
+            {
+                SandboxInfo = id => new SandboxInfo(id, "client-b", "job"),
+            });
+            monitor.WatchSandbox(sandbox.Id, sandbox.RootFs, sandbox.ImageDir);
+            await using var store = await SqliteMonitorStore.OpenAsync(db);
+            using var stop = new CancellationTokenSource();
+            var recorder = MonitorRecorder.RunAsync(monitor.Events, store, RuleSet.Default(), stop.Token);
+            await sandbox.StartAsync("""
+                cp /bin/busybox /tmp/xmrig
+                /tmp/xmrig --url stratum+tcp://198.19.251.1:3333
+                printf 'sleep 300\n' > /tmp/stage2.sh
+                /bin/sh /tmp/stage2.sh &
+                touch /tmp/ready
+                exec /bin/sleep 305
+                """);
+            await sandbox.WaitForFileAsync("/tmp/ready", Timeout);
+
+            // Wait (bounded) until the init's last exec is stored: everything before it is stored too.
+            using var cts = new CancellationTokenSource(Timeout);
+            IReadOnlyList<MonitorEvent> events = [];
+            while (!events.OfType<ExecRecord>().Any(r => r.Argv.SequenceEqual(["/bin/sleep", "305"])))
+            {
+                Assert.False(recorder.IsCompleted, "the recorder stopped early");
+                await Task.Delay(50, cts.Token);
+                events = await store.EventsAsync(new MonitorQuery(sandbox.Id));
+            }
+
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recorder);
+
+            var alerts = events.OfType<AlertRecord>().ToList();
+            Assert.Contains(alerts, a => a.Rule == "known-miner" && a.Path == "/tmp/xmrig");
+            Assert.Contains(alerts, a => a.Rule == "binary-not-in-image" && a.Path == "/tmp/xmrig");
+            Assert.Contains(alerts, a => a.Rule == "script-from-tmp");
+            Assert.Contains(alerts, a => a.Rule == "shell-in-job-sandbox");
+            var miner = Assert.Single(events.OfType<ExecRecord>(), r => r.Path == "/tmp/xmrig");
+            Assert.Equal(BusyboxSandbox.BusyboxSha256, miner.Sha256);
+            Assert.Equal("client-b", miner.ClientId);
+        }
+        finally
+        {
+            foreach (string f in new[] { db, db + "-wal", db + "-shm" })
+            {
+                File.Delete(f);
+            }
         }
     }
 
