@@ -55,7 +55,16 @@ public sealed class NetworkNamespace : IDisposable
                 Interop.Check(Interop.Unshare(Interop.CLONE_NEWNET), "unshare(CLONE_NEWNET)");
                 // /proc/self/ns/net would name the main thread's namespace: this thread alone moved.
                 Interop.Check(Interop.Mount("/proc/thread-self/ns/net", path, "none", Interop.MS_BIND, null), $"bind mount network namespace onto {path}");
-                return (Interop.OpenReadOnly(path), initialise());
+                var opened = Interop.OpenReadOnly(path);
+                try
+                {
+                    return (opened, initialise());
+                }
+                catch
+                {
+                    opened.Dispose();
+                    throw;
+                }
             });
             return new NetworkNamespace(name, path, handle);
         }

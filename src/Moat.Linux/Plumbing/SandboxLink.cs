@@ -36,6 +36,9 @@ public sealed class SandboxLink : IDisposable
     private readonly SandboxLinkOptions _options;
     private readonly int _hostIndex;
     private readonly int _sandboxIndex;
+    /// <summary>The name prefix of host ends retired by <see cref="Retire"/>; no other link may use it.</summary>
+    public const string TombstonePrefix = "moatrt";
+
     private static int s_deletionGroups;
     private bool _destroyed;
 
@@ -161,6 +164,57 @@ public sealed class SandboxLink : IDisposable
         _destroyed = true;
         Dispose();
         Destroy(_host, Name, HostInterface);
+    }
+
+    /// <summary>
+    /// The fast teardown: takes HOSTIF down (the kernel drops its routes), renames it to a tombstone name and
+    /// removes the namespace's name, so that NAME, HOSTIF and the address can be reused at once (under a
+    /// millisecond, against tens of milliseconds for <see cref="Destroy()"/>). The kernel deletes the pair itself
+    /// when the namespace dies, i.e. once no process or descriptor holds it; <see cref="ReapRetired"/> deletes any
+    /// tombstone something kept alive.
+    /// </summary>
+    public void Retire()
+    {
+        if (_destroyed)
+        {
+            return;
+        }
+
+        _destroyed = true;
+        Dispose();
+        _host.Execute(new NetlinkBatch().SetLinkDown(_hostIndex).RenameLink(_hostIndex, TombstonePrefix + _hostIndex.ToString("x", System.Globalization.CultureInfo.InvariantCulture)));
+        NetworkNamespace.Delete(Name);
+    }
+
+    /// <summary>Deletes the host ends left by <see cref="Retire"/> (in one group deletion); returns how many there were.</summary>
+    public static int ReapRetired(RtNetlink host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var tombstones = host.ListLinks().Where(l => l.Name.StartsWith(TombstonePrefix, StringComparison.Ordinal)).ToList();
+        if (tombstones.Count == 0)
+        {
+            return 0;
+        }
+
+        var group = NextDeletionGroup();
+        var grouping = new NetlinkBatch();
+        foreach (var tombstone in tombstones)
+        {
+            grouping.SetLinkGroup(tombstone.Name, group);
+        }
+
+        // The kernel may be deleting some of them right now (their namespace died): those are not errors.
+        var grouped = host.Send(grouping).Count(r => r.Errno == 0);
+        if (grouped > 0)
+        {
+            var deleted = host.Send(new NetlinkBatch().DeleteLinkGroup(group))[0];
+            if (deleted.Errno is not (0 or Errno.ENODEV))
+            {
+                throw new NetlinkException(deleted.Errno, $"delete {grouped} retired links", deleted.Message);
+            }
+        }
+
+        return tombstones.Count;
     }
 
     /// <summary>

@@ -85,6 +85,31 @@ public sealed class SandboxLinkTests : IDisposable
     }
 
     [Fact]
+    public void Retire_FreesNamesAndAddressAtOnce_AndReapDeletesTheTombstone()
+    {
+        var address = IPAddress.Parse("198.19.250.40");
+        var link = Make(l => l.Assign(address));
+        var (name, hostInterface) = (link.Name, link.HostInterface);
+
+        // Held open so the namespace cannot die and take the tombstone with it before the reap.
+        using var keepAlive = NetworkNamespace.Open(name);
+        link.Retire();
+
+        Assert.DoesNotContain(hostInterface, Tool.Links(_host.Name).Keys);
+        Assert.DoesNotContain(name, Tool.NetnsNames());
+        Assert.DoesNotContain(Tool.Routes(_host.Name), r => r.GetProperty("dst").GetString() == "198.19.250.40");
+
+        using var again = SandboxLink.Create(_host.Netlink, name, hostInterface, address);
+        Tool.MustRun("ip", "netns", "exec", _host.Name, "busybox", "ping", "-c", "1", "-W", "5", "198.19.250.40");
+
+        Assert.Equal(1, SandboxLink.ReapRetired(_host.Netlink));
+        var hostLinks = Tool.Links(_host.Name).Keys;
+        Assert.DoesNotContain(hostLinks, n => n.StartsWith(SandboxLink.TombstonePrefix, StringComparison.Ordinal));
+        Assert.Contains(hostInterface, hostLinks);
+        Assert.Equal(0, SandboxLink.ReapRetired(_host.Netlink));
+    }
+
+    [Fact]
     public void DestroyMany_RemovesExactlyTheGivenSandboxesInOneGo()
     {
         var doomed = Enumerable.Range(0, 3).Select(i => Make(l => l.Assign(IPAddress.Parse($"198.19.250.{20 + i}")))).ToList();
