@@ -53,6 +53,12 @@ internal sealed class ThresholdRandomWalk : IFlowDetector
                         state.Contacted.Clear();
                     }
 
+                    // Outcomes that never arrive (lost kernel events) must not grow the table without bound.
+                    if (state.Pending.Count >= _options.TrwMaxContactsPerSource)
+                    {
+                        state.Pending.Clear();
+                    }
+
                     state.Pending.Add(PendingKey(flowEvent));
                 }
 

@@ -117,6 +117,12 @@ internal static class PacketDecoder
 
         int headerLength = (packet[0] & 0x0F) * 4;
         int totalLength = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
+        if (totalLength == 0 && !quoted)
+        {
+            // Captures taken before segmentation offload carry 0 here; the captured length is the best there is.
+            totalLength = Math.Min(packet.Length, ushort.MaxValue);
+        }
+
         if (headerLength < 20 || packet.Length < headerLength || totalLength < headerLength)
         {
             return null;

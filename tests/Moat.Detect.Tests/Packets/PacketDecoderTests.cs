@@ -107,6 +107,19 @@ public sealed class PacketDecoderTests
     }
 
     [Fact]
+    public void Ipv4_TotalLengthZeroFromOffload_UsesTheCapturedLength()
+    {
+        var ip = PacketBuilder.Ipv4("198.19.252.1", "198.19.252.2", 6, PacketBuilder.TcpHeader(1, 2, TcpFlags.Ack, payload: 30));
+        ip[2] = 0;
+        ip[3] = 0;
+
+        var packet = PacketDecoder.Decode(LinkType.Raw, ip);
+
+        Assert.NotNull(packet);
+        Assert.Equal(30, packet.ApplicationLength);
+    }
+
+    [Fact]
     public void TruncatedHeaders_AreNotDecoded()
     {
         var frame = PacketBuilder.Tcp("198.19.252.1", 1, "198.19.252.2", 2, TcpFlags.Syn);
