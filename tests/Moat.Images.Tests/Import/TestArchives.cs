@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 namespace Moat.Images.Tests.Import;
 
 /// <summary>One entry of a layer tar a test writes.</summary>
-internal sealed record LayerEntry(string Name, TarEntryType Type = TarEntryType.RegularFile, string? Content = null, string? Link = null, UnixFileMode? Mode = null)
+internal sealed record LayerEntry(string Name, TarEntryType Type = TarEntryType.RegularFile, string? Content = null, string? Link = null, UnixFileMode? Mode = null, int Uid = 0, int Gid = 0)
 {
     public static LayerEntry File(string name, string content, UnixFileMode? mode = null) => new(name, TarEntryType.RegularFile, content, Mode: mode);
 
@@ -37,6 +37,8 @@ internal static class TestArchives
                 {
                     Mode = e.Mode ?? (e.Type == TarEntryType.Directory ? DirMode755 : FileMode644),
                     ModificationTime = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero),
+                    Uid = e.Uid,
+                    Gid = e.Gid,
                 };
                 if (e.Link is not null)
                 {
@@ -141,13 +143,18 @@ internal static class TestArchives
         WriteTar(path, files);
     }
 
-    public static void WriteTar(string path, IEnumerable<(string Name, byte[] Data)> files)
+    public static void WriteTar(string path, IEnumerable<(string Name, byte[] Data)> files, IEnumerable<(string Name, string Target)>? symlinks = null)
     {
         using var stream = System.IO.File.Create(path);
         using var writer = new TarWriter(stream, TarEntryFormat.Pax);
         foreach (var (name, data) in files)
         {
             writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(data), Mode = FileMode644 });
+        }
+
+        foreach (var (name, target) in symlinks ?? [])
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target });
         }
     }
 }
