@@ -23,6 +23,7 @@ internal static class SimulateCommand
         var noThreshold = new Option<bool>("--no-threshold") { Description = "Run a pure Poisson clock without the cap T." };
         var period = new Option<double>("--period-hours") { Description = "Interval of the periodic clock.", DefaultValueFactory = _ => d.PeriodHours };
         var aim = new Option<double>("--aim") { Description = "β: how strongly attacker launches land on hosts like the target's launch host (0 = uniform).", DefaultValueFactory = _ => d.AttackerAim };
+        var adaptive = new Option<bool>("--adaptive") { Description = "The attacker re-aims its launches at the target's new host after every move, instead of at its launch profile." };
         var alert = new Option<double>("--alert-probability") { Description = "Chance that one co-residency probe raises an alert (on-alert strategy).", DefaultValueFactory = _ => d.AlertProbability };
         var seed = new Option<int>("--seed") { Description = "Seed; the same seed gives identical output.", DefaultValueFactory = _ => d.Seed };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON instead of Markdown." };
@@ -33,7 +34,7 @@ internal static class SimulateCommand
             "Simulate co-residency attacks against a target sandbox under each relocation strategy (static, periodic, Poisson; random, min-Δ, max-Δ destination; on alert) "
             + "and print the tables behind RELOCATE's Figures 4 (campaigns resisted vs attacker sandboxes) and 5 (survival over time).\n"
             + "Example: moat mtd simulate --seed 7 --trials 200 --out ./mtd-figures");
-        foreach (var o in new Option[] { hosts, slots, attackers, attackHours, probeHours, horizon, trials, rate, threshold, noThreshold, period, aim, alert, seed, json, outDir })
+        foreach (var o in new Option[] { hosts, slots, attackers, attackHours, probeHours, horizon, trials, rate, threshold, noThreshold, period, aim, adaptive, alert, seed, json, outDir })
         {
             cmd.Options.Add(o);
         }
@@ -57,6 +58,7 @@ internal static class SimulateCommand
                 ThresholdHours = parseResult.GetValue(noThreshold) ? null : parseResult.GetValue(threshold),
                 PeriodHours = parseResult.GetValue(period),
                 AttackerAim = parseResult.GetValue(aim),
+                AdaptiveAttacker = parseResult.GetValue(adaptive),
                 AlertProbability = parseResult.GetValue(alert),
                 Seed = parseResult.GetValue(seed),
             };

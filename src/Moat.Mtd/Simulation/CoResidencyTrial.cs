@@ -60,11 +60,7 @@ internal sealed class CoResidencyTrial
         // The target is launched on a uniformly drawn host with room; the attacker copies its launch profile.
         _targetHost = DrawHost(uniform: true);
         Occupy(_targetHost, TargetTenant, +1);
-        var launchHost = _hosts[_targetHost];
-        for (var h = 0; h < _hosts.Length; h++)
-        {
-            _aimWeight[h] = Math.Exp(-_options.AttackerAim * HeterogeneityScale.Compute(launchHost, _hosts[h], _options.Weights));
-        }
+        AimAt(_targetHost);
 
         for (var i = 0; i < _attackerHost.Length; i++)
         {
@@ -172,7 +168,21 @@ internal sealed class CoResidencyTrial
 
         _targetHost = to;
         _epoch++;
+        if (_options.AdaptiveAttacker)
+        {
+            AimAt(to);
+        }
+
         return decision.Heterogeneity;
+    }
+
+    private void AimAt(int host)
+    {
+        var profile = _hosts[host];
+        for (var h = 0; h < _hosts.Length; h++)
+        {
+            _aimWeight[h] = Math.Exp(-_options.AttackerAim * HeterogeneityScale.Compute(profile, _hosts[h], _options.Weights));
+        }
     }
 
     private void ScheduleRelocation(double now)

@@ -25,7 +25,7 @@ public static class ReportWriter
         var c = CultureInfo.InvariantCulture;
         var o = report.Options;
         var sb = new StringBuilder();
-        sb.AppendLine(c, $"Scenario: {o.Hosts} hosts × {o.SlotsPerHost} slots, {o.AttackerSandboxes} attacker sandboxes (aim β={o.AttackerAim}), attack {o.AttackHours} h (±50%), probe {o.ProbeHours} h, campaign {o.HorizonHours} h, {o.Trials} campaigns per point, seed {o.Seed}.");
+        sb.AppendLine(c, $"Scenario: {o.Hosts} hosts × {o.SlotsPerHost} slots, {o.AttackerSandboxes} attacker sandboxes (aim β={o.AttackerAim}{(o.AdaptiveAttacker ? ", re-aimed after every move" : ", at the launch profile")}), attack {o.AttackHours} h (±50%), probe {o.ProbeHours} h, campaign {o.HorizonHours} h, {o.Trials} campaigns per point, seed {o.Seed}.");
         sb.AppendLine();
         AppendFigure(sb, "Figure 4", report.Figure4, c);
         sb.AppendLine();

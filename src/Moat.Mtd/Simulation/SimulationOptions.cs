@@ -48,6 +48,9 @@ public sealed record SimulationOptions
     /// <summary>How strongly the attacker's launches land near the target's launch profile (β in e^(−βΔ)); 0 is uniform.</summary>
     public double AttackerAim { get; init; } = 4.0;
 
+    /// <summary>Whether the attacker re-aims its launches at the target's new host after every move (it learns the new address at once); false keeps aiming at the launch profile.</summary>
+    public bool AdaptiveAttacker { get; init; }
+
     /// <summary>Chance that one co-residency probe by the attacker raises an alert (on-alert strategy only).</summary>
     public double AlertProbability { get; init; } = 0.5;
 

@@ -96,6 +96,21 @@ public sealed class CoResidencySimulatorTests
     }
 
     [Fact]
+    public void AdaptiveAttacker_WithoutAim_ChangesNothing_WithAim_ChangesResults()
+    {
+        static string Figures(SimulationReport r) =>
+            ReportWriter.ToJson(r with { Options = SimulationOptions.Default });
+
+        var uniform = s_small with { AttackerAim = 0 };
+        Assert.Equal(
+            Figures(CoResidencySimulator.Run(uniform)),
+            Figures(CoResidencySimulator.Run(uniform with { AdaptiveAttacker = true })));
+        Assert.NotEqual(
+            Figures(CoResidencySimulator.Run(s_small)),
+            Figures(CoResidencySimulator.Run(s_small with { AdaptiveAttacker = true })));
+    }
+
+    [Fact]
     public void Run_WithInvalidOptions_ThrowsWithTheValidationSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => CoResidencySimulator.Run(s_small with { Hosts = 0 }));
