@@ -113,6 +113,11 @@ internal static class ReplayBenchmark
         ProbeRow("connection-flood", "one host, new port each probe", portScan, AlertKinds.ConnectionFlood, $"{options.ConnectionFloodThreshold} attempts in {options.ConnectionFloodWindow.TotalSeconds:0} s");
         var smtp = Scan(500, rate, i => (HostAt(i), 25));
         ProbeRow("smtp-fanout", "port 25, new host each probe", smtp, AlertKinds.SmtpFanOut, $"{options.SmtpFanOutThreshold} servers in {options.SmtpFanOutWindow.TotalSeconds:0} s");
+        var refusedAddressScan = Scan(2000, rate, i => (HostAt(i), 445), refuse: true);
+        var refusedPortScan = Scan(2000, rate, i => (IPAddress.Parse("198.18.7.7"), 1 + i), refuse: true);
+        ProbeRow("trw", "new host each probe, each refused by RST", refusedAddressScan, AlertKinds.ThresholdRandomWalk, "4 (4 failed first contacts, no waiting)");
+        ProbeRow("address-scan", "one port, new host each probe, each refused by RST", refusedAddressScan, AlertKinds.AddressScan, $"{options.KnockKnockThreshold} (knock-knock)");
+        ProbeRow("port-scan", "one host, new port each probe, each refused by RST", refusedPortScan, AlertKinds.PortScan, $"{options.ScanThreshold}");
         ProbeRow("trw", "one host, new port each probe", portScan, AlertKinds.ThresholdRandomWalk, "never: one host is one first contact (by design of the paper)");
         ProbeRow("scan-containment", "one host, new port each probe", portScan, AlertKinds.ScanContainment, "never: counts first contacts per address (by design of the paper)");
     }
@@ -129,7 +134,7 @@ internal static class ReplayBenchmark
 
     private static IPAddress HostAt(int i) => new([198, 18, (byte)(i / 250), (byte)(1 + (i % 250))]);
 
-    private static (byte[] Bytes, DateTimeOffset[] Times) Scan(int count, double rate, Func<int, (IPAddress Host, int Port)> target)
+    private static (byte[] Bytes, DateTimeOffset[] Times) Scan(int count, double rate, Func<int, (IPAddress Host, int Port)> target, bool refuse = false)
     {
         using var stream = new MemoryStream();
         var times = new DateTimeOffset[count];
@@ -139,14 +144,19 @@ internal static class ReplayBenchmark
             {
                 var (host, port) = target(i);
                 times[i] = T0.AddSeconds(i / rate);
-                writer.Write(times[i], Syn(IPAddress.Parse("198.19.252.66"), 40000 + (i % 20000), host, port), 40);
+                var scanner = IPAddress.Parse("198.19.252.66");
+                writer.Write(times[i], Segment(scanner, 40000 + (i % 20000), host, port, TcpFlags.Syn), 40);
+                if (refuse)
+                {
+                    writer.Write(times[i].AddMilliseconds(1), Segment(host, port, scanner, 40000 + (i % 20000), TcpFlags.Rst | TcpFlags.Ack), 40);
+                }
             }
         }
 
         return (stream.ToArray(), times);
     }
 
-    private static byte[] Syn(IPAddress source, int sourcePort, IPAddress destination, int port)
+    private static byte[] Segment(IPAddress source, int sourcePort, IPAddress destination, int port, TcpFlags flags)
     {
         var p = new byte[40];
         p[0] = 0x45;
@@ -160,7 +170,7 @@ internal static class ReplayBenchmark
         p[22] = (byte)(port >> 8);
         p[23] = (byte)port;
         p[32] = 0x50;
-        p[33] = (byte)TcpFlags.Syn;
+        p[33] = (byte)flags;
         p[35] = 0xFF;
         return p;
     }
