@@ -12,6 +12,9 @@ namespace Moat.Pki.AuthCerts;
 /// </summary>
 public sealed class AuthCertVerifier
 {
+    // A real chain is one or two certificates; the bound keeps a requester from making path building expensive.
+    private const int MaxChainCertificates = 8;
+
     private readonly List<ParsedCertificate> _roots = [];
     private readonly TimeProvider _timeProvider;
     private readonly CrlStore? _crls;
@@ -52,6 +55,13 @@ public sealed class AuthCertVerifier
         if (!ParsedCertificate.TryParse(authCert, out var leaf, out var error))
         {
             return AuthCertVerdict.Refused(RefusalReason.Malformed, $"The authcert is not a valid X.509 certificate: {error}.");
+        }
+
+        if (chain.Count > MaxChainCertificates)
+        {
+            return AuthCertVerdict.Refused(
+                RefusalReason.Malformed,
+                $"The authcert comes with {chain.Count} chain certificates; at most {MaxChainCertificates} are accepted (node A's or its host's certificate and any intermediates).");
         }
 
         var intermediates = new List<ParsedCertificate>(chain.Count);

@@ -18,14 +18,14 @@ internal static partial class PathValidator
         PathValidationOptions options)
     {
         var chain = new List<ParsedCertificate> { leaf };
-        var best = default(RankedRefusal);
-        var found = Build(chain, intermediates, roots, options, ref best);
+        var search = new SearchState();
+        var found = Build(chain, intermediates, roots, options, search);
         if (found is not null)
         {
             return new PathValidationResult(found, null);
         }
 
-        return new PathValidationResult([leaf], best.Refusal ?? new PathRefusal(RefusalReason.NoTrustedPath, $"no issuer of {Describe(leaf)} leads to a configured root"));
+        return new PathValidationResult([leaf], search.Best.Refusal ?? new PathRefusal(RefusalReason.NoTrustedPath, $"no issuer of {Describe(leaf)} leads to a configured root"));
     }
 
     private static List<ParsedCertificate>? Build(
@@ -33,7 +33,7 @@ internal static partial class PathValidator
         IReadOnlyList<ParsedCertificate> intermediates,
         IReadOnlyList<ParsedCertificate> roots,
         PathValidationOptions options,
-        ref RankedRefusal best)
+        SearchState search)
     {
         var current = chain[^1];
         foreach (var root in roots)
@@ -43,16 +43,16 @@ internal static partial class PathValidator
                 continue;
             }
 
-            if (CheckLink(current, root) is { } linkRefusal)
+            if (search.Link(current, root) is { } linkRefusal)
             {
-                best = best.Prefer(linkRefusal, RankedRefusal.Link);
+                search.Prefer(linkRefusal, RankedRefusal.Link);
                 continue;
             }
 
             List<ParsedCertificate> path = [.. chain, root];
             if (CheckPath(path, options) is { } refusal)
             {
-                best = best.Prefer(refusal, RankedRefusal.CompletePath);
+                search.Prefer(refusal, RankedRefusal.CompletePath);
                 continue;
             }
 
@@ -70,20 +70,22 @@ internal static partial class PathValidator
             var logical = chain.Skip(1).Count(c => !c.IsSelfIssued) + (candidate.IsSelfIssued ? 0 : 1);
             if (logical > options.MaxIntermediates || chain.Count > MaxPathLength)
             {
-                best = best.Prefer(RankedRefusal.Depth, new PathRefusal(
-                    RefusalReason.PathLengthExceeded,
-                    $"a path through {Describe(candidate)} would have more than {options.MaxIntermediates} intermediates"));
+                search.Prefer(
+                    new PathRefusal(
+                        RefusalReason.PathLengthExceeded,
+                        $"a path through {Describe(candidate)} would have more than {options.MaxIntermediates} intermediates"),
+                    RankedRefusal.Depth);
                 continue;
             }
 
-            if (CheckLink(current, candidate) is { } linkRefusal)
+            if (search.Link(current, candidate) is { } linkRefusal)
             {
-                best = best.Prefer(linkRefusal, RankedRefusal.Link);
+                search.Prefer(linkRefusal, RankedRefusal.Link);
                 continue;
             }
 
             chain.Add(candidate);
-            var path = Build(chain, intermediates, roots, options, ref best);
+            var path = Build(chain, intermediates, roots, options, search);
             chain.RemoveAt(chain.Count - 1);
             if (path is not null)
             {
@@ -110,7 +112,7 @@ internal static partial class PathValidator
         return false;
     }
 
-    private static PathRefusal? CheckLink(ParsedCertificate subject, ParsedCertificate issuer)
+    internal static PathRefusal? CheckLink(ParsedCertificate subject, ParsedCertificate issuer)
     {
         if (!subject.TbsSignatureAlgorithm.SameAs(subject.SignatureAlgorithm))
         {
@@ -151,17 +153,43 @@ internal static partial class PathValidator
 }
 
 /// <summary>
-/// The refusal to report when no path validates: one from a path that reached a root beats a failed link, which
-/// beats running out of depth; among equals the first found is kept.
+/// The refusal to report when no path validates: giving up on the search beats everything (other refusals are then
+/// incomplete), then one from a path that reached a root, then a failed link, then running out of depth; among
+/// equals the first found is kept.
 /// </summary>
 internal readonly record struct RankedRefusal(PathRefusal? Refusal, int Rank)
 {
     public const int Depth = 1;
     public const int Link = 2;
     public const int CompletePath = 3;
+    public const int Exhausted = 4;
 
     public RankedRefusal Prefer(PathRefusal candidate, int rank) =>
         Refusal is null || rank > Rank ? new RankedRefusal(candidate, rank) : this;
 
-    public RankedRefusal Prefer(int rank, PathRefusal candidate) => Prefer(candidate, rank);
+}
+
+/// <summary>What one path search has learnt so far: the refusal to report and the signature checks spent.</summary>
+internal sealed class SearchState
+{
+    private const int Budget = 64;
+    private int _signatureChecks;
+
+    public RankedRefusal Best { get; private set; }
+
+    public void Prefer(PathRefusal candidate, int rank) => Best = Best.Prefer(candidate, rank);
+
+    public PathRefusal? Link(ParsedCertificate subject, ParsedCertificate issuer)
+    {
+        if (++_signatureChecks > Budget)
+        {
+            // Chains come from the requester; many certificates sharing one subject would make backtracking try
+            // every ordering, so the search stops here and refuses.
+            var exhausted = new PathRefusal(RefusalReason.NoTrustedPath, $"path building gave up after {Budget} signature checks");
+            Prefer(exhausted, RankedRefusal.Exhausted);
+            return exhausted;
+        }
+
+        return PathValidator.CheckLink(subject, issuer);
+    }
 }
