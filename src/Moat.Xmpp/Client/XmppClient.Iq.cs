@@ -1,0 +1,125 @@
+using System.Xml.Linq;
+
+namespace Moat.Xmpp.Client;
+
+/// <summary>The server or peer answered an IQ with type='error'.</summary>
+public sealed class XmppIqErrorException(XElement error)
+    : XmppException($"the IQ failed: {error.Element(XmppClient.ClientNs + "error")?.Elements().FirstOrDefault()?.Name.LocalName ?? "unknown error"}.")
+{
+    public XElement Stanza { get; } = error;
+}
+
+public sealed partial class XmppClient
+{
+    /// <summary>Sends an IQ get/set (an id is added when missing) and waits for its result; errors and timeouts throw.</summary>
+    public async Task<XElement> IqAsync(XElement iq, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(iq);
+        string id = iq.Attribute("id")?.Value ?? NewId();
+        iq.SetAttributeValue("id", id);
+        var waiter = new TaskCompletionSource<XElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!pendingIqs.TryAdd(id, waiter))
+        {
+            throw new ArgumentException($"an IQ with id '{id}' is already waiting for its answer; ids must be unique.", nameof(iq));
+        }
+
+        try
+        {
+            await SendAsync(iq, cancellationToken).ConfigureAwait(false);
+            var answer = await waiter.Task.WaitAsync(timeout ?? options.IqTimeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            if (answer.Attribute("type")?.Value == "error")
+            {
+                throw new XmppIqErrorException(answer);
+            }
+
+            return answer;
+        }
+        finally
+        {
+            pendingIqs.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>XEP-0199 ping to a JID (the server when null); returns when answered.</summary>
+    public Task PingAsync(string? to = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var iq = new XElement(ClientNs + "iq", new XAttribute("type", "get"), new XAttribute("to", to ?? AccountJid.Domain),
+            new XElement(PingNs + "ping"));
+        return IqAsync(iq, timeout, cancellationToken);
+    }
+
+    /// <summary>Builds the result answering a request.</summary>
+    public static XElement ResultFor(XElement request, params object[] content) =>
+        new(ClientNs + "iq", new XAttribute("type", "result"), new XAttribute("id", request.Attribute("id")?.Value ?? string.Empty),
+            new XAttribute("to", request.Attribute("from")?.Value ?? string.Empty), content);
+
+    /// <summary>Builds an error answer with a stanza error condition (RFC 6120 §8.3.3).</summary>
+    public static XElement ErrorFor(XElement request, string type, string condition, string? text = null)
+    {
+        XNamespace stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+        var error = new XElement(ClientNs + "error", new XAttribute("type", type), new XElement(stanzas + condition));
+        if (text is not null)
+        {
+            error.Add(new XElement(stanzas + "text", text));
+        }
+
+        return new XElement(ClientNs + "iq", new XAttribute("type", "error"), new XAttribute("id", request.Attribute("id")?.Value ?? string.Empty),
+            new XAttribute("to", request.Attribute("from")?.Value ?? string.Empty), error);
+    }
+
+    private void HandleIq(XElement iq)
+    {
+        string? type = iq.Attribute("type")?.Value;
+        string? id = iq.Attribute("id")?.Value;
+        if (type is "result" or "error")
+        {
+            if (id is not null && pendingIqs.TryRemove(id, out var waiter))
+            {
+                waiter.TrySetResult(iq);
+            }
+
+            return;
+        }
+
+        if (type is not ("get" or "set"))
+        {
+            return;
+        }
+
+        if (iq.Element(PingNs + "ping") is not null)
+        {
+            _ = SendQuietlyAsync(ResultFor(iq));
+            return;
+        }
+
+        _ = AnswerIqAsync(iq);
+    }
+
+    private async Task AnswerIqAsync(XElement iq)
+    {
+        XElement? answer;
+        var handler = IqHandler;
+        try
+        {
+            answer = handler is null ? null : await handler(iq).ConfigureAwait(false);
+        }
+        catch (XmppException e)
+        {
+            answer = ErrorFor(iq, "wait", "internal-server-error", e.Message);
+        }
+
+        await SendQuietlyAsync(answer ?? ErrorFor(iq, "cancel", "service-unavailable")).ConfigureAwait(false);
+    }
+
+    private async Task SendQuietlyAsync(XElement stanza)
+    {
+        try
+        {
+            await SendAsync(stanza).ConfigureAwait(false);
+        }
+        catch (XmppDisconnectedException)
+        {
+            // The requester sees the connection drop (its presence goes unavailable) and retries elsewhere.
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Moat.Xmpp.Server;
+
+/// <summary>One virtual host of the managed server and how it stores passwords ("SHA-1" or "SHA-256" SCRAM keys).</summary>
+public sealed record ProsodyDomain(string Name, string PasswordHash = "SHA-1");
+
+/// <summary>Settings for the managed Prosody; immutable, change with <c>with</c>.</summary>
+public sealed record ProsodyOptions
+{
+    public static ProsodyOptions Default { get; } = new();
+
+    public IReadOnlyList<ProsodyDomain> Domains { get; init; } = [new("moat.test")];
+
+    /// <summary>Address the client port binds to; loopback unless the fabric must be reachable from other hosts.</summary>
+    public string Address { get; init; } = "127.0.0.1";
+
+    /// <summary>Client port; 0 picks a free one at start.</summary>
+    public int Port { get; init; }
+
+    /// <summary>Folder for the config, accounts and log; a fresh temporary folder when null (deleted on dispose).</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>Certificate with private key for STARTTLS; no TLS offered when null.</summary>
+    public X509Certificate2? Certificate { get; init; }
+
+    public bool RequireEncryption { get; init; }
+
+    /// <summary>Let clients use SASL PLAIN without TLS (loopback benchmarks).</summary>
+    public bool AllowPlainWithoutTls { get; init; }
+
+    /// <summary>Enable XEP-0198 (mod_smacks).</summary>
+    public bool StreamManagement { get; init; } = true;
+
+    /// <summary>PBKDF2 iterations for provisioned accounts; 4096 is RFC 7677's minimum and keeps mass logins cheap.</summary>
+    public int Iterations { get; init; } = 4096;
+
+    public string ProsodyExecutable { get; init; } = "/usr/bin/prosody";
+
+    public string RunAsUser { get; init; } = "prosody";
+
+    /// <summary>Open-file limit for the server process: one descriptor per connected client.</summary>
+    public int FileLimit { get; init; } = 20000;
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(20);
+}
