@@ -2,6 +2,8 @@ namespace Moat.Pki.Tests.Conformance;
 
 public sealed class LimboTests
 {
+    private static readonly Lazy<IReadOnlyList<LimboCase>> s_cases = new(LimboCase.LoadAll);
+
     public static TheoryData<string> ApplicableCases()
     {
         var data = new TheoryData<string>();
@@ -17,7 +19,7 @@ public sealed class LimboTests
     [MemberData(nameof(ApplicableCases))]
     public void ApplicableLimboCase_GivesExpectedResult(string id)
     {
-        var testCase = LimboCase.LoadAll().Single(c => c.Id == id);
+        var testCase = s_cases.Value.Single(c => c.Id == id);
 
         var refusal = testCase.Run();
 

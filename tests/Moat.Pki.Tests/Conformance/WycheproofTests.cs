@@ -83,9 +83,11 @@ public sealed class WycheproofTests
         return data;
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonDocument> s_files = new();
+
     private static (byte[] Spki, byte[] Message, byte[] Signature, string Result) Load(string file, int tcId)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(ConformanceData.PathOf("wycheproof", file)));
+        var doc = s_files.GetOrAdd(file, f => JsonDocument.Parse(File.ReadAllBytes(ConformanceData.PathOf("wycheproof", f))));
         foreach (var group in doc.RootElement.GetProperty("testGroups").EnumerateArray())
         {
             foreach (var test in group.GetProperty("tests").EnumerateArray())
