@@ -17,7 +17,7 @@ public enum ChartKind
 public static class Chart
 {
     /// <summary>Default image width in pixels.</summary>
-    public const int Width = 960;
+    public const int Width = 1000;
 
     /// <summary>Default image height in pixels.</summary>
     public const int Height = 560;
@@ -35,7 +35,7 @@ public static class Chart
 
     // Plot area margins: room for tick labels on the left, the legend on the right.
     internal const int Left = 80;
-    internal const int Right = 250;
+    internal const int Right = 270;
     internal const int Top = 60;
     internal const int Bottom = 80;
 
