@@ -100,6 +100,7 @@ try
         var sameDown = Time(downSame);
         var peerUp = Time(upPeer, "np", "198.19.250.29", "198.19.250.30");
         var peerDown = Time(downPeer, "np");
+        var forkExec = Time("/bin/true");
 
         // The fast teardown: retire, then let the kernel free the pair when the namespace dies.
         var retiring = SandboxLink.Create(host, sandboxName, hostInterface, ip);
@@ -133,6 +134,7 @@ try
             Add("ip.peer.up", peerUp);
             Add("ip.peer.down", peerDown);
             Add("floor.netns", nsCreate);
+            Add("floor.forkexec", forkExec);
             Add("floor.netns.del", nsDelete);
             Add("floor.veth.del", vethDelete);
         }
@@ -164,7 +166,7 @@ double P(string key, double q)
 
 string F(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);
 
-Console.WriteLine($"Moat.Linux plumbing, {runs} runs after {warmup} warm-up, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores");
+Console.WriteLine($"Moat.Linux plumbing, {runs} runs after {warmup} warm-up, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 Console.WriteLine();
 Console.WriteLine("| operation | Moat.Linux p50 / p99 (ms) | iproute2, same plumbing p50 / p99 (ms) | ratio p50 | net-up3.sh / net-down.sh as published p50 / p99 (ms) |");
 Console.WriteLine("|---|---|---|---|---|");
@@ -174,6 +176,7 @@ Console.WriteLine($"| of which Assign (address + 3 routes) | {F(P("moat.assign",
 Console.WriteLine($"| sandbox down: Destroy (link del + netns del) | {F(P("moat.destroy", .5))} / {F(P("moat.destroy", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.destroy", .5))}x faster | {F(P("ip.peer.down", .5))} / {F(P("ip.peer.down", .99))} |");
 Console.WriteLine($"| sandbox down, fast: Retire (down + rename + netns unlink; kernel frees the pair later) | {F(P("moat.retire", .5))} / {F(P("moat.retire", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.retire", .5))}x faster | |");
 Console.WriteLine($"| sandbox down, 10 at once: Destroy(host, links), per sandbox | {F(P("moat.destroy.many", .5))} / {F(P("moat.destroy.many", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} (one at a time) | {F(P("ip.same.down", .5) / P("moat.destroy.many", .5))}x faster | |");
+Console.WriteLine($"| floor: fork+exec /bin/true from this process (each ip/bash process pays it; 0.60 ms on a quiet machine) | {F(P("floor.forkexec", .5))} / {F(P("floor.forkexec", .99))} | | | |");
 Console.WriteLine($"| floor: create an empty named netns (unshare + bind mount) | {F(P("floor.netns", .5))} / {F(P("floor.netns", .99))} | | | |");
 Console.WriteLine($"| floor: delete an empty named netns (umount + unlink) | {F(P("floor.netns.del", .5))} / {F(P("floor.netns.del", .99))} | | | |");
 Console.WriteLine($"| floor: delete one veth pair, both ends in the root netns (RTM_DELLINK) | {F(P("floor.veth.del", .5))} / {F(P("floor.veth.del", .99))} | | | |");

@@ -66,7 +66,8 @@ public sealed class RtNetlinkTests : IDisposable
             .AddAddress(index, IPAddress.Parse("198.19.250.65"), 26)
             .AddAddress(index, IPAddress.Parse("2001:db8::1"), 64)
             .AddRoute(new RouteSpec(IPNetwork.Parse("198.19.250.128/26"), index) { Gateway = IPAddress.Parse("198.19.250.66"), Metric = 7 })
-            .AddRoute(new RouteSpec(IPNetwork.Parse("198.19.250.192/27"), index) { Scope = RouteScope.Link, Table = 1000 }));
+            .AddRoute(new RouteSpec(IPNetwork.Parse("198.19.250.192/27"), index) { Scope = RouteScope.Link, Table = 1000 })
+            .AddRoute(new RouteSpec(IPNetwork.Parse("2001:db8:1::/48"), index) { Gateway = IPAddress.Parse("2001:db8::2") }));
 
         var link = Tool.Links(_a)["renamed0"];
         Assert.Equal(1280, link.GetProperty("mtu").GetInt32());
@@ -82,6 +83,8 @@ public sealed class RtNetlinkTests : IDisposable
         var inTable = Assert.Single(routes, r => r.GetProperty("dst").GetString() == "198.19.250.192/27");
         Assert.Equal("1000", inTable.GetProperty("table").GetString());
         Assert.Equal("link", inTable.GetProperty("scope").GetString());
+        var v6Route = Assert.Single(Tool.Routes(_a, "-6"), r => r.GetProperty("dst").GetString() == "2001:db8:1::/48");
+        Assert.Equal("2001:db8::2", v6Route.GetProperty("gateway").GetString());
 
         // The dumps read back what was asked, in the form the delete calls take.
         Assert.Contains(new AddressInfo(index, IPAddress.Parse("198.19.250.65"), 26, RouteScope.Universe), _netlink.ListAddresses());
