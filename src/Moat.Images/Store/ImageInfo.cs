@@ -42,8 +42,13 @@ public sealed record ImageConfig(
 /// <summary>The package manager an image carries, so a sandbox knows how to add software.</summary>
 public enum PackageManager
 {
+    [JsonStringEnumMemberName("none")]
     None,
+
+    [JsonStringEnumMemberName("dpkg")]
     Dpkg,
+
+    [JsonStringEnumMemberName("apk")]
     Apk,
 }
 

@@ -45,8 +45,9 @@ public sealed class BusyboxImageTests : IDisposable
         Assert.Equal(["one", "two"], _store.Get(first.Digest).Tags);
     }
 
-    [Fact]
-    public async Task RuncThroughAnOverlay_WritesOnlyTheUpperAndTheImageStaysUnchanged()
+    [Theory]
+    [InlineData("runc")]
+    public async Task RuntimeThroughAnOverlay_WritesOnlyTheUpperAndTheImageStaysUnchanged(string runtime)
     {
         ImageInfo image = await _store.BuildBusyboxAsync("busybox");
         string lower = _store.RootfsPath(image);
@@ -69,15 +70,16 @@ public sealed class BusyboxImageTests : IDisposable
 
             await File.WriteAllTextAsync(_temp.Combine("sandbox", "bundle", "config.json"), RuncConfig(merged,
                 "/bin/busybox true && echo pwned >> /etc/passwd && rm /bin/ls && echo proof > /tmp/proof && cat /tmp/proof"));
-            var (exitCode, stdout, stderr) = await Tool.RunAsync("runc", "--root", runcRoot, "run", "--bundle", _temp.Combine("sandbox", "bundle"), id);
+            // crun is not listed: on this cgroups-v1 hybrid host it refuses to start ("cgroups in hybrid mode not supported").
+            var (exitCode, stdout, stderr) = await Tool.RunAsync(runtime, ["--root", runcRoot, "run", "--bundle", _temp.Combine("sandbox", "bundle"), id]);
 
-            Assert.True(exitCode == 0, $"runc failed: {stdout} {stderr}");
+            Assert.True(exitCode == 0, $"{runtime} failed: {stdout} {stderr}");
             Assert.Equal("proof\n", stdout);
             Assert.Contains("pwned", await File.ReadAllTextAsync(Path.Combine(merged, "etc/passwd")), StringComparison.Ordinal);
         }
         finally
         {
-            await Tool.RunAsync("runc", "--root", runcRoot, "delete", "--force", id);
+            await Tool.RunAsync(runtime, "--root", runcRoot, "delete", "--force", id);
             await Tool.RunAsync("umount", merged);
         }
 
