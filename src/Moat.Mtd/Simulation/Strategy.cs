@@ -4,7 +4,7 @@ using Moat.Mtd.Policy;
 namespace Moat.Mtd.Simulation;
 
 /// <summary>How a destination is picked in the simulation.</summary>
-public enum DestinationChoice
+internal enum DestinationChoice
 {
     /// <summary>Uniform among eligible hosts.</summary>
     Random,
@@ -20,7 +20,7 @@ public enum DestinationChoice
 /// <param name="Name">Short label used in tables and charts.</param>
 /// <param name="Timing">When the target moves.</param>
 /// <param name="Destination">Where it moves.</param>
-public sealed record Strategy(string Name, RelocationPolicy Timing, DestinationChoice Destination)
+internal sealed record Strategy(string Name, RelocationPolicy Timing, DestinationChoice Destination)
 {
     /// <summary>The strategies the simulator compares, in table order.</summary>
     public static IReadOnlyList<Strategy> All(SimulationOptions options)
