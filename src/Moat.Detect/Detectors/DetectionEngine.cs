@@ -3,6 +3,7 @@ using Moat.Detect.Flows;
 namespace Moat.Detect.Detectors;
 
 /// <summary>Runs the flow detectors over a stream of flow events (from a capture or from the kernel) and collects their alerts.</summary>
+/// <remarks>Not thread-safe: feed it from one loop. Live, use one engine per sandbox (state is keyed by source address).</remarks>
 public sealed class DetectionEngine
 {
     private readonly List<IFlowDetector> _detectors = [];
@@ -59,6 +60,24 @@ public sealed class DetectionEngine
         foreach (var detector in _detectors)
         {
             detector.Observe(flowEvent, alerts);
+        }
+    }
+
+    /// <summary>Feeds every event of a live source to the detectors and hands each alert to <paramref name="onAlert"/>, until the source ends or is cancelled.</summary>
+    public async Task RunAsync(IAsyncEnumerable<FlowEvent> events, Func<Alert, CancellationToken, Task> onAlert, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(onAlert);
+        var alerts = new List<Alert>();
+        await foreach (var flowEvent in events.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            Observe(flowEvent, alerts);
+            foreach (var alert in alerts)
+            {
+                await onAlert(alert, cancellationToken).ConfigureAwait(false);
+            }
+
+            alerts.Clear();
         }
     }
 

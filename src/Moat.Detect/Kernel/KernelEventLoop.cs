@@ -64,8 +64,9 @@ internal sealed class KernelEventLoop : IAsyncDisposable
 
             _channel.Writer.TryComplete();
         }
-        catch (KernelSourceException e)
+        catch (Exception e)
         {
+            // The reader sees the failure when it drains the queue; the loop never dies silently.
             _channel.Writer.TryComplete(e);
         }
     }
