@@ -14,6 +14,7 @@ public sealed partial class ImageStore
     internal const string TempPrefix = ".tmp-";
     private const string RootfsName = "rootfs";
     private const string MetadataName = "image.json";
+    private const string LockName = ".lock";
 
     private readonly TimeProvider _timeProvider;
     private readonly Lock _tagLock = new();
@@ -132,7 +133,11 @@ public sealed partial class ImageStore
             {
                 // Renaming first makes removal atomic: a crash mid-delete leaves a temp folder Open() removes.
                 string doomed = Path.Combine(Root, TempPrefix + "rm-" + image.Digest);
-                Directory.Move(Path.Combine(Root, image.Digest), doomed);
+                using (LockStore())
+                {
+                    Directory.Move(Path.Combine(Root, image.Digest), doomed);
+                }
+
                 TempTree.Delete(doomed);
             },
             cancellationToken);
@@ -250,17 +255,20 @@ public sealed partial class ImageStore
         TreeSummary summary = TreeDigest.Compute(rootfs, cancellationToken);
         string final = Path.Combine(Root, summary.Digest);
         ImageInfo image;
-        if (Directory.Exists(final))
+        using (LockStore())
         {
-            // Same content already stored: the new tree is redundant, the temp folder is deleted by the caller.
-            image = ImageJson.Read(Path.Combine(final, MetadataName));
-        }
-        else
-        {
-            image = new ImageInfo(
-                summary.Digest, [], _timeProvider.GetUtcNow(), summary.Size, summary.FileCount, source, config, DetectPackageManager(rootfs));
-            ImageJson.Write(Path.Combine(temp, MetadataName), image);
-            Directory.Move(temp, final);
+            if (Directory.Exists(final))
+            {
+                // Same content already stored: the new tree is redundant, the temp folder is deleted by the caller.
+                image = ImageJson.Read(Path.Combine(final, MetadataName));
+            }
+            else
+            {
+                image = new ImageInfo(
+                    summary.Digest, [], _timeProvider.GetUtcNow(), summary.Size, summary.FileCount, source, config, DetectPackageManager(rootfs));
+                ImageJson.Write(Path.Combine(temp, MetadataName), image);
+                Directory.Move(temp, final);
+            }
         }
 
         progress?.Report(new ImageProgress("done", $"image {image.ShortDigest} stored"));
@@ -271,6 +279,8 @@ public sealed partial class ImageStore
     {
         lock (_tagLock)
         {
+            using FileStream storeLock = LockStore();
+
             // Take the tag off its old image before adding it: a crash in between loses the tag, never doubles it.
             foreach (ImageInfo other in List().Where(i => i.Digest != image.Digest && i.Tags.Contains(tag, StringComparer.Ordinal)))
             {
@@ -286,6 +296,30 @@ public sealed partial class ImageStore
             ImageInfo updated = current with { Tags = [.. current.Tags, tag] };
             ImageJson.Write(Path.Combine(Root, image.Digest, MetadataName), updated);
             return updated;
+        }
+    }
+
+    /// <summary>
+    /// Serializes commits, tag moves and removals across processes (a CLI beside the host agent) with flock on
+    /// <c>&lt;root&gt;/.lock</c>, which .NET takes for FileShare.None. Held for milliseconds, so a bounded wait suffices.
+    /// </summary>
+    private FileStream LockStore()
+    {
+        string path = Path.Combine(Root, LockName);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (attempt < 200)
+            {
+                Thread.Sleep(50);
+            }
+            catch (IOException ex)
+            {
+                throw new ImageException($"The image store {Root} stayed locked by another process for 10 s; check for a stuck 'moat image' command.", ex);
+            }
         }
     }
 

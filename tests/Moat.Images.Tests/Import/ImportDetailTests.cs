@@ -52,7 +52,7 @@ public sealed class ImportDetailTests : IDisposable
         var error = await Assert.ThrowsAsync<ImageArchiveException>(() => _store.ImportAsync(archive, "m"));
 
         Assert.Contains("'missing/layer.tar', which it does not contain", error.Message, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(_store.Root));
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public sealed class ImportDetailTests : IDisposable
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _store.ImportAsync(archive, "c", progress, cancellation.Token));
 
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(_store.Root));
     }
 
     [Fact]

@@ -243,7 +243,7 @@ public sealed class ImportTests : IDisposable
         var error = await Assert.ThrowsAsync<ImageArchiveException>(() => store.ImportAsync(archive, "big"));
 
         Assert.Contains("1000 bytes", error.Message, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(store.Root));
     }
 
     [Fact]
@@ -283,7 +283,7 @@ public sealed class ImportTests : IDisposable
         Assert.Contains("neither", error.Message, StringComparison.Ordinal);
     }
 
-    private void AssertStoreEmpty() => Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Root));
+    private void AssertStoreEmpty() => Assert.Empty(Directory.EnumerateDirectories(_store.Root));
 
     /// <summary>Progress&lt;T&gt; posts to the thread pool; tests need the reports in hand when the call returns.</summary>
     private sealed class SynchronousProgress(Action<ImageProgress> report) : IProgress<ImageProgress>

@@ -54,7 +54,7 @@ public sealed class DebianImageTests(ITestOutputHelper output) : IDisposable
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.BuildDebianAsync("debian", progress: progress, cancellationToken: cancellation.Token));
 
         Assert.True(cancellation.IsCancellationRequested, "the build finished before it could be cancelled");
-        Assert.Empty(Directory.EnumerateFileSystemEntries(store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(store.Root));
         Assert.DoesNotContain(store.Root, await File.ReadAllTextAsync("/proc/self/mountinfo"), StringComparison.Ordinal);
     }
 
@@ -68,7 +68,7 @@ public sealed class DebianImageTests(ITestOutputHelper output) : IDisposable
             () => store.BuildDebianAsync("debian", new DebianBuildOptions(Mirror: "http://127.0.0.1:9/debian")));
 
         Assert.Contains("debootstrap bookworm from http://127.0.0.1:9/debian failed", error.Message, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFileSystemEntries(store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(store.Root));
     }
 
     private sealed class SynchronousProgress(Action<ImageProgress> report) : IProgress<ImageProgress>

@@ -131,7 +131,7 @@ public sealed class ImageStoreTests : IDisposable
         await _store.RemoveAsync("busybox", _ => false);
 
         Assert.Null(_store.Resolve("busybox"));
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Root));
+        Assert.Empty(Directory.EnumerateDirectories(_store.Root));
     }
 
     [Theory]
