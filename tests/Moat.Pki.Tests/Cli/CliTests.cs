@@ -107,6 +107,25 @@ public sealed class CliTests : IDisposable
         Assert.Contains("--ttl 'soon' is not a positive duration", error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("pki", "init")]
+    [InlineData("pki", "host-ca")]
+    [InlineData("pki", "node-cert")]
+    [InlineData("pki", "keygen")]
+    [InlineData("pki", "revoke")]
+    [InlineData("pki", "crl")]
+    [InlineData("authcert", "issue")]
+    [InlineData("authcert", "verify")]
+    public async Task EveryVerb_HelpTeachesWithAnExample(string group, string verb)
+    {
+        var root = new RootCommand { PkiCommands.Create(), AuthCertCommands.Create() };
+
+        var (code, output, _) = await Run(root, group, verb, "--help");
+
+        Assert.Equal(0, code);
+        Assert.Contains($"Example: moat {group} {verb}", output, StringComparison.Ordinal);
+    }
+
     private static Command Pki => PkiCommands.Create();
 
     private static Command AuthCert => AuthCertCommands.Create();
