@@ -23,23 +23,27 @@ public sealed record SandboxLinkOptions
 /// <summary>
 /// One sandbox's network plumbing: a named netns holding the sandbox end of a veth pair (created there, never
 /// moved), a /32 address, and routes through a host end that answers ARP for the gateway. Split into
-/// <see cref="Prepare"/> (warm pool) and <see cref="Assign"/> (claim); <see cref="Destroy()"/> undoes both.
+/// <see cref="Prepare"/> (warm pool) and <see cref="Assign"/> (claim); <see cref="Destroy()"/> undoes both, and
+/// <see cref="Retire"/> frees the names at once and leaves the deletion to the kernel.
 /// </summary>
 /// <remarks>
 /// The host end is configured through <c>host</c>, a socket in the root namespace in production and in a test's
 /// own namespace in tests. Instances are not thread-safe; <c>host</c> may be shared (it serialises its calls).
+/// Every call blocks in the kernel (Prepare a few ms, Destroy tens of ms waiting for RCU); async callers that
+/// care run them off their loop.
 /// </remarks>
 public sealed class SandboxLink : IDisposable
 {
+    /// <summary>The name prefix of host ends retired by <see cref="Retire"/>; no other link may use it.</summary>
+    public const string TombstonePrefix = "moatrt";
+
+    private static int s_deletionGroups;
+
     private readonly RtNetlink _host;
     private readonly RtNetlink _sandbox;
     private readonly SandboxLinkOptions _options;
     private readonly int _hostIndex;
     private readonly int _sandboxIndex;
-    /// <summary>The name prefix of host ends retired by <see cref="Retire"/>; no other link may use it.</summary>
-    public const string TombstonePrefix = "moatrt";
-
-    private static int s_deletionGroups;
     private bool _destroyed;
 
     private SandboxLink(RtNetlink host, RtNetlink sandbox, NetworkNamespace ns, string hostInterface, int hostIndex, int sandboxIndex, SandboxLinkOptions options)
