@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Moat.Detect.Capture;
 using Moat.Detect.Detectors;
@@ -11,7 +12,13 @@ namespace Moat.Detect.Cli;
 /// <summary>The <c>moat detect</c> verbs: replay a capture through the detectors, check a response policy.</summary>
 public static class DetectCommands
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    // Output goes to terminals and scripts, never into HTML, so '+' and 'η' need not be escaped.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static Command Create()
     {

@@ -59,6 +59,47 @@ public sealed class DetectCommandsTests
         Assert.Contains("could not be read", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task CheckPolicy_Json_ResolvesEveryLevelAndKind()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"mtd-policy-{Guid.NewGuid():N}.yaml");
+        try
+        {
+            await File.WriteAllTextAsync(path, "untrusted: { default: throttle, trw: kill }\n");
+
+            var (code, output, _) = await RunAsync("detect", "check-policy", path, "--json");
+
+            Assert.Equal(0, code);
+            using var json = JsonDocument.Parse(output);
+            Assert.Equal("kill", json.RootElement.GetProperty("untrusted").GetProperty("trw").GetString());
+            Assert.Equal("throttle", json.RootElement.GetProperty("untrusted").GetProperty("port-scan").GetString());
+            Assert.Equal("record", json.RootElement.GetProperty("trusted").GetProperty("trw").GetString());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task CheckPolicy_BadAction_FailsNamingIt()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"mtd-policy-{Guid.NewGuid():N}.yaml");
+        try
+        {
+            await File.WriteAllTextAsync(path, "trusted: { trw: explode }\n");
+
+            var (code, _, error) = await RunAsync("detect", "check-policy", path);
+
+            Assert.Equal(1, code);
+            Assert.Contains("Action 'explode'", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
     {
         var root = new RootCommand { DetectCommands.Create() };
