@@ -113,6 +113,44 @@ public sealed class SandboxLink : IDisposable
         }
     }
 
+    /// <summary>
+    /// Re-attaches to plumbing an earlier process made (reconciliation after a restart): opens NAME, finds HOSTIF
+    /// and the sandbox interface, and reads the sandbox's IPv4 /32 back as <see cref="Address"/>. Returns null when
+    /// the namespace or either end of the pair is missing (then <see cref="Destroy(RtNetlink, string, string)"/> the rest).
+    /// </summary>
+    public static SandboxLink? Attach(RtNetlink host, string name, string hostInterface, SandboxLinkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        options ??= SandboxLinkOptions.Default;
+        if (!NetworkNamespace.Exists(name) || host.GetLinkIndex(hostInterface) is not { } hostIndex)
+        {
+            return null;
+        }
+
+        var ns = NetworkNamespace.Open(name);
+        RtNetlink? sandbox = null;
+        try
+        {
+            sandbox = RtNetlink.OpenIn(ns);
+            if (sandbox.GetLinkIndex(options.SandboxInterface) is not { } sandboxIndex)
+            {
+                sandbox.Dispose();
+                ns.Dispose();
+                return null;
+            }
+
+            var address = sandbox.ListAddresses()
+                .FirstOrDefault(a => a.InterfaceIndex == sandboxIndex && a.PrefixLength == 32 && a.Address.AddressFamily == AddressFamily.InterNetwork);
+            return new SandboxLink(host, sandbox, ns, hostInterface, hostIndex, sandboxIndex, options) { Address = address?.Address };
+        }
+        catch
+        {
+            sandbox?.Dispose();
+            ns.Dispose();
+            throw;
+        }
+    }
+
     /// <summary><see cref="Prepare"/> and <see cref="Assign"/> in one call.</summary>
     public static SandboxLink Create(RtNetlink host, string name, string hostInterface, IPAddress address, SandboxLinkOptions? options = null)
     {

@@ -110,6 +110,32 @@ public sealed class SandboxLinkTests : IDisposable
     }
 
     [Fact]
+    public void Attach_FindsWhatAnEarlierObjectMadeAndCanDestroyIt()
+    {
+        var made = Make(l => l.Assign(IPAddress.Parse("198.19.250.50")));
+        made.Dispose(); // as if the agent restarted: the plumbing stays, the object is gone
+
+        using var attached = SandboxLink.Attach(_host.Netlink, made.Name, made.HostInterface);
+        Assert.NotNull(attached);
+        Assert.Equal(IPAddress.Parse("198.19.250.50"), attached.Address);
+        attached.Destroy();
+        Assert.DoesNotContain(made.Name, Tool.NetnsNames());
+        Assert.Null(SandboxLink.Attach(_host.Netlink, made.Name, made.HostInterface));
+    }
+
+    [Fact]
+    public void Attach_PreparedButUnassigned_HasNoAddress()
+    {
+        var made = Make(_ => { });
+        made.Dispose();
+        using var attached = SandboxLink.Attach(_host.Netlink, made.Name, made.HostInterface);
+        Assert.NotNull(attached);
+        Assert.Null(attached.Address);
+        attached.Assign(IPAddress.Parse("198.19.250.51"));
+        Tool.MustRun("ip", "netns", "exec", _host.Name, "busybox", "ping", "-c", "1", "-W", "5", "198.19.250.51");
+    }
+
+    [Fact]
     public void DestroyMany_RemovesExactlyTheGivenSandboxesInOneGo()
     {
         var doomed = Enumerable.Range(0, 3).Select(i => Make(l => l.Assign(IPAddress.Parse($"198.19.250.{20 + i}")))).ToList();
