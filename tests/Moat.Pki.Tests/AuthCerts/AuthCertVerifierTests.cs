@@ -257,6 +257,43 @@ public sealed class AuthCertVerifierPemAndIpv6Tests : IDisposable
     }
 
     [Fact]
+    public void RsaNode_SignsAuthCertsThatVerify()
+    {
+        using var rsa = RSA.Create(2048);
+        using var nodeCert = _pki.Root.IssueNodeCertificate("rsa node", TestPki.PublicKeyOf(rsa), [IPAddress.Parse("198.18.9.9")], TimeSpan.FromDays(1));
+        using var node = new CertificateAuthority(X509CertificateLoader.LoadCertificate(nodeCert.RawData), rsa, _pki.Clock);
+        using var authCert = node.IssueAuthCert(IPAddress.Parse("198.18.9.9"), _pki.UserPublicKey, TimeSpan.FromHours(1));
+
+        var verdict = _pki.Verifier().Verify(authCert.RawData, [nodeCert.RawData]);
+
+        Assert.True(verdict.IsOpen, verdict.Explanation);
+    }
+
+    [Fact]
+    public void WeakRsaNode_IsRefusedForItsKey()
+    {
+        using var rsa = RSA.Create(1024);
+        using var nodeCert = _pki.Root.IssueNodeCertificate("weak node", TestPki.PublicKeyOf(rsa), [IPAddress.Parse("198.18.9.9")], TimeSpan.FromDays(1));
+        using var node = new CertificateAuthority(X509CertificateLoader.LoadCertificate(nodeCert.RawData), rsa, _pki.Clock);
+        using var authCert = node.IssueAuthCert(IPAddress.Parse("198.18.9.9"), _pki.UserPublicKey, TimeSpan.FromHours(1));
+
+        var verdict = _pki.Verifier().Verify(authCert.RawData, [nodeCert.RawData]);
+
+        Assert.Equal(RefusalReason.PublicKeyNotAllowed, verdict.Reason);
+        Assert.Contains("1024 bits", verdict.Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KeyOfAnotherCertificate_IsRefusedWithASentence()
+    {
+        using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        var ex = Assert.Throws<PkiInputException>(() => new CertificateAuthority(X509CertificateLoader.LoadCertificate(_pki.Node.Certificate.RawData), other));
+
+        Assert.Contains("does not belong to certificate 'CN=node A'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Ipv6HostCa_CertifiesInsideItsPrefixOnly()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
