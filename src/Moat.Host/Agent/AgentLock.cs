@@ -21,15 +21,14 @@ public sealed class AgentLock : IDisposable
         }
         catch (IOException)
         {
-            var holder = File.Exists(path) ? File.ReadAllText(path).Trim() : "?";
+            // The lock file itself cannot be read while locked (.NET takes a shared flock to read), hence agent.pid.
+            var pidFile = Path.Combine(stateDir, "agent.pid");
+            var holder = File.Exists(pidFile) ? File.ReadAllText(pidFile).Trim() : "?";
             throw new MoatHostException(
                 $"another host agent (pid {holder}) already runs on state directory {stateDir}; stop it or use another --state-dir.");
         }
 
-        f.SetLength(0);
-        var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        f.Write(pid);
-        f.Flush(flushToDisk: true);
+        File.WriteAllText(Path.Combine(stateDir, "agent.pid"), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return new AgentLock(f);
     }
 

@@ -52,9 +52,11 @@ public static class HostAgent
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
-            builder.Services.AddSingleton(agentLock);
+            // Registered through a factory so that the container disposes it (releasing the folder) when the agent stops.
+            builder.Services.AddSingleton(_ => agentLock);
 
             var app = builder.Build();
+            _ = app.Services.GetRequiredService<AgentLock>(); // resolved now, so disposing the app releases the folder
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
             app.MapSandboxApi();
             app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(

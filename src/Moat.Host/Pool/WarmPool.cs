@@ -18,6 +18,7 @@ public sealed partial class WarmPool : BackgroundService
     private readonly IImageCatalog _images;
     private readonly IReadOnlyDictionary<string, int> _targets;
     private readonly ILogger _log;
+    private readonly SemaphoreSlim _filling = new(1, 1);
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
     public WarmPool(SandboxService sandboxes, IImageCatalog images, IReadOnlyDictionary<string, int> targets, ILogger<WarmPool> log)
@@ -40,6 +41,22 @@ public sealed partial class WarmPool : BackgroundService
 
     /// <summary>Fills every pool to its target once; returns when done (used at start and by tests and benchmarks).</summary>
     public async Task FillAsync(CancellationToken cancellationToken = default)
+    {
+        // One pass at a time: two concurrent passes would each see the same shortfall and overfill.
+        await _filling.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await FillOnceAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _filling.Release();
+        }
+
+        Filled?.Invoke();
+    }
+
+    private async Task FillOnceAsync(CancellationToken cancellationToken)
     {
         foreach (var (image, target) in _targets)
         {
@@ -64,8 +81,6 @@ public sealed partial class WarmPool : BackgroundService
                 }
             }
         }
-
-        Filled?.Invoke();
     }
 
     /// <summary>Raised each time a fill pass ends.</summary>

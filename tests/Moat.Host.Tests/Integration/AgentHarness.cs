@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Moat.Host.Agent;
 using Moat.Host.Client;
+using Moat.Cli.Composition;
 using Moat.Host.Sandboxes;
 
 namespace Moat.Host.Tests.Integration;
@@ -34,6 +35,8 @@ internal sealed class AgentHarness : IAsyncDisposable
             Pool = warm ?? new Dictionary<string, int>(),
             Runtime = runtime,
         };
+        Directory.CreateDirectory(options.StateDir);
+        File.CreateSymbolicLink(Path.Combine(options.StateDir, "images"), await SharedImages.RootAsync());
         await Sh("ip", "netns", "add", options.HostNamespace);
         await Sh("ip", "-n", options.HostNamespace, "link", "set", "lo", "up");
         var h = new AgentHarness(options);
@@ -52,7 +55,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public async Task StartAgentAsync()
     {
-        _app = await HostAgent.BuildAsync(Options, _ => TestImages.Instance);
+        _app = await HostAgent.BuildAsync(Options, ImageCatalog.ForStateDir);
         await _app.StartAsync();
         Options = Options with { StateDir = ((HostAgentOptions)_app.Services.GetService(typeof(HostAgentOptions))!).StateDir };
         Client = new HostClient(Options.SocketPath);
@@ -70,6 +73,28 @@ internal sealed class AgentHarness : IAsyncDisposable
             await _app.DisposeAsync();
             _app = null;
         }
+    }
+
+    /// <summary>The arguments that run the `moat` CLI built beside the tests, in its own process.</summary>
+    public string[] Moat(params string[] args) =>
+        ["dotnet", Path.Combine(AppContext.BaseDirectory, "moat.dll"), "--state-dir", Options.StateDir, .. args];
+
+    /// <summary>Starts `moat host` for this harness's state folder as a separate process (for crash tests).</summary>
+    public Process SpawnAgent(IReadOnlyDictionary<string, string>? env = null)
+    {
+        var args = Moat("host", "--host-netns", HostNs, "--address-pool", Options.AddressPool);
+        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        return Process.Start(psi)!;
     }
 
     /// <summary>Runs a command in the host namespace (the other end of every sandbox's veth).</summary>

@@ -1,3 +1,4 @@
+using Moat.Cli.Composition;
 using Moat.Host.Client;
 using Moat.Host.Sandboxes;
 
@@ -53,7 +54,9 @@ public sealed class SandboxLifecycleTests
         var logs = await h.Client.LogsAsync(s.Id);
         Assert.Contains("out\n", logs, StringComparison.Ordinal);
         Assert.Contains("err\n", logs, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(TestImages.Instance.Resolve("busybox").RootfsPath, "bin", "new-file")));
+        var lower = ImageCatalog.ForStateDir(h.Options.StateDir).Resolve("busybox").RootfsPath;
+        Assert.True(File.Exists(Path.Combine(lower, "bin", "busybox")));
+        Assert.False(File.Exists(Path.Combine(lower, "bin", "new-file")));
     }
 
     [Fact]
