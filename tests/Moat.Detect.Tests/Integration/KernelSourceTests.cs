@@ -1,7 +1,9 @@
 using System.Runtime.Versioning;
 using Moat.Detect.Detectors;
 using Moat.Detect.Flows;
+using Microsoft.Extensions.Logging.Abstractions;
 using Moat.Detect.Kernel;
+using Moat.Detect.Response;
 
 namespace Moat.Detect.Tests.Integration;
 
@@ -54,6 +56,45 @@ public sealed class KernelSourceTests(NamespacePair namespaces) : IClassFixture<
         Assert.Contains(events, e => e.Kind == FlowEventKind.Packet && e.Flags.HasFlag(Moat.Detect.Packets.TcpFlags.Rst));
     }
 
+    [Fact]
+    public async Task Conntrack_ThroughEngineAndPolicy_QuarantinesAnUntrustedScanner()
+    {
+        await namespaces.LoadClientRulesAsync("""
+            table inet mtdchain {
+              chain out { type filter hook output priority 0; ct state new counter; }
+            }
+            """);
+        await using var source = ConntrackEventSource.Open("sandbox-chain", namespaces.ClientPath);
+        var actuator = new RecordingActuator();
+        var responses = new ResponseEngine(ResponsePolicy.Default, actuator, TimeProvider.System, NullLogger<ResponseEngine>.Instance);
+        var engine = new DetectionEngine(DetectorOptions.Default, [AlertKinds.ThresholdRandomWalk]);
+        using var guard = new CancellationTokenSource(Guard);
+
+        var pump = engine.RunAsync(
+            source.ReadAllAsync(guard.Token),
+            async (alert, ct) =>
+            {
+                await responses.RespondAsync(alert, alert.SandboxId!, TrustLevel.Untrusted, ct);
+                await guard.CancelAsync(); // One response is all this test waits for.
+            },
+            guard.Token);
+        await namespaces.ConnectFromClientAsync(NamespacePair.ServerAddresses.Skip(2).Take(6), 83);
+        try
+        {
+            await pump;
+        }
+        catch (OperationCanceledException)
+        {
+            // Ended by the alert handler, or by the guard; the assertions tell which.
+        }
+
+        var record = Assert.Single(responses.Records);
+        Assert.Equal(ResponseAction.Quarantine, record.Action);
+        Assert.Equal("sandbox-chain", record.SandboxId);
+        Assert.Equal(AlertKinds.ThresholdRandomWalk, record.Alert.Detector);
+        Assert.Equal([record.Id], actuator.Applied);
+    }
+
     private static async Task<(List<FlowEvent> Events, Alert? Alert)> CollectUntilTrwAlertAsync(Func<CancellationToken, IAsyncEnumerable<FlowEvent>> read)
     {
         var engine = new DetectionEngine(DetectorOptions.Default, [AlertKinds.ThresholdRandomWalk]);
@@ -78,5 +119,18 @@ public sealed class KernelSourceTests(NamespacePair namespaces) : IClassFixture<
         }
 
         return (events, alerts.FirstOrDefault());
+    }
+
+    private sealed class RecordingActuator : IResponseActuator
+    {
+        public List<long> Applied { get; } = [];
+
+        public Task ApplyAsync(ResponseRecord record, CancellationToken cancellationToken = default)
+        {
+            Applied.Add(record.Id);
+            return Task.CompletedTask;
+        }
+
+        public Task RevertAsync(ResponseRecord record, CancellationToken cancellationToken = default) => Task.CompletedTask;
     }
 }
