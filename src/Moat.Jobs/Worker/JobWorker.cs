@@ -69,16 +69,40 @@ public sealed class JobWorker : IAsyncDisposable
     private void OnPresence(XElement presence)
     {
         string? from = presence.Attribute("from")?.Value;
-        if (from is null || presence.Attribute("type")?.Value != "subscribe")
+        if (from is null)
         {
             return;
         }
 
-        // Only managers may see this worker's presence.
         string bare = Jid.Parse(from).Bare.ToString();
-        if (options.Managers.Any(m => string.Equals(m, bare, StringComparison.OrdinalIgnoreCase)))
+        if (!options.Managers.Any(m => string.Equals(m, bare, StringComparison.OrdinalIgnoreCase)))
         {
-            _ = client.SendSubscriptionAsync(bare, "subscribed").AsTask();
+            return;
+        }
+
+        switch (presence.Attribute("type")?.Value)
+        {
+            case "subscribe":
+                // Only managers may see this worker's presence.
+                _ = client.SendSubscriptionAsync(bare, "subscribed").AsTask();
+                break;
+            case null:
+                // A manager came (back) online: tell it directly, in case the subscription is not complete yet.
+                _ = SendDirectedAsync(from);
+                break;
+        }
+    }
+
+    private async Task SendDirectedAsync(string to)
+    {
+        try
+        {
+            await client.SendAsync(new XElement(JobProtocol.Client + "presence", new XAttribute("to", to),
+                JobProtocol.WorkerPayload(options.Slots, options.Labels, options.MemoryMb, options.Cpus))).ConfigureAwait(false);
+        }
+        catch (Moat.Xmpp.XmppException)
+        {
+            // Disconnected: the next Connected event announces again.
         }
     }
 

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Runtime.Versioning;
+using System.Threading.Channels;
+using System.Xml.Linq;
+using Moat.Jobs.Manager;
+using Moat.Jobs.Store;
+using Moat.Jobs.Worker;
+using Moat.Xmpp.Client;
+
+namespace Moat.Jobs.Tests.Integration;
+
+[Collection(FabricCollection.Name)]
+[Trait("Category", "Integration")]
+[SupportedOSPlatform("linux")]
+public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
+{
+    private readonly string storePath = Path.Combine(Path.GetTempPath(), $"moat-fabric-{Guid.NewGuid():N}.db");
+    private readonly List<IAsyncDisposable> owned = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var d in Enumerable.Reverse(owned))
+        {
+            await d.DisposeAsync();
+        }
+
+        foreach (var f in new[] { storePath, storePath + "-wal", storePath + "-shm" })
+        {
+            File.Delete(f);
+        }
+    }
+
+    private T Own<T>(T item)
+        where T : IAsyncDisposable
+    {
+        owned.Add(item);
+        return item;
+    }
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task AssertEveryResultOnceAsync(IJobStore store, long job, int tasks)
+    {
+        var status = await store.GetStatusAsync(job);
+        Assert.Equal(tasks, status!.Done);
+        Assert.Equal(tasks, await store.CountResultsAsync(job));
+        var logs = await store.GetLogsAsync(job, null);
+        Assert.Equal(Enumerable.Range(0, tasks), logs.Select(l => l.Index));
+        Assert.All(logs, l => Assert.Equal(l.Index.ToString(CultureInfo.InvariantCulture), l.Output!.Trim()));
+    }
+
+    [Fact]
+    public async Task A_200_task_job_completes_exactly_once_while_workers_are_killed_half_way()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        var manager = Own(fabric.Manager(managerJid, store, "m1", "alice@x"));
+        await manager.StartAsync();
+        var workers = new List<JobWorker>();
+        for (int i = 0; i < 6; i++)
+        {
+            var w = Own(fabric.Worker(managerJid, slots: 4));
+            await w.StartAsync();
+            workers.Add(w);
+        }
+
+        await WaitForAsync(() => Task.FromResult(manager.Workers.Count == 6), "the manager sees 6 workers");
+        long job = await store.AddJobAsync(new JobSpec { Owner = "alice@x", Command = "/bin/sh", Arguments = ["-c", "sleep 0.02; echo {task}"], Tasks = 200 });
+        manager.Wake();
+        await WaitForAsync(async () => (await store.GetStatusAsync(job))!.Done >= 100, "half the tasks are done");
+        await workers[0].CrashAsync();
+        await workers[1].CrashAsync();
+        await workers[2].CrashAsync();
+        await WaitForAsync(async () => (await store.GetStatusAsync(job))!.Done == 200, "every task is done");
+        await AssertEveryResultOnceAsync(store, job, 200);
+        Assert.Equal(3, manager.Workers.Count);
+    }
+
+    [Fact]
+    public async Task A_manager_restart_mid_dispatch_loses_nothing()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        var first = fabric.Manager(managerJid, store, "m2", "alice@x");
+        await first.StartAsync();
+        for (int i = 0; i < 3; i++)
+        {
+            await Own(fabric.Worker(managerJid, slots: 4)).StartAsync();
+        }
+
+        long job = await store.AddJobAsync(new JobSpec { Owner = "alice@x", Command = "/bin/sh", Arguments = ["-c", "sleep 0.05; echo {task}"], Tasks = 120 });
+        first.Wake();
+        await WaitForAsync(async () => (await store.GetStatusAsync(job))!.Done >= 30, "a quarter of the tasks are done");
+        await first.DisposeAsync();
+        var second = Own(fabric.Manager(managerJid, store, "m2", "alice@x"));
+        await second.StartAsync();
+        await WaitForAsync(async () => (await store.GetStatusAsync(job))!.Done == 120, "every task is done after the restart");
+        await AssertEveryResultOnceAsync(store, job, 120);
+    }
+
+    [Fact]
+    public async Task People_drive_jobs_by_chat_and_get_readable_replies()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        string aliceJid = fabric.NewAccount("alice");
+        string malloryJid = fabric.NewAccount("mallory");
+        var manager = Own(fabric.Manager(managerJid, store, "m3", aliceJid));
+        await manager.StartAsync();
+        await Own(fabric.Worker(managerJid, slots: 2)).StartAsync();
+
+        async Task<string> ChatAsync(XmppClient person, Channel<string> replies, string text)
+        {
+            await person.SendMessageAsync(managerJid + "/manager", text);
+            return await replies.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15));
+        }
+
+        var alice = Own(new XmppClient(fabric.Xmpp(aliceJid)));
+        var mallory = Own(new XmppClient(fabric.Xmpp(malloryJid)));
+        var aliceReplies = Channel.CreateUnbounded<string>();
+        var malloryReplies = Channel.CreateUnbounded<string>();
+        alice.MessageReceived += m => aliceReplies.Writer.TryWrite(m.Element(XName.Get("body", "jabber:client"))?.Value ?? string.Empty);
+        mallory.MessageReceived += m => malloryReplies.Writer.TryWrite(m.Element(XName.Get("body", "jabber:client"))?.Value ?? string.Empty);
+        await alice.ConnectAsync();
+        await mallory.ConnectAsync();
+
+        Assert.Equal("Unknown command 'launch'. Valid commands: submit, status, cancel, logs, workers, queue, help.", await ChatAsync(alice, aliceReplies, "launch everything"));
+        Assert.Equal($"{malloryJid} is not allowed to submit jobs; ask an administrator to add you to the submitters.",
+            await ChatAsync(mallory, malloryReplies, "submit --tasks 5 -- /bin/echo {task}"));
+        Assert.Equal("Job 1 submitted: 5 tasks of /bin/echo.", await ChatAsync(alice, aliceReplies, "submit --tasks 5 -- /bin/echo {task}"));
+        await WaitForAsync(async () => (await store.GetStatusAsync(1))!.Done == 5, "the chat job is done");
+        Assert.StartsWith("Job 1 (/bin/echo, " + aliceJid + "): done, 5/5 done", await ChatAsync(alice, aliceReplies, "status 1"), StringComparison.Ordinal);
+        Assert.Equal("There is no job 1 of yours; 'status' lists your jobs.", await ChatAsync(mallory, malloryReplies, "status 1"));
+        Assert.StartsWith("task 0: done, exit 0: 0\ntask 1: done, exit 0: 1", await ChatAsync(alice, aliceReplies, "logs 1"), StringComparison.Ordinal);
+        Assert.StartsWith("1 workers, ", await ChatAsync(alice, aliceReplies, "workers"), StringComparison.Ordinal);
+    }
+}
