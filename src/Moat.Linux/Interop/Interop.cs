@@ -15,6 +15,7 @@ internal static partial class Interop
     internal const int SOL_SOCKET = 1;
     internal const int SO_RCVBUF = 8;
     internal const int SO_SNDBUF = 7;
+    internal const int SO_RCVTIMEO = 20;
     internal const int NETLINK_CAP_ACK = 10;
     internal const int NETLINK_EXT_ACK = 11;
 
@@ -36,6 +37,7 @@ internal static partial class Interop
     internal const int MNT_DETACH = 2;
 
     internal const int EINTR = 4;
+    internal const int EAGAIN = 11;
 
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     internal static partial int Socket(int domain, int type, int protocol);

@@ -15,6 +15,9 @@ public sealed partial class RtNetlink : IDisposable
 {
     private const int ReceiveBufferSize = 64 * 1024;
 
+    // The kernel answers rtnetlink requests synchronously; a silence this long means something is broken.
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(10);
+
     private readonly SafeFileDescriptor _socket;
     private readonly byte[] _receiveBuffer = new byte[ReceiveBufferSize];
     private readonly Lock _lock = new();
@@ -31,6 +34,7 @@ public sealed partial class RtNetlink : IDisposable
         {
             EnableOption(fd, Interop.NETLINK_CAP_ACK);
             EnableOption(fd, Interop.NETLINK_EXT_ACK);
+            SetReceiveTimeout(fd, ReceiveTimeout);
             return new RtNetlink(fd);
         }
         catch
@@ -178,12 +182,26 @@ public sealed partial class RtNetlink : IDisposable
                 }
 
                 var errno = Interop.LastErrno;
+                if (errno == Interop.EAGAIN)
+                {
+                    throw new LinuxException(errno, $"recv on netlink socket (no answer from the kernel within {ReceiveTimeout.TotalSeconds} s)");
+                }
+
                 if (errno != Interop.EINTR)
                 {
                     throw new LinuxException(errno, "recv on netlink socket");
                 }
             }
         }
+    }
+
+    private static unsafe void SetReceiveTimeout(SafeFileDescriptor fd, TimeSpan timeout)
+    {
+        // struct timeval { long tv_sec; long tv_usec; } on 64-bit Linux.
+        var timeval = stackalloc long[2];
+        timeval[0] = (long)timeout.TotalSeconds;
+        timeval[1] = 0;
+        Interop.Check(Interop.SetSockOpt(fd, Interop.SOL_SOCKET, Interop.SO_RCVTIMEO, timeval, 2 * sizeof(long)), "setsockopt(SO_RCVTIMEO)");
     }
 
     private static unsafe void EnableOption(SafeFileDescriptor fd, int option)
