@@ -26,7 +26,7 @@ internal sealed class ScanContainment
 
     internal ContainmentVerdict Decide(DateTimeOffset time, DecodedPacket packet, List<Alert>? alerts = null)
     {
-        if (packet.Protocol is not (TransportProtocol.Tcp or TransportProtocol.Udp) || (packet.IsFragment && packet.SourcePort == 0))
+        if (packet.Protocol is not (TransportProtocol.Tcp or TransportProtocol.Udp) || !packet.HasTransportHeader)
         {
             return ContainmentVerdict.Pass;
         }

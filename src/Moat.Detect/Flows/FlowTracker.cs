@@ -31,7 +31,13 @@ internal sealed class FlowTracker
         var proto = packet.Protocol;
         Flow? flow = null;
         bool fromOriginator = true;
-        if (proto is TransportProtocol.Tcp or TransportProtocol.Udp && !(packet.IsFragment && packet.SourcePort == 0))
+        bool transport = proto is TransportProtocol.Tcp or TransportProtocol.Udp;
+        if (transport && !packet.HasTransportHeader)
+        {
+            return; // A later fragment or a header cut by the snap length: no ports, no flags, nothing to say.
+        }
+
+        if (transport)
         {
             var key = new FlowKey(packet.Source, packet.SourcePort, packet.Destination, packet.DestinationPort, packet.ProtocolNumber);
             if (_flows.TryGetValue(key, out flow))
@@ -55,10 +61,10 @@ internal sealed class FlowTracker
 
         switch (proto)
         {
-            case TransportProtocol.Tcp when !(packet.IsFragment && packet.SourcePort == 0):
+            case TransportProtocol.Tcp:
                 HandleTcp(timestamp, packet, flow, fromOriginator, output);
                 break;
-            case TransportProtocol.Udp when !(packet.IsFragment && packet.SourcePort == 0):
+            case TransportProtocol.Udp:
                 HandleUdp(timestamp, packet, flow, fromOriginator, output);
                 break;
             case TransportProtocol.Icmp or TransportProtocol.IcmpV6 when packet.IsIcmpUnreachable && packet.Quoted is { } quoted:

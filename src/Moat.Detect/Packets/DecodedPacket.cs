@@ -34,6 +34,9 @@ internal sealed record DecodedPacket
     /// <summary>Bytes after the TCP/UDP header, from the IP length fields (may exceed what was captured).</summary>
     public int ApplicationLength { get; init; }
 
+    /// <summary>True when the TCP or UDP header was captured whole, so ports (and TCP flags) are real, not zero for "unknown".</summary>
+    public bool HasTransportHeader { get; init; }
+
     /// <summary>True for any fragment of a fragmented datagram; ports are only known for the first one.</summary>
     public bool IsFragment { get; init; }
 

@@ -250,6 +250,7 @@ internal static class PacketDecoder
                         Flags = (TcpFlags)payload[13],
                         Window = BinaryPrimitives.ReadUInt16BigEndian(payload[14..]),
                         ApplicationLength = Math.Max(payloadLength - Math.Max(dataOffset, 20), 0),
+                        HasTransportHeader = true,
                     };
                 }
 
@@ -262,6 +263,7 @@ internal static class PacketDecoder
                     SourcePort = BinaryPrimitives.ReadUInt16BigEndian(payload),
                     DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(payload[2..]),
                     ApplicationLength = Math.Max(payloadLength - 8, 0),
+                    HasTransportHeader = !quoted,
                 };
             case 1:
             case 58:

@@ -79,6 +79,20 @@ public sealed class FlowTrackerTests
         Assert.Equal([FlowEventKind.Attempt, FlowEventKind.TimedOut], _events.Select(e => e.Kind));
     }
 
+    [Fact]
+    public void TcpHeaderCutBySnapLength_ProducesNoEventsAtAll()
+    {
+        var tracker = new FlowTracker();
+        var frame = PacketBuilder.Tcp("198.19.252.1", 40000, "198.19.252.2", 80, TcpFlags.Syn)[..(14 + 20 + 12)];
+        var packet = PacketDecoder.Decode(LinkType.Ethernet, frame)!;
+
+        tracker.Process(T0, packet, _events);
+        tracker.Flush(_events);
+
+        Assert.False(packet.HasTransportHeader);
+        Assert.Empty(_events);
+    }
+
     private void Feed(double seconds, byte[] frame)
     {
         var packet = PacketDecoder.Decode(LinkType.Ethernet, frame) ?? throw new InvalidOperationException("test frame did not decode");
