@@ -34,7 +34,9 @@ internal static class ArchiveImporter
         var archive = OuterArchive.Index(tarPath, archivePath);
         archive.VerifyContentAddressedBlobs(progress, cancellationToken);
 
+        // The root's mode is part of the digest; without a "./" entry in the layers it must not depend on the umask.
         Directory.CreateDirectory(rootfs);
+        File.SetUnixFileMode(rootfs, LayerApplier.DefaultDirectoryMode);
         var applier = new LayerApplier(rootfs, limits, progress);
         if (archive.Contains(OciIndex))
         {

@@ -256,7 +256,7 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         return true;
     }
 
-    private const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+    internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     private void RemoveNotWritten(string dir, HashSet<string> written)

@@ -232,6 +232,7 @@ public sealed partial class ImageStore
         {
             string rootfs = Path.Combine(temp, RootfsName);
             Directory.CreateDirectory(rootfs);
+            File.SetUnixFileMode(rootfs, LayerApplier.DefaultDirectoryMode);
             await fill(rootfs, cancellationToken).ConfigureAwait(false);
             return await Task.Run(() => Commit(temp, tag, source, config, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
