@@ -121,6 +121,11 @@ internal static partial class PathValidator
                 $"{Describe(subject)} names different signature algorithms inside and outside its signed part");
         }
 
+        if (SignatureVerifier.RefuseKey(issuer.SubjectPublicKeyInfo) is { } keyProblem)
+        {
+            return new PathRefusal(RefusalReason.PublicKeyNotAllowed, $"{Describe(issuer)} is refused: {keyProblem}");
+        }
+
         return SignatureVerifier.Verify(subject.TbsBytes.Span, subject.Signature, subject.SignatureAlgorithm, issuer.SubjectPublicKeyInfo) switch
         {
             SignatureOutcome.Valid => null,

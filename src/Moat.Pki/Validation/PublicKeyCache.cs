@@ -36,6 +36,13 @@ internal sealed class PublicKeyCache(int capacity)
 
     private static AsymmetricAlgorithm Import(byte[] spki)
     {
+        // Only keys the policy accepts reach the crypto library: an unknown curve OID would otherwise surface as
+        // PlatformNotSupportedException from deep inside the import.
+        if (SignatureVerifier.RefuseKey(spki) is { } refused)
+        {
+            throw new CryptographicException(refused);
+        }
+
         var reader = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence();
         var algorithm = AlgorithmIdentifier.Read(reader);
         AsymmetricAlgorithm key = algorithm.Oid switch

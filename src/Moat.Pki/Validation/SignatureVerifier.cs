@@ -79,11 +79,7 @@ internal static class SignatureVerifier
                 };
             }
         }
-        catch (CryptographicException)
-        {
-            return SignatureOutcome.UnusableKey;
-        }
-        catch (AsnContentException)
+        catch (Exception ex) when (ex is CryptographicException or AsnContentException or PlatformNotSupportedException)
         {
             return SignatureOutcome.UnusableKey;
         }

@@ -308,3 +308,42 @@ public sealed class AuthCertVerifierPemAndIpv6Tests : IDisposable
         Assert.Equal(RefusalReason.NameConstraintsViolated, _pki.Verifier().Verify(v4.RawData, [cert.RawData]).Reason);
     }
 }
+
+public sealed class AuthCertTamperingTests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    [Theory]
+    [InlineData(0x01)]
+    [InlineData(0x80)]
+    [InlineData(0xFF)]
+    public void EveryOctetChanged_InAuthCertOrSignerCertificate_IsRefusedWithoutThrowing(byte mask)
+    {
+        using var authCert = _pki.Node.IssueAuthCert(TestPki.NodeAddress, _pki.UserPublicKey, TimeSpan.FromHours(1));
+        var verifier = _pki.Verifier();
+        var chain = new[] { _pki.Node.Certificate.RawData };
+
+        for (var i = 0; i < authCert.RawData.Length; i++)
+        {
+            var tampered = authCert.RawData.ToArray();
+            tampered[i] ^= mask;
+
+            var verdict = verifier.Verify(tampered, chain);
+
+            Assert.False(verdict.IsOpen, $"octet {i} ^ 0x{mask:X2} still verified");
+            Assert.NotEqual(RefusalReason.None, verdict.Reason);
+        }
+
+        for (var i = 0; i < chain[0].Length; i++)
+        {
+            var tampered = chain[0].ToArray();
+            tampered[i] ^= mask;
+
+            var verdict = verifier.Verify(authCert.RawData, [tampered]);
+
+            Assert.False(verdict.IsOpen, $"signer certificate octet {i} ^ 0x{mask:X2} still verified");
+        }
+    }
+}
