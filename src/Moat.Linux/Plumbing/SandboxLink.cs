@@ -18,6 +18,18 @@ public sealed record SandboxLinkOptions
 
     /// <summary>The MTU of both veth ends, or null for the kernel's default.</summary>
     public int? Mtu { get; init; }
+
+    /// <summary>
+    /// IPv4 forwarding on the host end. Proxy ARP answers for the gateway only on an interface that forwards;
+    /// turn it off when <see cref="GatewayOnHost"/> is set and nothing may leave the sandbox through the host yet.
+    /// </summary>
+    public bool Forwarding { get; init; } = true;
+
+    /// <summary>
+    /// Also put the gateway address (/32) on the host end, so the host answers ARP for it as its own address even
+    /// without forwarding or another route to it, and has a source address facing the sandbox.
+    /// </summary>
+    public bool GatewayOnHost { get; init; }
 }
 
 /// <summary>
@@ -90,9 +102,15 @@ public sealed class SandboxLink : IDisposable
             created = true;
             var hostIndex = host.GetLinkIndex(hostInterface)
                 ?? throw new LinuxException(Errno.ENODEV, $"find {hostInterface} right after creating it");
-            host.Execute(new NetlinkBatch()
-                .SetIpv4Settings(hostIndex, (Ipv4DeviceSetting.Forwarding, 1u), (Ipv4DeviceSetting.ProxyArp, 1u))
-                .SetArpProxyDelay(hostIndex, TimeSpan.Zero));
+            var hostSettings = new NetlinkBatch()
+                .SetIpv4Settings(hostIndex, (Ipv4DeviceSetting.Forwarding, options.Forwarding ? 1u : 0u), (Ipv4DeviceSetting.ProxyArp, 1u))
+                .SetArpProxyDelay(hostIndex, TimeSpan.Zero);
+            if (options.GatewayOnHost)
+            {
+                hostSettings.AddAddress(hostIndex, options.Gateway, 32);
+            }
+
+            host.Execute(hostSettings);
 
             sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(options.SandboxInterface));
             var sandboxIndex = sandbox.GetLinkIndex(options.SandboxInterface)
@@ -169,7 +187,8 @@ public sealed class SandboxLink : IDisposable
 
     /// <summary>
     /// Gives the sandbox its identity: eth0 gets ADDRESS/32, routes to the gateway (scope link) and a default route
-    /// via it (onlink), and the host routes ADDRESS/32 to HOSTIF.
+    /// via it (onlink), and the host routes ADDRESS/32 to HOSTIF. Asserting the same address again (after
+    /// <see cref="Attach"/>, in reconciliation) repairs what is missing and changes nothing else.
     /// </summary>
     public void Assign(IPAddress address)
     {
@@ -180,18 +199,28 @@ public sealed class SandboxLink : IDisposable
             throw new ArgumentException($"Sandbox address {address} is not IPv4; the sandbox link routes one IPv4 /32 per sandbox.", nameof(address));
         }
 
-        if (Address is not null)
+        if (Address is not null && !Address.Equals(address))
         {
-            throw new InvalidOperationException($"Sandbox {Name} already has address {Address}; destroy it and prepare another to change it.");
+            throw new InvalidOperationException($"Sandbox {Name} already has address {Address}; destroy it and prepare another to give it {address}.");
         }
 
         var gateway = _options.Gateway;
-        _sandbox.Execute(new NetlinkBatch()
+        var sandboxSide = new NetlinkBatch()
             .AddAddress(_sandboxIndex, address, 32)
-            .AddRoute(new RouteSpec(new IPNetwork(gateway, 32), _sandboxIndex) { Scope = RouteScope.Link })
-            .AddRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), _sandboxIndex) { Gateway = gateway, OnLink = true }));
+            .ReplaceRoute(new RouteSpec(new IPNetwork(gateway, 32), _sandboxIndex) { Scope = RouteScope.Link })
+            .ReplaceRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), _sandboxIndex) { Gateway = gateway, OnLink = true });
+        var results = _sandbox.Send(sandboxSide);
+        for (var i = 0; i < results.Length; i++)
+        {
+            // The address may already be there when an assignment is asserted again.
+            if (results[i].Errno != 0 && !(i == 0 && results[i].Errno == Errno.EEXIST))
+            {
+                throw new NetlinkException(results[i].Errno, sandboxSide.Requests[i].Description, results[i].Message);
+            }
+        }
+
         _host.Execute(new NetlinkBatch()
-            .AddRoute(new RouteSpec(new IPNetwork(address, 32), _hostIndex) { Scope = RouteScope.Link }));
+            .ReplaceRoute(new RouteSpec(new IPNetwork(address, 32), _hostIndex) { Scope = RouteScope.Link }));
         Address = address;
     }
 

@@ -65,6 +65,12 @@ public sealed class SandboxLinkTests : IDisposable
         link.Assign(IPAddress.Parse("198.19.250.11"));
         Assert.Equal(["198.19.250.11/32"], Tool.Addresses(link.Name, "eth0"));
         Assert.Throws<InvalidOperationException>(() => link.Assign(IPAddress.Parse("198.19.250.12")));
+
+        // Asserting the same address again repairs a missing route and leaves the rest as it was.
+        Tool.MustRun("ip", "-n", link.Name, "route", "del", "default");
+        link.Assign(IPAddress.Parse("198.19.250.11"));
+        Assert.Equal(["198.19.250.11/32"], Tool.Addresses(link.Name, "eth0"));
+        Assert.Single(Tool.Routes(link.Name), r => r.GetProperty("dst").GetString() == "default");
     }
 
     [Fact]
@@ -82,6 +88,28 @@ public sealed class SandboxLinkTests : IDisposable
         Assert.Equal(["198.19.250.13/32"], Tool.Addresses(name, "eth0"));
         again.Destroy();
         Assert.False(SandboxLink.Destroy(_host.Netlink, name, hostInterface));
+    }
+
+    [Fact]
+    public void Prepare_GatewayOnHostWithoutForwarding_StillReachesTheHost()
+    {
+        // A host namespace with no route to the gateway: only the gateway address on the host end can answer ARP.
+        using var bare = new TestHost(withUplink: false);
+        var name = TestNames.Unique("s");
+        var hostInterface = TestNames.Unique("v");
+        var options = SandboxLinkOptions.Default with { Forwarding = false, GatewayOnHost = true };
+        using var link = SandboxLink.Create(bare.Netlink, name, hostInterface, IPAddress.Parse("198.19.250.45"), options);
+        try
+        {
+            Assert.Equal("0", Tool.MustRun("ip", "netns", "exec", bare.Name, "cat", $"/proc/sys/net/ipv4/conf/{hostInterface}/forwarding").Trim());
+            Assert.Equal(["169.254.1.1/32"], Tool.Addresses(bare.Name, hostInterface));
+            Tool.MustRun("ip", "netns", "exec", name, "busybox", "ping", "-c", "1", "-W", "5", "169.254.1.1");
+            Tool.MustRun("ip", "netns", "exec", bare.Name, "busybox", "ping", "-c", "1", "-W", "5", "198.19.250.45");
+        }
+        finally
+        {
+            link.Destroy();
+        }
     }
 
     [Fact]

@@ -12,13 +12,19 @@ internal sealed class TestHost : IDisposable
 {
     public static readonly IPAddress HostAddress = IPAddress.Parse("198.19.250.1");
 
-    public TestHost()
+    public TestHost(bool withUplink = true)
     {
         Name = TestNames.Unique("h");
         Namespace = NetworkNamespace.Create(Name);
         try
         {
             Netlink = RtNetlink.OpenIn(Namespace);
+            if (!withUplink)
+            {
+                Netlink.SetLinkUp("lo");
+                return;
+            }
+
             // This kernel has no dummy driver: a veth pair whose far end stays in the namespace stands in for the uplink.
             Netlink.Execute(new NetlinkBatch().AddVeth(new VethSpec("uplink", "uplinkfar") { Up = true }).SetLinkUp("uplinkfar").SetLinkUp("lo"));
             var uplink = Netlink.GetLinkIndex("uplink")!.Value;
