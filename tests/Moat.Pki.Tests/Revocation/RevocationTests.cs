@@ -126,6 +126,41 @@ public sealed class RevocationTests : IDisposable
     }
 
     [Fact]
+    public void EveryOctetOfTheCrlChanged_IsRefusedAtLoadOrMakesTheHostsStatusUnknown()
+    {
+        var issued = _pki.Host.IssueAuthCert(s_alive, _pki.UserPublicKey);
+        _pki.Host.IssueAuthCert(s_destroyed, _pki.UserPublicKey);
+        _pki.Host.RevokeAddress(s_destroyed);
+        var crl = _pki.Host.BuildCrl();
+        var hostChain = new[] { _pki.Host.Authority.Certificate.RawData };
+
+        for (var i = 0; i < crl.Length; i++)
+        {
+            var tampered = crl.ToArray();
+            tampered[i] ^= 0x01;
+            var crls = new CrlStore();
+            try
+            {
+                crls.Add(tampered);
+            }
+            catch (PkiInputException)
+            {
+                continue;
+            }
+
+            if (!RevocationList.Parse(tampered).Issuer.Span.SequenceEqual(_pki.Host.Authority.Certificate.SubjectName.RawData))
+            {
+                // The change hit the issuer name: it is now some other CA's list, which this path never consults.
+                continue;
+            }
+
+            var verdict = _pki.Verifier(crls).Verify(issued.Certificate.RawData, hostChain);
+
+            Assert.True(verdict.Reason is RefusalReason.RevocationStatusUnknown, $"octet {i}: {verdict.Reason} {verdict.Explanation}");
+        }
+    }
+
+    [Fact]
     public void GarbageCrl_IsRefusedWithASentence()
     {
         var ex = Assert.Throws<PkiInputException>(() => new CrlStore().Add([0x30, 0x01, 0x00]));
