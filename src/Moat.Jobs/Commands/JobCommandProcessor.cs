@@ -27,20 +27,24 @@ internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization auth
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
-    public async Task<string> ExecuteAsync(string user, string line, CancellationToken cancellationToken = default)
+    public async Task<string> ExecuteAsync(string user, string line, CancellationToken cancellationToken = default) =>
+        (await RunAsync(user, line, cancellationToken).ConfigureAwait(false)).Text;
+
+    /// <summary>Like <see cref="ExecuteAsync"/> but says whether the command succeeded (for the CLI's exit code).</summary>
+    public async Task<CommandReply> RunAsync(string user, string line, CancellationToken cancellationToken = default)
     {
         var tokens = Tokenize(line);
         bool json = tokens.Remove("--json");
         if (tokens.Count == 0)
         {
-            return Help;
+            return new CommandReply(true, Help);
         }
 
         string verb = tokens[0].ToLowerInvariant();
         var args = tokens.Skip(1).ToList();
         try
         {
-            return verb switch
+            string text = verb switch
             {
                 "help" => Help,
                 "submit" => await SubmitAsync(user, args, json, cancellationToken).ConfigureAwait(false),
@@ -49,12 +53,13 @@ internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization auth
                 "logs" => await LogsAsync(user, args, json, cancellationToken).ConfigureAwait(false),
                 "workers" => WorkersText(json),
                 "queue" => await QueueAsync(user, json, cancellationToken).ConfigureAwait(false),
-                _ => $"Unknown command '{tokens[0]}'. Valid commands: submit, status, cancel, logs, workers, queue, help.",
+                _ => throw new CommandException($"Unknown command '{tokens[0]}'. Valid commands: submit, status, cancel, logs, workers, queue, help."),
             };
+            return new CommandReply(true, text);
         }
         catch (CommandException e)
         {
-            return json ? JsonSerializer.Serialize(new { error = e.Message }, Json) : e.Message;
+            return new CommandReply(false, json ? JsonSerializer.Serialize(new { error = e.Message }, Json) : e.Message);
         }
     }
 
@@ -260,6 +265,9 @@ internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization auth
 
         return tokens;
     }
+
+    /// <summary>The reply text and whether the command succeeded.</summary>
+    internal sealed record CommandReply(bool Ok, string Text);
 
     private sealed class CommandException(string message) : Exception(message);
 }

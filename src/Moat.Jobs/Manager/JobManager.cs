@@ -220,8 +220,8 @@ public sealed class JobManager : IAsyncDisposable
             return null;
         }
 
-        string reply = await commands.ExecuteAsync(Jid.Parse(from).Bare.ToString(), command.Value, stopping.Token).ConfigureAwait(false);
-        return XmppClient.ResultFor(iq, new XElement(JobProtocol.Ns + "reply", reply));
+        var reply = await commands.RunAsync(Jid.Parse(from).Bare.ToString(), command.Value, stopping.Token).ConfigureAwait(false);
+        return XmppClient.ResultFor(iq, new XElement(JobProtocol.Ns + "reply", new XAttribute("ok", reply.Ok ? "true" : "false"), reply.Text));
     }
 
     private sealed class WorkerState(WorkerOffer offer)

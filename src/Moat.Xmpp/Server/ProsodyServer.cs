@@ -76,20 +76,33 @@ public sealed class ProsodyServer : IAsyncDisposable
     /// </summary>
     public void AddAccount(string user, string password, string? domain = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(user);
         var host = domain is null ? options.Domains[0] : options.Domains.FirstOrDefault(d => d.Name == domain)
             ?? throw new ArgumentException($"'{domain}' is not a domain of this server; valid: {string.Join(", ", options.Domains.Select(d => d.Name))}.", nameof(domain));
+        WriteAccount(DataDirectory, host, user, password, options.Iterations);
+    }
+
+    /// <summary>Writes one account into a server data folder (the server may be running or stopped).</summary>
+    public static void WriteAccount(string dataDirectory, ProsodyDomain domain, string user, string password, int iterations = 4096)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(user);
+        ArgumentNullException.ThrowIfNull(domain);
         if (user.Any(c => char.IsWhiteSpace(c) || c is '@' or '/' or '"' or '\'' or '&' or '<' or '>' or ':'))
         {
             throw new ArgumentException($"'{user}' is not a valid account name: use letters, digits, '.', '-' or '_'.", nameof(user));
         }
 
+        string folder = Path.Combine(dataDirectory, "data", Encode(domain.Name), "accounts");
+        if (!Directory.Exists(folder))
+        {
+            throw new ProsodyException($"{folder} does not exist; start the server once with this data folder and domain before adding accounts.");
+        }
+
         string salt = Guid.NewGuid().ToString();
-        var hash = host.PasswordHash == "SHA-256" ? HashAlgorithmName.SHA256 : HashAlgorithmName.SHA1;
-        var keys = ScramMechanism.DeriveKeys(hash, password, Encoding.UTF8.GetBytes(salt), options.Iterations);
+        var hash = domain.PasswordHash == "SHA-256" ? HashAlgorithmName.SHA256 : HashAlgorithmName.SHA1;
+        var keys = ScramMechanism.DeriveKeys(hash, password, Encoding.UTF8.GetBytes(salt), iterations);
         string text = string.Create(CultureInfo.InvariantCulture,
-            $"return {{\n\t[\"iteration_count\"] = {options.Iterations};\n\t[\"salt\"] = \"{salt}\";\n\t[\"stored_key\"] = \"{Convert.ToHexStringLower(keys.StoredKey)}\";\n\t[\"server_key\"] = \"{Convert.ToHexStringLower(keys.ServerKey)}\";\n}};\n");
-        string file = Path.Combine(DataDirectory, "data", Encode(host.Name), "accounts", Encode(user.ToLowerInvariant()) + ".dat");
+            $"return {{\n\t[\"iteration_count\"] = {iterations};\n\t[\"salt\"] = \"{salt}\";\n\t[\"stored_key\"] = \"{Convert.ToHexStringLower(keys.StoredKey)}\";\n\t[\"server_key\"] = \"{Convert.ToHexStringLower(keys.ServerKey)}\";\n}};\n");
+        string file = Path.Combine(folder, Encode(user.ToLowerInvariant()) + ".dat");
         File.WriteAllText(file + ".tmp", text);
         File.Move(file + ".tmp", file, overwrite: true);
     }

@@ -144,4 +144,30 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         Assert.StartsWith("task 0: done, exit 0: 0\ntask 1: done, exit 0: 1", await ChatAsync(alice, aliceReplies, "logs 1"), StringComparison.Ordinal);
         Assert.StartsWith("1 workers, ", await ChatAsync(alice, aliceReplies, "workers"), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_cli_submits_and_is_refused_for_unauthorised_users()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        string aliceJid = fabric.NewAccount("alice");
+        string malloryJid = fabric.NewAccount("mallory");
+        var manager = Own(fabric.Manager(managerJid, store, "m4", aliceJid));
+        await manager.StartAsync();
+        await Own(fabric.Worker(managerJid, slots: 4)).StartAsync();
+        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password", FabricFixture.Password, "--no-tls"];
+
+        int ok = await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", aliceJid, "--tasks", "20", .. common, "--", "/bin/sh", "-c", "echo {task}"]).InvokeAsync();
+        Assert.Equal(0, ok);
+        var job = Assert.Single(await store.ListAsync(aliceJid, 10));
+        Assert.Equal(20, job.Tasks);
+        await WaitForAsync(async () => (await store.GetStatusAsync(job.Id))!.Done == 20, "the CLI job is done");
+        await AssertEveryResultOnceAsync(store, job.Id, 20);
+
+        int refused = await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", malloryJid, .. common, "--", "/bin/true"]).InvokeAsync();
+        Assert.Equal(1, refused);
+        Assert.Single(await store.ListAsync(null, 10));
+        Assert.Equal(1, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--jid", malloryJid, .. common]).InvokeAsync());
+        Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--json", "--jid", aliceJid, .. common]).InvokeAsync());
+    }
 }
