@@ -69,15 +69,15 @@ public sealed partial class ExecMonitor
             {
                 print = exact;
                 var now = FileFingerprinter.TryStat($"/proc/{pid}/root{path}");
-                if (deleted || exact.Unlinked || now is null)
-                {
-                    status = VerificationStatus.FileDeleted;
-                    detail = $"{path} was deleted after it was executed; the hash is of the executed content";
-                }
-                else if (now.Value.Device != exact.Device || now.Value.Inode != exact.Inode)
+                if (now is { } current && (current.Device != exact.Device || current.Inode != exact.Inode))
                 {
                     status = VerificationStatus.FileReplaced;
                     detail = $"{path} now holds a different file than the one executed; the hash is of the executed content";
+                }
+                else if (deleted || exact.Unlinked || now is null)
+                {
+                    status = VerificationStatus.FileDeleted;
+                    detail = $"{path} was deleted after it was executed; the hash is of the executed content";
                 }
                 else
                 {
@@ -133,19 +133,21 @@ public sealed partial class ExecMonitor
             return (null, null);
         }
 
-        string inImage = sandbox.ImageDir.TrimEnd('/') + path;
-        if (!File.Exists(inImage))
+        // The image is read-only, so what it holds at a path is looked up once per sandbox.
+        if (!sandbox.ImageHashes.TryGetValue(path, out string? imageSha))
         {
-            return (true, $"{path} is not in the sandbox's image");
+            string inImage = sandbox.ImageDir.TrimEnd('/') + path;
+            imageSha = File.Exists(inImage) ? _fingerprinter.TryFingerprint(inImage)?.Sha256 ?? "" : null;
+            sandbox.ImageHashes[path] = imageSha;
         }
 
-        var original = _fingerprinter.TryFingerprint(inImage);
-        if (original is null)
+        return imageSha switch
         {
-            return (null, null);
-        }
-
-        return original.Sha256 == print.Sha256 ? (false, null) : (true, $"{path} differs from the image's copy (sha256 {original.Sha256})");
+            null => (true, $"{path} is not in the sandbox's image"),
+            "" => (null, null),
+            _ when imageSha == print.Sha256 => (false, null),
+            _ => (true, $"{path} differs from the image's copy (sha256 {imageSha})"),
+        };
     }
 
     /// <summary>Turns a host-side path under the sandbox root into the path the sandbox sees.</summary>

@@ -23,6 +23,7 @@ public sealed partial class ExecMonitor : IAsyncDisposable
     private readonly FileFingerprinter _fingerprinter = new();
     private readonly Channel<MonitorEvent> _events = Channel.CreateUnbounded<MonitorEvent>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly ConcurrentDictionary<string, WatchedSandbox> _sandboxes = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(int Pid, string SandboxId)> _seeds = new();
 
     // Only the loop thread touches these.
     private readonly Dictionary<int, string> _sandboxOfPid = [];
@@ -35,6 +36,7 @@ public sealed partial class ExecMonitor : IAsyncDisposable
 
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
+    private int _disposed;
 
     private ExecMonitor(ExecMonitorOptions options, TimeProvider time, ProcConnectorSource proc, FanotifyExecSource fanotify)
     {
@@ -91,6 +93,15 @@ public sealed partial class ExecMonitor : IAsyncDisposable
         var packages = imageDir is null ? PackageIndex.Empty : PackageIndex.Load(imageDir);
         _fanotify.WatchFileSystem(rootPath);
         _sandboxes[sandboxId] = new WatchedSandbox(sandboxId, rootPath.TrimEnd('/'), imageDir, packages);
+
+        // Processes already running in the sandbox are found now, so that their children are attributed at fork.
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out int pid) && _options.SandboxOfPid(pid) == sandboxId)
+            {
+                _seeds.Enqueue((pid, sandboxId));
+            }
+        }
     }
 
     /// <summary>Stops capturing files for a sandbox (its execs are still reported, as NotSeenByFanotify).</summary>
@@ -147,6 +158,11 @@ public sealed partial class ExecMonitor : IAsyncDisposable
 
     private void ProcessProcBatch()
     {
+        while (_seeds.TryDequeue(out var seed))
+        {
+            _sandboxOfPid.TryAdd(seed.Pid, seed.SandboxId);
+        }
+
         _batch.Clear();
         _proc.Drain(_batch.Add, detail => Publish(new GapRecord(_time.GetUtcNow(), null, "proc-connector", detail)));
 
@@ -210,9 +226,10 @@ public sealed partial class ExecMonitor : IAsyncDisposable
         {
             case ProcEventKind.Fork when e.Pid == e.Tgid:
                 // A child inherits its parent's sandbox; remembering it now attributes the child even if it
-                // exits before anyone can read its /proc entry.
-                string? sandbox = _sandboxOfPid.GetValueOrDefault(e.ParentTgid) ?? _options.SandboxOfPid(e.Tgid);
-                if (sandbox is not null)
+                // exits before anyone can read its /proc entry. Children of unknown (host) parents are not looked
+                // up here: the host forks far more than sandboxes do, and a sandbox's first process is found
+                // when it execs (or by the scan in WatchSandbox if it was already running).
+                if (_sandboxOfPid.TryGetValue(e.ParentTgid, out string? sandbox))
                 {
                     _sandboxOfPid[e.Tgid] = sandbox;
                     _parentOfPid[e.Tgid] = e.ParentTgid;
@@ -240,6 +257,11 @@ public sealed partial class ExecMonitor : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -251,7 +273,11 @@ public sealed partial class ExecMonitor : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private sealed record WatchedSandbox(string Id, string RootPath, string? ImageDir, PackageIndex Packages);
+    private sealed record WatchedSandbox(string Id, string RootPath, string? ImageDir, PackageIndex Packages)
+    {
+        /// <summary>Image path → SHA-256 ("" unreadable, null absent); touched by the loop thread only.</summary>
+        public Dictionary<string, string?> ImageHashes { get; } = new(StringComparer.Ordinal);
+    }
 }
 
 /// <summary>Running totals of the monitor's work (written by the loop thread only).</summary>

@@ -31,6 +31,11 @@ public sealed class ExecMonitorTests
                 cp /bin/busybox /tmp/d/sleep
                 /tmp/d/sleep 301 &
                 rm /tmp/d/sleep
+                mkdir -p /tmp/r
+                cp /bin/busybox /tmp/r/sleep
+                /tmp/r/sleep 306 &
+                rm /tmp/r/sleep
+                cp /bin/busybox /tmp/r/sleep
                 printf 'sleep 302\n' > /tmp/job.sh
                 /bin/sh /tmp/job.sh &
                 /bin/sleep 303 &
@@ -64,6 +69,10 @@ public sealed class ExecMonitorTests
             Assert.Equal(VerificationStatus.FileDeleted, deleted.Verification);
             Assert.Equal("/tmp/d/sleep", deleted.Path);
             Assert.True(deleted.Drift);
+
+            var replaced = Assert.Single(records, r => r.Argv.SequenceEqual(["/tmp/r/sleep", "306"]));
+            Assert.Equal(VerificationStatus.FileReplaced, replaced.Verification);
+            Assert.Equal("/tmp/r/sleep", replaced.Path);
 
             var job = Assert.Single(records, r => r.Script == "/tmp/job.sh");
             Assert.Equal("sh", job.Interpreter);
