@@ -77,6 +77,35 @@ public sealed class NetworkNamespace : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives the name NAME to the network namespace process <paramref name="processId"/> is in, like
+    /// `ip netns attach NAME PID`: e.g. to restore the name of a sandbox's namespace that lost it while the
+    /// sandbox kept running. Throws <see cref="LinuxException"/> with EEXIST if the name is taken.
+    /// </summary>
+    public static NetworkNamespace Attach(string name, int processId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(processId);
+        var path = PathOf(name);
+        EnsureRunDirectory();
+        using (new SafeFileDescriptor(Interop.Check(
+            Interop.Open(path, Interop.O_RDONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_CLOEXEC, 0), $"create network namespace file {path}")))
+        {
+        }
+
+        try
+        {
+            var source = $"/proc/{processId}/ns/net";
+            Interop.Check(Interop.Mount(source, path, "none", Interop.MS_BIND, null), $"bind mount {source} onto {path}");
+            return new NetworkNamespace(name, path, Interop.OpenReadOnly(path));
+        }
+        catch
+        {
+            Interop.Umount2(path, Interop.MNT_DETACH);
+            Interop.Unlink(path);
+            throw;
+        }
+    }
+
     /// <summary>Opens the existing namespace NAME; throws <see cref="LinuxException"/> with ENOENT if there is none.</summary>
     public static NetworkNamespace Open(string name)
     {

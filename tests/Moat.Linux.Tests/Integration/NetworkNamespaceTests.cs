@@ -71,6 +71,42 @@ public sealed class NetworkNamespaceTests
     }
 
     [Fact]
+    public void Attach_NamesTheNamespaceOfARunningProcess()
+    {
+        var first = TestNames.Unique("ns");
+        var second = TestNames.Unique("ns");
+        using var sleeper = new System.Diagnostics.Process
+        {
+            StartInfo = new("ip", ["netns", "exec", first, "sh", "-c", "echo ready; exec sleep 30"]) { RedirectStandardOutput = true },
+        };
+        try
+        {
+            using var original = NetworkNamespace.Create(first);
+            sleeper.Start();
+            // The shell is inside `first` when it speaks; exec keeps the same process (and pid) for sleep.
+            Assert.Equal("ready", sleeper.StandardOutput.ReadLine());
+            var pid = sleeper.Id;
+            var expected = Tool.MustRun("ip", "netns", "exec", first, "readlink", "/proc/self/ns/net").Trim();
+            NetworkNamespace.Delete(first);
+
+            using var attached = NetworkNamespace.Attach(second, pid);
+            Assert.Contains(second, Tool.NetnsNames());
+            Assert.Equal(expected, Tool.MustRun("ip", "netns", "exec", second, "readlink", "/proc/self/ns/net").Trim());
+            Assert.Equal(Errno.EEXIST, Assert.Throws<LinuxException>(() => NetworkNamespace.Attach(second, pid)).Errno);
+        }
+        finally
+        {
+            if (!sleeper.HasExited)
+            {
+                sleeper.Kill();
+            }
+
+            NetworkNamespace.Delete(first);
+            NetworkNamespace.Delete(second);
+        }
+    }
+
+    [Fact]
     public void Delete_NameThatDoesNotExist_ReturnsFalse()
     {
         Assert.False(NetworkNamespace.Delete(TestNames.Unique("none")));
