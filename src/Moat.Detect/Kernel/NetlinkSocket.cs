@@ -69,6 +69,25 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
+    /// <summary>Sends one message without asking for an acknowledgement (verdicts: the kernel reports errors only).</summary>
+    internal void Send(ushort type, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> message = stackalloc byte[NetlinkMessages.Align(NetlinkMessages.HeaderLength + payload.Length)];
+        message.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(message, (uint)(NetlinkMessages.HeaderLength + payload.Length));
+        BinaryPrimitives.WriteUInt16LittleEndian(message[4..], type);
+        BinaryPrimitives.WriteUInt16LittleEndian(message[6..], FlagRequest);
+        BinaryPrimitives.WriteUInt32LittleEndian(message[8..], ++_sequence);
+        payload.CopyTo(message[NetlinkMessages.HeaderLength..]);
+        fixed (byte* p = message)
+        {
+            if (Interop.Send(_handle, p, message.Length, 0) < 0)
+            {
+                throw new KernelSourceException("send(netlink)", Marshal.GetLastPInvokeError());
+            }
+        }
+    }
+
     /// <summary>Sends one request with NLM_F_ACK and waits for the kernel's answer; throws with the kernel's errno on refusal.</summary>
     internal void Request(ushort type, ReadOnlySpan<byte> payload)
     {

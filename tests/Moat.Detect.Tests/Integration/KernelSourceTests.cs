@@ -95,6 +95,27 @@ public sealed class KernelSourceTests(NamespacePair namespaces) : IClassFixture<
         Assert.Equal([record.Id], actuator.Applied);
     }
 
+    [Fact]
+    public async Task ContainmentQueue_DropsNewContactsOnceTheThresholdIsReached()
+    {
+        // The NFQUEUE xtables target (iptables-nft) because this kernel is built without nft's "queue" expression.
+        await namespaces.ClientIptablesAsync("-A", "OUTPUT", "-p", "tcp", "-d", "198.19.252.0/24", "--dport", "84", "-j", "NFQUEUE", "--queue-num", "5");
+        await namespaces.ClientIptablesAsync("-A", "INPUT", "-p", "tcp", "-s", "198.19.252.0/24", "--sport", "84", "-j", "NFQUEUE", "--queue-num", "5");
+        var options = DetectorOptions.Default with { ContainmentThreshold = 3 };
+        await using var queue = ContainmentQueue.Open(5, options, "sandbox-q", namespaces.ClientPath);
+
+        // Nothing listens on port 84: a passed SYN is refused at once (status 1), a dropped one times out (124).
+        string outcomes = await namespaces.ConnectOutcomesFromClientAsync(NamespacePair.ServerAddresses.Take(6), 84);
+
+        Assert.Equal("1 1 1 124 124 124", outcomes);
+        Assert.True(queue.Blocked >= 3, $"blocked {queue.Blocked}");
+        using var guard = new CancellationTokenSource(Guard);
+        await using var alerts = queue.ReadAlertsAsync(guard.Token).GetAsyncEnumerator(guard.Token);
+        Assert.True(await alerts.MoveNextAsync());
+        Assert.Equal(AlertKinds.ScanContainment, alerts.Current.Detector);
+        Assert.Equal("sandbox-q", alerts.Current.SandboxId);
+    }
+
     private static async Task<(List<FlowEvent> Events, Alert? Alert)> CollectUntilTrwAlertAsync(Func<CancellationToken, IAsyncEnumerable<FlowEvent>> read)
     {
         var engine = new DetectionEngine(DetectorOptions.Default, [AlertKinds.ThresholdRandomWalk]);

@@ -57,11 +57,21 @@ public sealed class NamespacePair : IAsyncLifetime
         return RunAsync(allowFailure: true, "ip", "netns", "exec", Client, "bash", "-c", script);
     }
 
+    /// <summary>Runs iptables in the client namespace (for the NFQUEUE target: this kernel has no nft "queue" expression).</summary>
+    internal Task ClientIptablesAsync(params string[] args) => RunAsync(["ip", "netns", "exec", Client, "iptables", .. args]);
+
+    /// <summary>For each address, TCP connects from the client with a 1 s limit and reports bash's status: 1 refused, 124 timed out (dropped).</summary>
+    internal async Task<string> ConnectOutcomesFromClientAsync(IEnumerable<string> addresses, int port)
+    {
+        string script = string.Join("; ", addresses.Select(a => $"timeout 1 bash -c 'exec 3<>/dev/tcp/{a}/{port}' 2>/dev/null; echo -n \"$? \""));
+        return (await RunWithInputAsync(true, null, "ip", "netns", "exec", Client, "bash", "-c", script)).Trim();
+    }
+
     internal static Task RunAsync(params string[] args) => RunAsync(false, args);
 
     internal static Task RunAsync(bool allowFailure, params string[] args) => RunWithInputAsync(allowFailure, null, args);
 
-    private static async Task RunWithInputAsync(bool allowFailure, string? input, params string[] args)
+    private static async Task<string> RunWithInputAsync(bool allowFailure, string? input, params string[] args)
     {
         var start = new ProcessStartInfo(args[0], args[1..])
         {
@@ -78,11 +88,13 @@ public sealed class NamespacePair : IAsyncLifetime
 
         var stdout = process.StandardOutput.ReadToEndAsync();
         string stderr = await process.StandardError.ReadToEndAsync();
-        await stdout;
+        string output = await stdout;
         await process.WaitForExitAsync();
         if (process.ExitCode != 0 && !allowFailure)
         {
             throw new InvalidOperationException($"{string.Join(' ', args)} exited with {process.ExitCode}: {stderr}");
         }
+
+        return output;
     }
 }
