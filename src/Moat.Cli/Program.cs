@@ -16,4 +16,8 @@ root.Options.Add(CommonOptions.Json);
 root.Subcommands.Add(HostCommand.Create());
 root.Subcommands.Add(SandboxCommands.Create());
 root.Subcommands.Add(Moat.Images.Cli.ImageCommands.Create());
+root.Subcommands.Add(Moat.Pki.Cli.PkiCommands.Create());
+root.Subcommands.Add(Moat.Pki.Cli.AuthCertCommands.Create());
+root.Subcommands.Add(Moat.Detect.Cli.DetectCommands.Create());
+root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -12,8 +12,11 @@ using Moat.Host.Client;
 namespace Moat.Cli.Commands;
 
 /// <summary>`moat host`: runs the host agent, and `moat host status` asks a running one.</summary>
-internal static class HostCommand
+internal static partial class HostCommand
 {
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
     public static Command Create()
     {
         var pool = new Option<string[]>("--pool")
@@ -111,6 +114,42 @@ internal static class HostCommand
             return 0;
         });
         cmd.Subcommands.Add(status);
+
+        var stop = new Command("stop", "Stop the running host agent (SIGTERM). Sandboxes keep running; the next agent adopts them.");
+        stop.SetAction(async (p, ct) =>
+        {
+            var stateDir = p.GetValue(CommonOptions.StateDir)!;
+            var pidFile = Path.Combine(stateDir, "agent.pid");
+            if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid))
+            {
+                return Printer.Error($"no host agent has run on {stateDir}.", 2);
+            }
+
+            try
+            {
+                using var proc = System.Diagnostics.Process.GetProcessById(pid);
+                if (!proc.ProcessName.Contains("moat", StringComparison.Ordinal) && !proc.ProcessName.Contains("dotnet", StringComparison.Ordinal))
+                {
+                    return Printer.Error($"pid {pid} in {pidFile} is not a moat agent any more; nothing stopped.", 2);
+                }
+
+                _ = Kill(pid, 15);
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                cts.CancelAfter(TimeSpan.FromSeconds(30));
+                await proc.WaitForExitAsync(cts.Token);
+                Console.Out.WriteLine($"host agent {pid} stopped");
+                return 0;
+            }
+            catch (ArgumentException)
+            {
+                return Printer.Error($"no host agent is running on {stateDir} (pid {pid} is gone).", 2);
+            }
+            catch (OperationCanceledException)
+            {
+                return Printer.Error($"host agent {pid} did not stop within 30 s.", 1);
+            }
+        });
+        cmd.Subcommands.Add(stop);
         return cmd;
     }
 }
