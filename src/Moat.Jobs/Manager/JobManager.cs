@@ -131,9 +131,11 @@ public sealed class JobManager : IAsyncDisposable
     {
         try
         {
+            long started = options.Xmpp.TimeProvider.GetTimestamp();
             var timeout = tasks.Max(t => t.Timeout) + options.AnswerGrace;
             var answer = await client.IqAsync(JobProtocol.RunRequest(worker.Offer.Jid, tasks), timeout, worker.Gone.Token).ConfigureAwait(false);
             await store.CompleteAsync(JobProtocol.ParseResults(answer), CancellationToken.None).ConfigureAwait(false);
+            options.BatchCompleted?.Invoke(tasks.Count, options.Xmpp.TimeProvider.GetElapsedTime(started));
         }
         catch (Exception e) when (e is XmppException or TimeoutException or OperationCanceledException or FormatException)
         {

@@ -26,6 +26,9 @@ public sealed record JobManagerOptions
     /// <summary>How often the manager looks for work that another manager's users submitted to the shared store.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>Called after each batch's results are stored, with the batch size and the time since it was dispatched (benchmarks, metrics).</summary>
+    public Action<int, TimeSpan>? BatchCompleted { get; init; }
+
     /// <summary>Added to a task's own timeout before the manager gives up on a worker's answer.</summary>
     public TimeSpan AnswerGrace { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -56,7 +56,11 @@ public sealed class JobWorker : IAsyncDisposable
             await client.SendPresenceAsync(payload: payload).ConfigureAwait(false);
             foreach (var manager in options.Managers)
             {
-                await client.SendSubscriptionAsync(manager, "subscribe").ConfigureAwait(false);
+                if (options.SubscribeToManagers)
+                {
+                    await client.SendSubscriptionAsync(manager, "subscribe").ConfigureAwait(false);
+                }
+
                 await client.SendAsync(new XElement(JobProtocol.Client + "presence", new XAttribute("to", manager), new XElement(payload))).ConfigureAwait(false);
             }
         }

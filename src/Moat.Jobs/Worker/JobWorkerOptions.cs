@@ -20,6 +20,13 @@ public sealed record JobWorkerOptions
 
     public double Cpus { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>
+    /// Ask managers for a presence subscription so the server re-delivers this worker's presence when a manager
+    /// restarts. Prosody rewrites a whole roster on every change, so fleets of thousands turn this off and rely on
+    /// directed presence (a restarted manager then learns of each worker when it next reconnects).
+    /// </summary>
+    public bool SubscribeToManagers { get; init; } = true;
+
     /// <summary>Output kept per task (stdout then stderr); the rest is cut so one task cannot flood the fabric.</summary>
     public int MaxOutputBytes { get; init; } = 16 * 1024;
 }
