@@ -1,6 +1,5 @@
 using System.Net;
 using Moat.Linux;
-using Moat.Linux.Mounts;
 using Moat.Linux.Namespaces;
 using Moat.Linux.Netlink;
 using Moat.Linux.Plumbing;
@@ -14,8 +13,13 @@ namespace Moat.Host.Network;
 /// </summary>
 internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
 {
-    private const string SandboxInterface = "eth0";
-    private static readonly IPAddress Gateway = SandboxLinkOptions.Default.Gateway;
+    /// <summary>
+    /// The gateway address lives on the host end (proxy ARP alone answers only where the host has another route to
+    /// the gateway), and nothing is forwarded out of a sandbox until network containment installs its rules: by
+    /// default a sandbox reaches its host and nothing beyond it, not a neighbour and not the uplink.
+    /// </summary>
+    private static readonly SandboxLinkOptions Link = SandboxLinkOptions.Default with { Forwarding = false, GatewayOnHost = true };
+
     private readonly RtNetlink _host;
 
     /// <param name="hostNamespace">Where host ends live; null = the agent's own network namespace.</param>
@@ -36,45 +40,38 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
     {
         Wrap(() =>
         {
-            var nsExists = NetworkNamespace.Exists(netns);
-            var linkExists = _host.GetLinkIndex(hostInterface) is not null;
-            if (!nsExists && processId is null)
+            using var existing = SandboxLink.Attach(_host, netns, hostInterface, Link);
+            if (existing is not null)
             {
-                // The common case, a new sandbox: the whole plumbing in two batches.
-                if (linkExists)
-                {
-                    _host.DeleteLink(hostInterface);
-                }
-
-                SandboxLink.Prepare(_host, netns, hostInterface).Dispose();
-                AddGatewayAddress(hostInterface);
                 return;
             }
 
-            if (!nsExists)
+            if (processId is null)
             {
-                // A running sandbox lost its namespace's name: give the name back to the namespace it still lives in.
-                var path = Path.Combine(NetworkNamespace.RunDirectory, netns);
-                Directory.CreateDirectory(NetworkNamespace.RunDirectory);
-                File.WriteAllBytes(path, []);
-                MountTable.BindMount($"/proc/{processId}/ns/net", path);
-                linkExists = false;
+                // A new sandbox (or a stopped one whose plumbing went missing): make all of it afresh.
+                SandboxLink.Destroy(_host, netns, hostInterface);
+                SandboxLink.Prepare(_host, netns, hostInterface, Link).Dispose();
+                return;
+            }
+
+            // A running sandbox lost part of its plumbing. Its processes keep their namespace, so the name is given
+            // back to that namespace and a new veth pair is made into it.
+            if (!NetworkNamespace.Exists(netns))
+            {
+                NetworkNamespace.Attach(netns, processId.Value).Dispose();
             }
 
             using var ns = NetworkNamespace.Open(netns);
             using var sandbox = RtNetlink.OpenIn(ns);
-            if (!linkExists || sandbox.GetLinkIndex(SandboxInterface) is null)
-            {
-                _host.DeleteLink(hostInterface);
-                _host.CreateVeth(new VethSpec(hostInterface, SandboxInterface, ns) { Up = true });
-                var index = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"{hostInterface} vanished right after it was made.");
-                _host.Execute(new NetlinkBatch()
-                    .SetIpv4Settings(index, (Ipv4DeviceSetting.ProxyArp, 1u))
-                    .SetArpProxyDelay(index, TimeSpan.Zero));
-                AddGatewayAddress(hostInterface);
-            }
-
-            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(SandboxInterface));
+            _host.DeleteLink(hostInterface);
+            sandbox.DeleteLink(Link.SandboxInterface);
+            _host.CreateVeth(new VethSpec(hostInterface, Link.SandboxInterface, ns) { Up = true });
+            var index = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"{hostInterface} vanished right after it was made.");
+            _host.Execute(new NetlinkBatch()
+                .SetIpv4Settings(index, (Ipv4DeviceSetting.Forwarding, 0u), (Ipv4DeviceSetting.ProxyArp, 1u))
+                .SetArpProxyDelay(index, TimeSpan.Zero)
+                .AddAddress(index, Link.Gateway, 32));
+            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(Link.SandboxInterface));
         });
         return Task.CompletedTask;
     }
@@ -83,23 +80,9 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
     {
         Wrap(() =>
         {
-            using var ns = NetworkNamespace.Open(netns);
-            using var sandbox = RtNetlink.OpenIn(ns);
-            var eth = sandbox.GetLinkIndex(SandboxInterface) ?? throw new MoatHostException($"sandbox namespace {netns} has no {SandboxInterface}.");
-            var host = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"host interface {hostInterface} is missing.");
-            try
-            {
-                sandbox.AddAddress(eth, address, 32);
-            }
-            catch (LinuxException e) when (e.Errno == Errno.EEXIST)
-            {
-                // Reconciliation re-asserts an address that is already there.
-            }
-
-            sandbox.Execute(new NetlinkBatch()
-                .ReplaceRoute(new RouteSpec(new IPNetwork(Gateway, 32), eth) { Scope = RouteScope.Link })
-                .ReplaceRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), eth) { Gateway = Gateway, OnLink = true }));
-            _host.ReplaceRoute(new RouteSpec(new IPNetwork(address, 32), host) { Scope = RouteScope.Link });
+            using var link = SandboxLink.Attach(_host, netns, hostInterface, Link)
+                ?? throw new MoatHostException($"sandbox network {netns} / {hostInterface} is incomplete; it cannot take an address.");
+            link.Assign(address);
         });
         return Task.CompletedTask;
     }
@@ -114,27 +97,6 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
         Task.FromResult(Wrap(() => new NetworkPresence(NetworkNamespace.Exists(netns), _host.GetLinkIndex(hostInterface) is not null)));
 
     public void Dispose() => _host.Dispose();
-
-    /// <summary>
-    /// The gateway address on the host end too: proxy ARP alone answers only where the host has some other route to
-    /// the gateway, and the host needs a source address of its own to reach the sandbox from a namespace without one.
-    /// </summary>
-    private void AddGatewayAddress(string hostInterface)
-    {
-        var index = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"host interface {hostInterface} is missing.");
-
-        // No forwarding out of a sandbox until network containment installs its rules: a sandbox reaches its host and
-        // nothing beyond it (not a neighbour, not the uplink) by default.
-        _host.Execute(new NetlinkBatch().SetIpv4Settings(index, (Ipv4DeviceSetting.Forwarding, 0u)));
-        try
-        {
-            _host.AddAddress(index, Gateway, 32);
-        }
-        catch (LinuxException e) when (e.Errno == Errno.EEXIST)
-        {
-            // Already there (a repair of a half-made link).
-        }
-    }
 
     private static void Wrap(Action action) => Wrap(() =>
     {
