@@ -170,4 +170,44 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         Assert.Equal(1, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--jid", malloryJid, .. common]).InvokeAsync());
         Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--json", "--jid", aliceJid, .. common]).InvokeAsync());
     }
+
+    [Fact]
+    public async Task Demo_a_cli_job_and_a_chat_job_of_1000_tasks_survive_killed_workers()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        string aliceJid = fabric.NewAccount("alice");
+        var manager = Own(fabric.Manager(managerJid, store, "m5", aliceJid));
+        await manager.StartAsync();
+        var workers = new List<JobWorker>();
+        for (int i = 0; i < 8; i++)
+        {
+            var w = Own(fabric.Worker(managerJid, slots: 8));
+            await w.StartAsync();
+            workers.Add(w);
+        }
+
+        await WaitForAsync(() => Task.FromResult(manager.Workers.Count == 8), "the manager sees 8 workers");
+        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password", FabricFixture.Password, "--no-tls"];
+        Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", aliceJid, "--tasks", "1000", .. common, "--", "/bin/echo", "{task}"]).InvokeAsync());
+
+        var alice = Own(new XmppClient(fabric.Xmpp(aliceJid, "chat")));
+        var replies = Channel.CreateUnbounded<string>();
+        alice.MessageReceived += m => replies.Writer.TryWrite(m.Element(XName.Get("body", "jabber:client"))?.Value ?? string.Empty);
+        await alice.ConnectAsync();
+        await alice.SendMessageAsync(managerJid + "/manager", "submit --tasks 1000 -- /bin/echo {task}");
+        Assert.Equal("Job 2 submitted: 1000 tasks of /bin/echo.", await replies.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
+
+        await WaitForAsync(async () => (await store.GetStatusAsync(1))!.Done + (await store.GetStatusAsync(2))!.Done >= 1000, "half of all tasks are done");
+        for (int i = 0; i < 4; i++)
+        {
+            await workers[i].CrashAsync();
+        }
+
+        await WaitForAsync(async () => (await store.GetStatusAsync(1))!.Done == 1000 && (await store.GetStatusAsync(2))!.Done == 1000, "both jobs are done");
+        await AssertEveryResultOnceAsync(store, 1, 1000);
+        await AssertEveryResultOnceAsync(store, 2, 1000);
+        await alice.SendMessageAsync(managerJid + "/manager", "status 2");
+        Assert.StartsWith("Job 2 (/bin/echo, " + aliceJid + "): done, 1000/1000 done", await replies.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)), StringComparison.Ordinal);
+    }
 }
