@@ -21,6 +21,17 @@ var monitorCpu = new List<double>();
 var others = new HashSet<string>();
 var execEventsSeen = new List<long>();
 
+// The monitor sees every process event of the host, not only the sandbox's: measure that background cost alone.
+double idleCpuMsPerSecond;
+long idleEvents;
+{
+    await using var idle = ExecMonitor.Start();
+    var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+    await Task.Delay(TimeSpan.FromSeconds(10));
+    idleCpuMsPerSecond = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / 10;
+    idleEvents = idle.Counters.ProcEvents;
+}
+
 for (int round = 0; round < rounds; round++)
 {
     off.Add(await RunOnceAsync(monitored: false));
@@ -38,6 +49,7 @@ Console.WriteLine($"| per process (fork+exec+exit in sandbox) | {offMs * 1000 / 
 double sandboxCpuOff = Median(cpuOff), sandboxCpuOn = Median(cpuOn), monitorCpuMs = Median(monitorCpu);
 Console.WriteLine($"| sandbox CPU time (cgroup cpuacct) | {sandboxCpuOff:F0} ms | {sandboxCpuOn:F0} ms | {(sandboxCpuOn / sandboxCpuOff - 1) * 100:F1} % |");
 long seen = execEventsSeen.Order().ElementAt(execEventsSeen.Count / 2);
+Console.WriteLine($"| monitor CPU with no sandbox workload (host background, 10 s) | - | {idleCpuMsPerSecond:F0} ms per s ({idleEvents / 10} host proc events per s) | - |");
 Console.WriteLine($"| monitor CPU time (whole monitor process, incl. start-up) | - | {monitorCpuMs:F0} ms | {monitorCpuMs / sandboxCpuOff * 100:F1} % of the workload's CPU |");
 Console.WriteLine($"| exec events the monitor handled (sandbox + every host exec) | - | {seen} | {monitorCpuMs * 1000 / seen:F0} µs CPU per exec event |");
 Console.WriteLine();
@@ -113,6 +125,7 @@ async Task<double> RunOnceAsync(bool monitored)
             double drainMs = drain.Elapsed.TotalMilliseconds;
             monitorCpu.Add((Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds);
             execEventsSeen.Add(monitor.Counters.ExecEvents);
+            Console.Error.WriteLine($"monitor counters: proc events {monitor.Counters.ProcEvents}, exec events {monitor.Counters.ExecEvents}, files captured {monitor.Counters.ExecFilesCaptured}, files hashed {monitor.Counters.FilesHashed}, records {monitor.Counters.Records}");
             await monitor.DisposeAsync();
             await collector!;
             List<ExecRecord> trues;

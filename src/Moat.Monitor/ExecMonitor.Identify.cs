@@ -1,6 +1,5 @@
 using System.Text;
 using Moat.Monitor.Identify;
-using Moat.Monitor.Packages;
 
 namespace Moat.Monitor;
 

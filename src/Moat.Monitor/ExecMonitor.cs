@@ -187,6 +187,7 @@ public sealed partial class ExecMonitor : IAsyncDisposable
             }
         }
 
+        Counters.ProcEvents += _batch.Count;
         for (int i = 0; i < _batch.Count; i++)
         {
             OnProcEvent(_batch[i], _superseded.Contains(i));
@@ -217,6 +218,7 @@ public sealed partial class ExecMonitor : IAsyncDisposable
 
             list.Add((print, path));
             Counters.ExecFilesCaptured++;
+            Counters.FilesHashed = _fingerprinter.Hashed;
         }
     }
 
@@ -285,7 +287,13 @@ public sealed class MonitorCounters
 {
     public long ExecEvents { get; internal set; }
 
+    /// <summary>All proc connector events (fork, exec, exit of every host thread and process).</summary>
+    public long ProcEvents { get; internal set; }
+
     public long ExecFilesCaptured { get; internal set; }
 
     public long Records { get; internal set; }
+
+    /// <summary>Files whose content was read and hashed (cache misses).</summary>
+    public long FilesHashed { get; internal set; }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
@@ -91,6 +90,4 @@ internal sealed class FileFingerprinter
 
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
-
-    internal static string? LastErrorText() => Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
 }

@@ -20,6 +20,9 @@ internal sealed class FanotifyExecSource : IDisposable
 
     private FanotifyExecSource(SafeFileHandle group) => _group = group;
 
+    /// <summary>Reads events from any descriptor in fanotify's format (tests feed crafted events through a pipe).</summary>
+    internal static FanotifyExecSource FromHandle(SafeFileHandle handle) => new(handle);
+
     public SafeFileHandle Handle => _group;
 
     public static FanotifyExecSource Open()
