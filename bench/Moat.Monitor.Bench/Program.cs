@@ -12,6 +12,7 @@ using Moat.Monitor.Bench;
 
 int processes = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10_000;
 int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
+var batchInterval = TimeSpan.FromMilliseconds(args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 2);
 var off = new List<double>();
 var on = new List<double>();
 var coverage = new List<(long Observed, long Identified, long Verified, long Gone, long Gaps, double DrainMs)>();
@@ -40,7 +41,7 @@ for (int round = 0; round < rounds; round++)
 
 double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 double offMs = Median(off), onMs = Median(on);
-Console.WriteLine($"## Moat.Monitor exec benchmark ({processes} processes of /bin/true in a runc sandbox, {rounds} rounds, median)");
+Console.WriteLine($"## Moat.Monitor exec benchmark ({processes} processes of /bin/true in a runc sandbox, {rounds} rounds, median, batch interval {batchInterval.TotalMilliseconds} ms)");
 Console.WriteLine();
 Console.WriteLine("| measure | monitor off (floor) | monitor on | overhead |");
 Console.WriteLine("|---|---|---|---|");
@@ -79,7 +80,7 @@ async Task<double> RunOnceAsync(bool monitored)
     Task? collector = null;
     if (monitored)
     {
-        monitor = ExecMonitor.Start();
+        monitor = ExecMonitor.Start(ExecMonitorOptions.Default with { BatchInterval = batchInterval });
         monitor.WatchSandbox(sandbox.Id, sandbox.RootFs, sandbox.ImageDir);
         collector = Task.Run(async () =>
         {

@@ -73,10 +73,16 @@ public sealed partial class ExecMonitor
                     status = VerificationStatus.FileReplaced;
                     detail = $"{path} now holds a different file than the one executed; the hash is of the executed content";
                 }
-                else if (deleted || exact.Unlinked || now is null)
+                else if (deleted || exact.Unlinked)
                 {
                     status = VerificationStatus.FileDeleted;
                     detail = $"{path} was deleted after it was executed; the hash is of the executed content";
+                }
+                else if (now is null)
+                {
+                    // Not unlinked, yet unreachable through /proc/PID/root: the process is exiting and its root is gone.
+                    status = VerificationStatus.ProcessGone;
+                    detail = "process exited while /proc was being read; the hash is of the file it opened for this execution";
                 }
                 else
                 {

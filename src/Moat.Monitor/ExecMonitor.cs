@@ -146,6 +146,12 @@ public sealed partial class ExecMonitor : IAsyncDisposable
                 {
                     ProcessProcBatch();
                 }
+
+                if (_options.BatchInterval > TimeSpan.Zero)
+                {
+                    // Batching, not synchronisation: the kernel queues events meanwhile (16 MB socket buffer).
+                    _stop.Token.WaitHandle.WaitOne(_options.BatchInterval);
+                }
             }
 
             _events.Writer.TryComplete();

@@ -13,6 +13,13 @@ public sealed record ExecMonitorOptions
     /// <summary>sandbox id → client and kind; null when unknown.</summary>
     public Func<string, SandboxInfo?> SandboxInfo { get; init; } = _ => null;
 
+    /// <summary>
+    /// Pause after each batch so that one wake-up of the monitor serves many kernel events: every wake-up is a
+    /// cross-CPU interrupt charged to the process that caused the event, which on a paravirtualised host costs
+    /// the sandbox more than the monitor's own work. Zero reads every event as soon as it arrives.
+    /// </summary>
+    public TimeSpan BatchInterval { get; init; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Bytes of kernel buffer for the proc connector socket.</summary>
     public int ProcConnectorBufferBytes { get; init; } = 32 * 1024 * 1024;
 }
