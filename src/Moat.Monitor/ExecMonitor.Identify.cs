@@ -54,8 +54,10 @@ public sealed partial class ExecMonitor
             {
                 // The file lives on a mount the host cannot name (e.g. the OCI runtime's own sealed copy of itself).
                 print = match?.Print ?? _fingerprinter.TryFingerprint($"/proc/{pid}/exe");
-                status = VerificationStatus.NotSeenByFanotify;
-                detail = $"the executable's path cannot be named from the host (kernel reports '{snapshot.ExeLink}'); the hash was read through /proc/{pid}/exe";
+                status = VerificationStatus.AnonymousExecution;
+                detail = match is null
+                    ? $"the executable's path cannot be named from the host (kernel reports '{snapshot.ExeLink}'); the hash was read through /proc/{pid}/exe"
+                    : $"the executable's path cannot be named from the host (kernel reports '{snapshot.ExeLink}'); the hash is of the executed content";
                 path = null;
             }
             else if (path.StartsWith("/memfd:", StringComparison.Ordinal))

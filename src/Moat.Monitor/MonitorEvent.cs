@@ -12,7 +12,7 @@ public enum VerificationStatus
     /// <summary>The hash is of the executed content, but the path now holds a different file.</summary>
     FileReplaced,
 
-    /// <summary>The program ran from an anonymous file (memfd) that has no path in any file system.</summary>
+    /// <summary>The program ran from a file the host cannot name: a memfd, or a file on a detached mount (runc's sealed copy of itself).</summary>
     AnonymousExecution,
 
     /// <summary>The process exited before /proc could confirm which opened file became its executable.</summary>
