@@ -22,6 +22,7 @@ public sealed class JobManager : IAsyncDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly JobCommandProcessor commands;
     private Task? loop;
+    private string[] formerWorkers = [];
 
     public JobManager(JobManagerOptions options, IJobStore store)
     {
@@ -31,6 +32,8 @@ public sealed class JobManager : IAsyncDisposable
         client = new XmppClient(options.Xmpp);
         commands = new JobCommandProcessor(store, options.Authorization, () => Workers, Wake);
         client.PresenceReceived += OnPresence;
+        client.Disconnected += OnDisconnected;
+        client.Connected += OnConnected;
         client.MessageReceived += OnMessage;
         client.IqHandler = HandleIqAsync;
     }
@@ -137,6 +140,20 @@ public sealed class JobManager : IAsyncDisposable
             await store.CompleteAsync(JobProtocol.ParseResults(answer), CancellationToken.None).ConfigureAwait(false);
             options.BatchCompleted?.Invoke(tasks.Count, options.Xmpp.TimeProvider.GetElapsedTime(started));
         }
+        catch (XmppIqErrorException)
+        {
+            // The server bounced the request: the worker is gone although no unavailable presence arrived
+            // (e.g. the server restarted). Forget it until it announces itself again.
+            if (workers.TryRemove(worker.Offer.Jid, out var ghost))
+            {
+                ghost.Gone.Cancel();
+            }
+
+            foreach (var t in tasks)
+            {
+                await store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
         catch (Exception e) when (e is XmppException or TimeoutException or OperationCanceledException or FormatException)
         {
             // At-least-once: the attempt goes back to the queue; a late answer for it is ignored by the store.
@@ -150,6 +167,39 @@ public sealed class JobManager : IAsyncDisposable
             Interlocked.Add(ref worker.Busy, -tasks.Count);
             Wake();
         }
+    }
+
+    private void OnDisconnected(Exception? reason)
+    {
+        // Without a connection the manager cannot know who is alive; remember who was, so they can be asked again.
+        formerWorkers = workers.Keys.ToArray();
+        foreach (var jid in formerWorkers)
+        {
+            if (workers.TryRemove(jid, out var w))
+            {
+                w.Gone.Cancel();
+            }
+        }
+    }
+
+    private void OnConnected()
+    {
+        // Directed presence to the workers known before the connection dropped: each answers with its offer.
+        var known = Interlocked.Exchange(ref formerWorkers, []);
+        _ = Task.Run(async () =>
+        {
+            foreach (var jid in known)
+            {
+                try
+                {
+                    await client.SendAsync(new XElement(JobProtocol.Client + "presence", new XAttribute("to", jid))).ConfigureAwait(false);
+                }
+                catch (XmppDisconnectedException)
+                {
+                    return;
+                }
+            }
+        });
     }
 
     private void OnPresence(XElement presence)

@@ -85,12 +85,15 @@ public sealed partial class XmppClient
                 conn.CountStanzas = StreamManagementEnabled;
             }
 
-            conn.Writer = Task.Run(() => conn.WriteLoopAsync(lifetime.Token), CancellationToken.None);
-            connection = conn;
             if (options.SendInitialPresence)
             {
-                await SendRawAsync("<presence/>", ct).ConfigureAwait(false);
+                // Written before ConnectAsync returns, so that peers told "I am up" find this client available.
+                await conn.WriteDirectAsync("<presence/>", ct).ConfigureAwait(false);
+                conn.CountOutbound();
             }
+
+            conn.Writer = Task.Run(() => conn.WriteLoopAsync(lifetime.Token), CancellationToken.None);
+            connection = conn;
 
             return conn;
         }

@@ -11,6 +11,9 @@ public sealed class XmppIqErrorException(XElement error)
 
 public sealed partial class XmppClient
 {
+    /// <summary>An IQ waiting for its answer, and whom the answer must come from.</summary>
+    private sealed record PendingIq(string? To, TaskCompletionSource<XElement> Answer);
+
     /// <summary>Sends an IQ get/set (an id is added when missing) and waits for its result; errors and timeouts throw.</summary>
     public async Task<XElement> IqAsync(XElement iq, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
@@ -18,7 +21,7 @@ public sealed partial class XmppClient
         string id = iq.Attribute("id")?.Value ?? NewId();
         iq.SetAttributeValue("id", id);
         var waiter = new TaskCompletionSource<XElement>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!pendingIqs.TryAdd(id, waiter))
+        if (!pendingIqs.TryAdd(id, new PendingIq(iq.Attribute("to")?.Value, waiter)))
         {
             throw new ArgumentException($"an IQ with id '{id}' is already waiting for its answer; ids must be unique.", nameof(iq));
         }
@@ -73,9 +76,12 @@ public sealed partial class XmppClient
         string? id = iq.Attribute("id")?.Value;
         if (type is "result" or "error")
         {
-            if (id is not null && pendingIqs.TryRemove(id, out var waiter))
+            // RFC 6120 §10.1: an answer counts only if it comes from the entity the request was sent to;
+            // otherwise anyone who guesses an id could complete (or fail) our requests.
+            if (id is not null && pendingIqs.TryGetValue(id, out var waiter) && IsFromAddressee(waiter.To, iq.Attribute("from")?.Value)
+                && pendingIqs.TryRemove(id, out _))
             {
-                waiter.TrySetResult(iq);
+                waiter.Answer.TrySetResult(iq);
             }
 
             return;
@@ -93,6 +99,34 @@ public sealed partial class XmppClient
         }
 
         _ = AnswerIqAsync(iq);
+    }
+
+    private bool IsFromAddressee(string? to, string? from)
+    {
+        try
+        {
+            return IsFromAddresseeUnchecked(to, from);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private bool IsFromAddresseeUnchecked(string? to, string? from)
+    {
+        if (from is null)
+        {
+            // The server answers requests to itself or to our own account without a from.
+            return to is null || to == AccountJid.Domain || Jid.Parse(to).Bare == AccountJid;
+        }
+
+        if (to is null)
+        {
+            return from == AccountJid.Domain || Jid.Parse(from).Bare == AccountJid;
+        }
+
+        return string.Equals(Jid.Parse(from).ToString(), Jid.Parse(to).ToString(), StringComparison.Ordinal);
     }
 
     private async Task AnswerIqAsync(XElement iq)

@@ -15,7 +15,8 @@ public sealed partial class XmppClient : IAsyncDisposable
 
     private readonly XmppClientOptions options;
     private readonly CancellationTokenSource lifetime = new();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<XElement>> pendingIqs = new();
+    private readonly ConcurrentDictionary<string, PendingIq> pendingIqs = new();
+    private readonly string idPrefix = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
     private Connection? connection;
     private Task? supervisor;
     private long nextId;
@@ -84,7 +85,8 @@ public sealed partial class XmppClient : IAsyncDisposable
         return current.Outbox.Writer.WriteAsync(stanzaText, cancellationToken);
     }
 
-    public string NewId() => "m" + Interlocked.Increment(ref nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>A stanza id unique to this client (random prefix), so ids of other clients never collide with ours.</summary>
+    public string NewId() => idPrefix + Interlocked.Increment(ref nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public async ValueTask DisposeAsync()
     {
@@ -125,7 +127,7 @@ public sealed partial class XmppClient : IAsyncDisposable
         {
             if (pendingIqs.TryRemove(key, out var waiter))
             {
-                waiter.TrySetException(error);
+                waiter.Answer.TrySetException(error);
             }
         }
     }

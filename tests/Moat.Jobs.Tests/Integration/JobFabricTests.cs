@@ -155,13 +155,22 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         var manager = Own(fabric.Manager(managerJid, store, "m4", aliceJid));
         await manager.StartAsync();
         await Own(fabric.Worker(managerJid, slots: 4)).StartAsync();
+        await WaitForAsync(() => Task.FromResult(manager.Workers.Count == 1), "the manager sees the worker");
         string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password", FabricFixture.Password, "--no-tls"];
 
         int ok = await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", aliceJid, "--tasks", "20", .. common, "--", "/bin/sh", "-c", "echo {task}"]).InvokeAsync();
         Assert.Equal(0, ok);
         var job = Assert.Single(await store.ListAsync(aliceJid, 10));
         Assert.Equal(20, job.Tasks);
-        await WaitForAsync(async () => (await store.GetStatusAsync(job.Id))!.Done == 20, "the CLI job is done");
+        try
+        {
+            await WaitForAsync(async () => (await store.GetStatusAsync(job.Id))!.Done == 20, "the CLI job is done");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var logs = await store.GetLogsAsync(job.Id, null);
+            throw new InvalidOperationException($"{await store.GetStatusAsync(job.Id)} workers={string.Join(';', manager.Workers)} connected={manager.Client.IsConnected} first={logs[0]}", e);
+        }
         await AssertEveryResultOnceAsync(store, job.Id, 20);
 
         int refused = await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", malloryJid, .. common, "--", "/bin/true"]).InvokeAsync();
@@ -209,5 +218,78 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         await AssertEveryResultOnceAsync(store, 2, 1000);
         await alice.SendMessageAsync(managerJid + "/manager", "status 2");
         Assert.StartsWith("Job 2 (/bin/echo, " + aliceJid + "): done, 1000/1000 done", await replies.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Restarts its own Prosody in the middle of a job.</summary>
+[Trait("Category", "Integration")]
+[SupportedOSPlatform("linux")]
+public sealed class ServerRestartTests
+{
+    [Fact]
+    public async Task A_job_survives_the_xmpp_server_restarting()
+    {
+        string storePath = Path.Combine(Path.GetTempPath(), $"moat-restart-{Guid.NewGuid():N}.db");
+        await using var server = await Moat.Xmpp.Server.ProsodyServer.StartAsync(Moat.Xmpp.Server.ProsodyOptions.Default);
+        try
+        {
+            XmppClientOptions Xmpp(string user, string resource)
+            {
+                server.AddAccount(user, "pw");
+                return XmppClientOptions.Default with
+                {
+                    Host = server.Address, Port = server.Port, Jid = $"{user}@{server.Domain}", Password = "pw", Resource = resource,
+                    Tls = TlsMode.Disabled, ReconnectMinDelay = TimeSpan.FromMilliseconds(50), ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+                };
+            }
+
+            await using var store = await SqliteJobStore.OpenAsync(storePath);
+            await using var manager = new JobManager(new JobManagerOptions { Xmpp = Xmpp("mgr", "manager"), ManagerId = "r", AnswerGrace = TimeSpan.FromSeconds(5) }, store);
+            await manager.StartAsync();
+            var workers = new List<JobWorker>();
+            try
+            {
+                for (int i = 0; i < 3; i++)
+                {
+                    // Fleet mode (no subscription): the manager must find them again by itself after the restart.
+                    var w = new JobWorker(new JobWorkerOptions { Xmpp = Xmpp($"w{i}", "w"), Managers = [$"mgr@{server.Domain}"], Slots = 4, SubscribeToManagers = false });
+                    workers.Add(w);
+                    await w.StartAsync();
+                }
+
+                long job = await store.AddJobAsync(new JobSpec { Owner = "a@x", Command = "/bin/sh", Arguments = ["-c", "sleep 0.05; echo {task}"], Tasks = 150 });
+                manager.Wake();
+                var deadline = DateTime.UtcNow.AddSeconds(90);
+                while ((await store.GetStatusAsync(job))!.Done < 40)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "timed out before the restart");
+                    await Task.Delay(20);
+                }
+
+                await server.RestartAsync();
+                while ((await store.GetStatusAsync(job))!.Done < 150)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "timed out after the restart");
+                    await Task.Delay(20);
+                }
+
+                Assert.Equal(150, await store.CountResultsAsync(job));
+                Assert.Equal(Enumerable.Range(0, 150), (await store.GetLogsAsync(job, null)).Select(l => int.Parse(l.Output!.Trim(), CultureInfo.InvariantCulture)));
+            }
+            finally
+            {
+                foreach (var w in workers)
+                {
+                    await w.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            foreach (var f in new[] { storePath, storePath + "-wal", storePath + "-shm" })
+            {
+                File.Delete(f);
+            }
+        }
     }
 }

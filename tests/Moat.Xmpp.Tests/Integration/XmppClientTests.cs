@@ -94,6 +94,24 @@ public sealed class XmppClientTests(ProsodyFixture prosody)
     }
 
     [Fact]
+    public async Task An_answer_from_anyone_but_the_addressee_is_ignored()
+    {
+        await using var a = new XmppClient(prosody.OptionsFor(prosody.NewAccount()));
+        await using var b = new XmppClient(prosody.OptionsFor(prosody.NewAccount()));
+        await using var mallory = new XmppClient(prosody.OptionsFor(prosody.NewAccount()));
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        await mallory.ConnectAsync();
+        b.IqHandler = _ => new ValueTask<XElement?>(new TaskCompletionSource<XElement?>().Task);
+        XNamespace q = "urn:moat:test:q";
+        var iq = new XElement(Client + "iq", new XAttribute("type", "get"), new XAttribute("to", b.BoundJid!.ToString()), new XAttribute("id", "guessed-1"), new XElement(q + "q"));
+        var pending = a.IqAsync(iq, TimeSpan.FromSeconds(2));
+        await mallory.SendAsync(new XElement(Client + "iq", new XAttribute("type", "result"), new XAttribute("id", "guessed-1"), new XAttribute("to", a.BoundJid!.ToString())));
+        await mallory.PingAsync(a.BoundJid!.ToString());
+        await Assert.ThrowsAsync<TimeoutException>(() => pending);
+    }
+
+    [Fact]
     public async Task Subscribed_contacts_see_presence_and_see_a_killed_client_go_unavailable()
     {
         string watcherJid = prosody.NewAccount();
