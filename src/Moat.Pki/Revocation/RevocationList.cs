@@ -55,8 +55,14 @@ internal sealed class RevocationList
         outer.ThrowIfNotEmpty();
         TbsBytes = crl.ReadEncodedValue();
         SignatureAlgorithm = AlgorithmIdentifier.Read(crl);
-        Signature = crl.ReadBitString(out _);
+        Signature = crl.ReadBitString(out var unusedBits);
         crl.ThrowIfNotEmpty();
+        if (unusedBits != 0)
+        {
+            // A signature is whole octets; a non-zero count here would be ignored by the verifier, so the CRL's bytes
+            // could change without its signature failing.
+            throw new AsnContentException("the CRL's signature BIT STRING declares unused bits");
+        }
 
         var tbs = new AsnReader(TbsBytes, AsnEncodingRules.DER).ReadSequence();
         if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))

@@ -161,6 +161,38 @@ public sealed class RevocationTests : IDisposable
     }
 
     [Fact]
+    public void ACrlWhoseSignatureDeclaresUnusedBits_IsRefused()
+    {
+        // The signature is the last element; its BIT STRING's first content octet counts the unused bits. A count
+        // that only covers zero bits is valid DER, so it must be refused by the CRL reader itself. ECDSA signatures
+        // are randomised: rebuild until the last signature octet ends in a zero bit (half of them do).
+        byte[] crl;
+        var attempts = 0;
+        do
+        {
+            crl = _pki.Host.BuildCrl();
+            Assert.True(++attempts < 64, "no signature ending in a zero bit in 64 builds");
+        }
+        while ((crl[^1] & 0x01) != 0);
+
+        var signatureLength = SignatureLength(crl);
+        var unusedOctet = crl.Length - signatureLength - 1;
+        Assert.Equal(0, crl[unusedOctet]);
+        crl[unusedOctet] = 1;
+
+        var ex = Assert.Throws<PkiInputException>(() => new CrlStore().Add(crl));
+        Assert.Contains("unused bits", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static int SignatureLength(byte[] crl)
+    {
+        var outer = new System.Formats.Asn1.AsnReader(crl, System.Formats.Asn1.AsnEncodingRules.DER).ReadSequence();
+        outer.ReadEncodedValue();
+        outer.ReadEncodedValue();
+        return outer.ReadBitString(out _).Length;
+    }
+
+    [Fact]
     public void GarbageCrl_IsRefusedWithASentence()
     {
         var ex = Assert.Throws<PkiInputException>(() => new CrlStore().Add([0x30, 0x01, 0x00]));
