@@ -13,7 +13,7 @@ namespace Moat.Linux.Netlink;
 /// <remarks>
 /// The kernel runs the requests in order and keeps going after one fails; it is not a transaction.
 /// </remarks>
-public sealed class NetlinkBatch
+public sealed partial class NetlinkBatch
 {
     internal const int MaxInterfaceNameBytes = 15;
 

@@ -80,6 +80,18 @@ internal sealed class NetlinkWriter
         BinaryPrimitives.WriteUInt32LittleEndian(s[8..], flags);
     }
 
+    /// <summary>struct tcmsg (20 bytes): family, pad, ifindex, handle, parent, info (traffic control objects).</summary>
+    public void WriteTcMsg(byte family, int index, uint handle, uint parent, uint info)
+    {
+        var s = Reserve(20);
+        s.Clear();
+        s[0] = family;
+        BinaryPrimitives.WriteInt32LittleEndian(s[4..], index);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], handle);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[12..], parent);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[16..], info);
+    }
+
     /// <summary>struct ndtmsg (4 bytes): family and padding.</summary>
     public void WriteNdtMsg(byte family)
     {

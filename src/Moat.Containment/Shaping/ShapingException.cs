@@ -1,0 +1,24 @@
+namespace Moat.Containment.Shaping;
+
+/// <summary>Shaping could not be put in place; what was in force before stays in force.</summary>
+public class ShapingException : Exception
+{
+    public ShapingException(string message)
+        : base(message)
+    {
+    }
+
+    public ShapingException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+}
+
+/// <summary>A rate or flow class given by a user or a policy is not valid; the message is one sentence saying why.</summary>
+public sealed class ShapingInputException : ShapingException
+{
+    public ShapingInputException(string message)
+        : base(message)
+    {
+    }
+}
