@@ -280,7 +280,7 @@ public sealed record NftReject(NftRejectType Type = NftRejectType.IcmpxUnreachab
 /// <summary>fib: looks the destination up in the routing table; here its address type (RTN_LOCAL = 2 is the host itself).</summary>
 public sealed record NftFibDestinationType(uint Register = NftRegister.R0) : NftExpression
 {
-    internal const uint RtnLocal = 2;
+    public const uint RtnLocal = 2;
 
     internal override string Name => "fib";
 

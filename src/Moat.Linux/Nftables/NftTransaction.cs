@@ -135,6 +135,15 @@ public sealed class NftTransaction
         return End();
     }
 
+    /// <summary>Deletes a chain and its rules; no error if it does not exist. Nothing may still jump to it.</summary>
+    public NftTransaction DestroyChain(NftFamily family, string table, string chain)
+    {
+        var e = Begin(Nft.DESTROYCHAIN, family, 0, $"destroy chain {Name(family)} {table} {chain}");
+        e.String(Nft.NFTA_CHAIN_TABLE, table);
+        e.String(Nft.NFTA_CHAIN_NAME, chain);
+        return End();
+    }
+
     /// <summary>Deletes every rule of a chain (the chain stays).</summary>
     public NftTransaction FlushChain(NftFamily family, string table, string chain)
     {

@@ -1,0 +1,32 @@
+using System.Runtime.Versioning;
+using Moat.Containment.Rules;
+using Moat.Pki.AuthCerts;
+
+namespace Moat.Containment.AuthCerts;
+
+/// <summary>
+/// `moat sandbox allow --authcert`: verifies an authorization certificate (chain, address, validity, signature) and
+/// opens exactly the path it grants — its address, all ports — to one sandbox until the certificate's notAfter.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class AuthCertOpener(AuthCertVerifier verifier, ContainmentRules rules)
+{
+    /// <summary>Verifies <paramref name="pem"/> (authcert then chain) and opens its path; a refusal changes nothing.</summary>
+    /// <param name="userPublicKey">The sandbox client's key (SubjectPublicKeyInfo DER); the authcert must be for it when given.</param>
+    public AuthCertVerdict Open(string sandboxId, string pem, byte[]? userPublicKey = null)
+    {
+        var verdict = verifier.VerifyPem(pem, requestedAddress: null, userPublicKey);
+        if (!verdict.IsOpen)
+        {
+            return verdict;
+        }
+
+        if (verdict.Address is null || verdict.ValidUntil is null)
+        {
+            throw new ContainmentException("The verifier accepted an authcert without an address or a notAfter; this is a bug in Moat.");
+        }
+
+        rules.OpenDestination(sandboxId, verdict.Address, port: null, verdict.ValidUntil.Value);
+        return verdict;
+    }
+}

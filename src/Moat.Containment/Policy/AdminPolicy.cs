@@ -1,0 +1,87 @@
+using System.Net;
+using Moat.Containment.Trust;
+
+namespace Moat.Containment.Policy;
+
+/// <summary>
+/// The host administrator's containment policy: each client's trust level, the default for clients not listed, and
+/// what semi-trusted sandboxes may reach. Read from YAML by <see cref="PolicyParser"/>.
+/// </summary>
+public sealed record AdminPolicy
+{
+    /// <summary>Trust for a client the policy does not name.</summary>
+    public TrustLevel DefaultTrust { get; init; } = TrustLevel.Untrusted;
+
+    /// <summary>Trust per client (key fingerprint or name), compared case-sensitively.</summary>
+    public IReadOnlyDictionary<string, TrustLevel> Clients { get; init; } = new Dictionary<string, TrustLevel>();
+
+    /// <summary>What semi-trusted sandboxes may reach, in order; anything else is refused and logged.</summary>
+    public IReadOnlyList<AllowRule> Allow { get; init; } = [];
+
+    /// <summary>Where this policy came from (a file path, or "built-in").</summary>
+    public string Source { get; init; } = "built-in";
+
+    /// <summary>No policy file: every client untrusted, nothing allowed beyond the client itself.</summary>
+    public static AdminPolicy Default { get; } = new();
+
+    public TrustLevel TrustFor(string client) => Clients.TryGetValue(client, out var level) ? level : DefaultTrust;
+}
+
+/// <summary>Transport protocols a policy can name.</summary>
+public enum PolicyProtocol
+{
+    Icmp = 1,
+    Tcp = 6,
+    Udp = 17,
+}
+
+/// <summary>An inclusive range of ports; a single port has <see cref="First"/> = <see cref="Last"/>.</summary>
+public readonly record struct PortRange(ushort First, ushort Last)
+{
+    public bool Contains(int port) => port >= First && port <= Last;
+
+    public override string ToString() => First == Last ? First.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{First}-{Last}";
+}
+
+/// <summary>
+/// One allowance: destinations (prefixes) a semi-trusted sandbox may reach, with which protocols (none listed: any) and
+/// ports (none listed: any; ports restrict tcp and udp only), at an optional rate. SMTP (tcp/25) stays closed unless
+/// <see cref="Ports"/> names 25.
+/// </summary>
+public sealed record AllowRule(
+    string Name,
+    IReadOnlyList<IPNetwork> Prefixes,
+    IReadOnlyList<PolicyProtocol> Protocols,
+    IReadOnlyList<PortRange> Ports,
+    long? RateBytesPerSecond = null)
+{
+    public const int SmtpPort = 25;
+
+    /// <summary>Whether this rule names SMTP explicitly, which is what opens port 25.</summary>
+    public bool OpensSmtp => Ports.Any(p => p.Contains(SmtpPort)) && (Protocols.Count == 0 || Protocols.Contains(PolicyProtocol.Tcp));
+
+    /// <summary>
+    /// Whether a packet to <paramref name="destination"/> with this protocol and port is allowed (port 0 for ICMP).
+    /// Ports restrict tcp and udp only; with ports but no protocols the rule means tcp and udp.
+    /// </summary>
+    public bool Allows(IPAddress destination, PolicyProtocol protocol, int port)
+    {
+        if (!Prefixes.Any(p => p.Contains(destination)))
+        {
+            return false;
+        }
+
+        var protocols = Protocols.Count > 0 ? Protocols : Ports.Count > 0 ? [PolicyProtocol.Tcp, PolicyProtocol.Udp] : null;
+        if (protocols is not null && !protocols.Contains(protocol))
+        {
+            return false;
+        }
+
+        if (protocol == PolicyProtocol.Icmp)
+        {
+            return true;
+        }
+
+        return Ports.Count == 0 ? protocol != PolicyProtocol.Tcp || port != SmtpPort : Ports.Any(p => p.Contains(port));
+    }
+}

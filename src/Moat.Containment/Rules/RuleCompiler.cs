@@ -1,0 +1,122 @@
+using System.Net;
+using Moat.Containment.Policy;
+using Moat.Containment.Trust;
+using Moat.Linux.Nftables;
+
+namespace Moat.Containment.Rules;
+
+/// <summary>One rule of a sandbox's chain: the id that names it in refusal logs, and its expressions.</summary>
+public sealed record CompiledRule(string RuleId, IReadOnlyList<NftExpression> Expressions);
+
+/// <summary>
+/// Compiles (policy, sandbox) into the rules of the sandbox's own chain. Order, first match wins:
+/// not IPv4 → drop; spoofed source → drop; the host itself, fixed deny set → drop; policy rules that name SMTP;
+/// tcp/25 → drop; the client → accept; authcert-opened destinations → accept; policy rules (semi-trusted);
+/// the host's LAN → drop; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
+/// A trusted sandbox's chain accepts everything.
+/// </summary>
+public static class RuleCompiler
+{
+    public const string RuleNotIpv4 = "not-ipv4";
+    public const string RuleSpoof = "spoof";
+    public const string RuleHost = "host";
+    public const string RuleFixed = "fixed";
+    public const string RuleSmtp = "smtp";
+    public const string RuleLan = "lan";
+    public const string RuleDefault = "default";
+
+    private const byte NfProtoIpv4 = 2;
+
+    public static IReadOnlyList<CompiledRule> Compile(AdminPolicy policy, SandboxNetwork sandbox, ContainmentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(sandbox);
+        ArgumentNullException.ThrowIfNull(options);
+        var trust = EffectiveTrust(policy, sandbox);
+        if (trust == TrustLevel.Trusted)
+        {
+            return [new CompiledRule("trusted", [new NftCounter(), new NftImmediate(NftVerdict.Accept)])];
+        }
+
+        var rules = new List<CompiledRule>();
+        void Refuse(string ruleId, params NftExpression[] match) =>
+            rules.Add(new CompiledRule(ruleId, [.. match, new NftCounter(), new NftLog(options.LogGroup, RuleNames.LogPrefix(sandbox.Id, ruleId)), new NftImmediate(NftVerdict.Drop)]));
+        void Accept(string ruleId, params NftExpression[] match) =>
+            rules.Add(new CompiledRule(ruleId, [.. match, new NftImmediate(NftVerdict.Accept)]));
+
+        Refuse(RuleNotIpv4, new NftMeta(NftMetaKey.NfProto), NftCmp.NotEqual([NfProtoIpv4]));
+        Refuse(RuleSpoof, [.. Ipv4(), NftPayload.Ipv4Source(), NftCmp.NotEqual(NftValue.Ipv4(sandbox.Address))]);
+        Refuse(RuleHost, [.. Ipv4(), new NftFibDestinationType(), NftCmp.Equal(NftValue.HostU32(NftFibDestinationType.RtnLocal))]);
+        Refuse(RuleFixed, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.FixedDenySet)]);
+
+        var allows = trust == TrustLevel.SemiTrusted ? policy.Allow : [];
+        foreach (var allow in allows.Where(a => a.OpensSmtp))
+        {
+            AddAllow(rules, allow);
+        }
+
+        Refuse(RuleSmtp, [.. Ipv4(), .. L4(PolicyProtocol.Tcp), NftPayload.DestinationPort(), NftCmp.Equal(NftValue.Be16(AllowRule.SmtpPort))]);
+        if (sandbox.ClientAddress is { } client)
+        {
+            Accept("client", [.. Ipv4(), NftPayload.Ipv4Destination(), NftCmp.Equal(NftValue.Ipv4(client))]);
+        }
+
+        Accept("authcert", [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.AuthAddresses(sandbox.Id))]);
+        foreach (var protocol in new[] { PolicyProtocol.Tcp, PolicyProtocol.Udp })
+        {
+            Accept("authcert-port", [.. Ipv4(), .. L4(protocol), NftPayload.Ipv4Destination(NftRegister.R0), NftPayload.DestinationPort(NftRegister.R1), new NftLookup(RuleNames.AuthPorts(sandbox.Id), NftRegister.R0)]);
+        }
+
+        foreach (var allow in allows.Where(a => !a.OpensSmtp))
+        {
+            AddAllow(rules, allow);
+        }
+
+        Refuse(RuleLan, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.LanSet)]);
+        Refuse(RuleDefault);
+        return rules;
+    }
+
+    /// <summary>The trust the sandbox has under <paramref name="policy"/>: its client's, or the lower one it asked for.</summary>
+    public static TrustLevel EffectiveTrust(AdminPolicy policy, SandboxNetwork sandbox)
+    {
+        var granted = policy.TrustFor(sandbox.Client);
+        return sandbox.RequestedTrust is { } asked && asked < granted ? asked : granted;
+    }
+
+    private static void AddAllow(List<CompiledRule> rules, AllowRule allow)
+    {
+        var ruleId = "allow:" + allow.Name;
+        NftExpression[] destination = [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.Allow(allow.Name))];
+        var protocols = allow.Protocols.Count > 0
+            ? allow.Protocols.Cast<PolicyProtocol?>()
+            : allow.Ports.Count > 0 ? [PolicyProtocol.Tcp, PolicyProtocol.Udp] : new PolicyProtocol?[] { null };
+        foreach (var protocol in protocols)
+        {
+            var lines = allow.Ports.Count == 0 || protocol is null or PolicyProtocol.Icmp ? [Array.Empty<NftExpression>()] : allow.Ports.Select(Port).ToList();
+            foreach (var ports in lines)
+            {
+                NftExpression[] match = [.. destination, .. protocol is { } p ? L4(p) : [], .. ports];
+                if (allow.RateBytesPerSecond is { } rate)
+                {
+                    rules.Add(new CompiledRule(ruleId, [.. match, new NftLimit((ulong)rate, 1, 0, NftLimitType.Bytes), new NftImmediate(NftVerdict.Accept)]));
+                    rules.Add(new CompiledRule(ruleId + ":over-rate", [.. match, new NftCounter(), new NftImmediate(NftVerdict.Drop)]));
+                }
+                else
+                {
+                    rules.Add(new CompiledRule(ruleId, [.. match, new NftImmediate(NftVerdict.Accept)]));
+                }
+            }
+        }
+    }
+
+    private static NftExpression[] Port(PortRange range) => range.First == range.Last
+        ? [NftPayload.DestinationPort(), NftCmp.Equal(NftValue.Be16(range.First))]
+        : [NftPayload.DestinationPort(), new NftCmp(NftCmpOp.Gte, NftValue.Be16(range.First)), new NftCmp(NftCmpOp.Lte, NftValue.Be16(range.Last))];
+
+    private static NftExpression[] Ipv4() => [new NftMeta(NftMetaKey.NfProto), NftCmp.Equal([NfProtoIpv4])];
+
+    private static NftExpression[] L4(PolicyProtocol protocol) => [new NftMeta(NftMetaKey.L4Proto), NftCmp.Equal([(byte)protocol])];
+
+    internal static IEnumerable<IPNetwork> Prefixes(AllowRule allow) => allow.Prefixes;
+}

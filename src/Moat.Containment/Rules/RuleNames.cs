@@ -1,0 +1,28 @@
+namespace Moat.Containment.Rules;
+
+/// <summary>Names of the objects in the containment table; per-sandbox ones carry the sandbox id.</summary>
+internal static class RuleNames
+{
+    public const string ForwardChain = "forward";
+    public const string InputChain = "input";
+    public const string SandboxMap = "sandboxes";
+    public const string FixedDenySet = "fixed_deny";
+    public const string LanSet = "lan";
+    public const string SandboxChainPrefix = "sb_";
+
+    public static string Chain(string id) => SandboxChainPrefix + id;
+
+    /// <summary>Addresses opened (all ports) by authorization certificates.</summary>
+    public static string AuthAddresses(string id) => "ca_" + id;
+
+    /// <summary>(address, port) pairs opened by authorization certificates that name a port.</summary>
+    public static string AuthPorts(string id) => "cp_" + id;
+
+    public static string Allow(string ruleName) => "allow_" + ruleName;
+
+    public static string? IdOfChain(string chain) =>
+        chain.StartsWith(SandboxChainPrefix, StringComparison.Ordinal) ? chain[SandboxChainPrefix.Length..] : null;
+
+    /// <summary>The NFLOG prefix of a refusal: "moat &lt;sandboxId&gt; &lt;ruleId&gt;".</summary>
+    public static string LogPrefix(string id, string ruleId) => $"moat {id} {ruleId}";
+}

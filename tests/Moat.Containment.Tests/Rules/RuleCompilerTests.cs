@@ -1,0 +1,72 @@
+using System.Net;
+using Moat.Containment.Policy;
+using Moat.Containment.Rules;
+using Moat.Containment.Trust;
+using Moat.Linux.Nftables;
+
+namespace Moat.Containment.Tests.Rules;
+
+public sealed class RuleCompilerTests
+{
+    private static readonly AdminPolicy Policy = PolicyParser.Parse("""
+        clients:
+          carol: trusted
+          sam: semi-trusted
+        allow:
+          - name: web
+            prefixes: [198.19.50.0/24]
+            protocols: [tcp]
+            ports: [80, 443]
+          - name: relay
+            prefixes: [198.19.60.25]
+            protocols: [tcp]
+            ports: [25]
+            rate: 1mbit
+        """, "p.yaml");
+
+    private static SandboxNetwork Sandbox(string client, TrustLevel? requested = null) =>
+        new("ab12", "mhab12", IPAddress.Parse("198.18.100.2"), client, IPAddress.Parse("198.18.1.10"), requested);
+
+    [Fact]
+    public void Trusted_OneAcceptRule()
+    {
+        var rules = RuleCompiler.Compile(Policy, Sandbox("carol"), ContainmentOptions.Default);
+        var rule = Assert.Single(rules);
+        Assert.Equal(NftVerdict.Accept, Assert.IsType<NftImmediate>(rule.Expressions[^1]).Verdict);
+    }
+
+    [Fact]
+    public void Untrusted_RefusalsAreLoggedWithSandboxAndRuleId_NoPolicyRules()
+    {
+        var rules = RuleCompiler.Compile(Policy, Sandbox("mallory"), ContainmentOptions.Default);
+
+        Assert.Equal(
+            ["not-ipv4", "spoof", "host", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "default"],
+            rules.Select(r => r.RuleId));
+        foreach (var refusal in rules.Where(r => Assert.IsType<NftImmediate>(r.Expressions[^1]).Verdict == NftVerdict.Drop))
+        {
+            var log = Assert.Single(refusal.Expressions.OfType<NftLog>());
+            Assert.Equal(7, log.Group);
+            Assert.Equal($"moat ab12 {refusal.RuleId}", log.Prefix);
+        }
+    }
+
+    [Fact]
+    public void SemiTrusted_SmtpOpeningRuleComesBeforeTheSmtpRefusal_OthersAfterTheClient()
+    {
+        var ids = RuleCompiler.Compile(Policy, Sandbox("sam"), ContainmentOptions.Default).Select(r => r.RuleId).ToList();
+
+        Assert.True(ids.IndexOf("allow:relay") < ids.IndexOf("smtp"));
+        Assert.True(ids.IndexOf("allow:relay:over-rate") < ids.IndexOf("smtp"));
+        Assert.Equal(2, ids.Count(i => i == "allow:web"));
+        Assert.True(ids.IndexOf("allow:web") > ids.IndexOf("client"));
+        Assert.True(ids.LastIndexOf("allow:web") < ids.IndexOf("lan"));
+    }
+
+    [Fact]
+    public void SemiTrustedClientAskingForUntrusted_GetsUntrustedRules()
+    {
+        var ids = RuleCompiler.Compile(Policy, Sandbox("sam", TrustLevel.Untrusted), ContainmentOptions.Default).Select(r => r.RuleId);
+        Assert.DoesNotContain(ids, i => i.StartsWith("allow:", StringComparison.Ordinal));
+    }
+}
