@@ -39,6 +39,7 @@ var options = new HostAgentOptions
     Pool = new Dictionary<string, int> { ["busybox"] = 0 },
 };
 var app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir);
+await app.StartAsync();
 var sandboxes = app.Services.GetRequiredService<SandboxService>();
 Console.WriteLine($"# Moat host benchmarks — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, runtime runc");
 try
@@ -66,6 +67,8 @@ finally
     }
 
     await app.DisposeAsync();
+    var peerRoot = Path.Combine(state, "peer-runc");
+    await Sh("sh", "-c", $"runc --root {peerRoot} delete --force peer; runc --root {peerRoot} delete --force hand; umount {state}/hand/m; ip netns del mtbhand");
     await Sh("ip", "netns", "del", hostNs);
     Directory.Delete(state, recursive: true);
 }
@@ -138,7 +141,8 @@ async Task Latency()
     for (var i = 0; i < runs; i++)
     {
         var sw = Stopwatch.StartNew();
-        await ShChecked("runc", "--root", runcRoot, "run", "-d", "-b", peerDir, "peer");
+        // The container inherits runc's stdio; like Moat's own runtime driver, send it to a file so no pipe stays open.
+        await ShChecked("sh", "-c", $"exec runc --root {runcRoot} run -d -b {peerDir} peer >>{peerDir}/console.log 2>&1");
         bare.Add(sw.Elapsed.TotalMilliseconds);
         await ShChecked("runc", "--root", runcRoot, "delete", "--force", "peer");
     }
@@ -181,7 +185,7 @@ async Task Latency()
             B
             mkdir -p {handDir}/u {handDir}/w {handDir}/m
             mount -t overlay hand -o lowerdir={rootfs},upperdir={handDir}/u,workdir={handDir}/w {handDir}/m
-            runc --root {runcRoot} run -d -b {handDir} hand
+            runc --root {runcRoot} run -d -b {handDir} hand >>{handDir}/console.log 2>&1
             """);
         hand.Add(sw.Elapsed.TotalMilliseconds);
         await ShChecked("sh", "-c", $"runc --root {runcRoot} delete --force hand; umount {handDir}/m; rm -rf {handDir}/u {handDir}/w; ip -n {hostNs} link del mtbh; ip netns del mtbhand");

@@ -128,6 +128,35 @@ public sealed class SandboxLifecycleTests
         Assert.Equal(409, dup.Status);
     }
 
+    [Fact]
+    public async Task A_runtime_that_fails_half_way_leaves_no_container_mount_netns_or_record()
+    {
+        // A runc that really creates and starts the container, then reports failure: the worst kind of half-way.
+        var wrapper = Path.Combine(Path.GetTempPath(), $"moat-flaky-runc-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(wrapper, """
+            #!/bin/sh
+            for a in "$@"; do [ "$a" = run ] && { runc "$@"; echo "flaky runtime: giving up after the start" >&2; exit 1; }; done
+            exec runc "$@"
+            """);
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            await using var h = await AgentHarness.StartAsync(runtime: wrapper);
+            var e = await Assert.ThrowsAsync<HostApiException>(() => h.Client.CreateAsync(SandboxSpec.Default with { Name = "flaky" }));
+            Assert.Equal(500, e.Status);
+            Assert.Contains("could not start", e.Message, StringComparison.Ordinal);
+            Assert.Empty(await h.Client.ListAsync());
+            Assert.Empty(Directory.GetDirectories(Path.Combine(h.Options.StateDir, "sandboxes")));
+            Assert.Empty(await h.Service<SandboxService>().Runtime.ListAsync());
+            Assert.DoesNotContain(Path.Combine(h.Options.StateDir, "sandboxes"), await File.ReadAllTextAsync("/proc/self/mountinfo"), StringComparison.Ordinal);
+            Assert.DoesNotContain("mh", (await h.InHostNs("ip", "-o", "link")).Out, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(wrapper);
+        }
+    }
+
     internal static async Task AssertGoneAsync(AgentHarness h, SandboxDetails d)
     {
         Assert.False(File.Exists(Path.Combine("/run/netns", d.Netns)), $"netns {d.Netns} left");
