@@ -9,7 +9,7 @@ var root = new RootCommand("""
       moat image build busybox       make the small test image
       moat sandbox run --name demo   hand out a sandbox
       moat sandbox exec demo -- sh -c 'echo hello from $(hostname)'
-      moat demo                      the guided tour against a running agent
+      scripts/demo                   the guided tour against a running agent
     """);
 root.Options.Add(CommonOptions.StateDir);
 root.Options.Add(CommonOptions.Json);
@@ -20,4 +20,7 @@ root.Subcommands.Add(Moat.Pki.Cli.PkiCommands.Create());
 root.Subcommands.Add(Moat.Pki.Cli.AuthCertCommands.Create());
 root.Subcommands.Add(Moat.Detect.Cli.DetectCommands.Create());
 root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create());
+root.Subcommands.Add(Moat.Monitor.Cli.MonitorCommands.Create());
+root.Subcommands.Add(Moat.Xmpp.Cli.XmppCommands.Create());
+root.Subcommands.Add(Moat.Jobs.Cli.JobCommands.Create());
 return await root.Parse(args).InvokeAsync();
