@@ -8,6 +8,7 @@ using Moat.Cli.Output;
 using Moat.Host;
 using Moat.Host.Agent;
 using Moat.Host.Client;
+using Moat.Host.Sandboxes;
 
 namespace Moat.Cli.Commands;
 
@@ -39,6 +40,20 @@ internal static partial class HostCommand
             DefaultValueFactory = _ => "runc",
         };
 
+        var clientTrust = new Option<string[]>("--client-trust")
+        {
+            Description = "CLIENT=LEVEL: a client's trust level (trusted, semi-trusted, untrusted; repeatable). Untrusted clients get the gvisor tier.",
+        };
+        var clientTier = new Option<string[]>("--client-tier")
+        {
+            Description = "CLIENT=TIER: the administrator's runtime tier for a client (container, gvisor, vm; repeatable), replacing its trust default.",
+        };
+        var defaultTrust = new Option<string>("--default-trust")
+        {
+            Description = "Trust level of clients not named by --client-trust.",
+            DefaultValueFactory = _ => TierOptions.Trusted,
+        };
+
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -48,7 +63,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust,
         };
         cmd.SetAction(async (p, ct) =>
         {
@@ -66,6 +81,30 @@ internal static partial class HostCommand
 
             var options = new HostAgentOptions
             {
+            var trusts = new Dictionary<string, string>(StringComparer.Ordinal);
+            var tiers = new Dictionary<string, RuntimeTier>(StringComparer.Ordinal);
+            foreach (var entry in p.GetValue(clientTrust) ?? [])
+            {
+                var eq = entry.LastIndexOf('=');
+                if (eq <= 0)
+                {
+                    return Printer.Error($"--client-trust '{entry}' is not CLIENT=LEVEL (for example alice=untrusted).", 2);
+                }
+
+                trusts[entry[..eq]] = entry[(eq + 1)..];
+            }
+
+            foreach (var entry in p.GetValue(clientTier) ?? [])
+            {
+                var eq = entry.LastIndexOf('=');
+                if (eq <= 0 || !RuntimeTiers.TryParse(entry[(eq + 1)..], out var t))
+                {
+                    return Printer.Error($"--client-tier '{entry}' is not CLIENT=TIER with TIER container, gvisor or vm.", 2);
+                }
+
+                tiers[entry[..eq]] = t;
+            }
+
                 StateDir = Path.GetFullPath(p.GetValue(CommonOptions.StateDir)!),
                 AddressPool = p.GetValue(addressPool)!,
                 HostNamespace = p.GetValue(hostNetns),
@@ -73,6 +112,7 @@ internal static partial class HostCommand
                 Pool = targets,
             };
             WebApplication app;
+                Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
             try
             {
                 app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir, ct);
@@ -108,7 +148,12 @@ internal static partial class HostCommand
             Console.Out.WriteLine($"last reconcile: adopted {s.LastReconcile.Adopted}, restarted {s.LastReconcile.Restarted}, repaired {s.LastReconcile.Repaired}, rolled back {s.LastReconcile.RolledBack}, orphans removed {s.LastReconcile.OrphansRemoved}");
             foreach (var pl in s.Pools)
             {
-                Console.Out.WriteLine($"pool {pl.Image}: {pl.Ready}/{pl.Target} ready");
+                Console.Out.WriteLine($"pool {pl.Image} ({pl.Tier.Name()}): {pl.Ready}/{pl.Target} ready");
+            }
+
+            foreach (var t in s.Tiers)
+            {
+                Console.Out.WriteLine($"tier {t.Tier.Name()}: {(t.Available ? "available, " + t.Runtime : "unavailable")} ({t.Detail})");
             }
 
             return 0;

@@ -48,8 +48,9 @@ internal static class SandboxCommands
         var client = new Option<string>("--client") { Description = "The client the sandbox is handed to.", DefaultValueFactory = _ => "local" };
         var noVolume = new Option<bool>("--no-volume") { Description = "Do not give the sandbox a persistent /data volume." };
         var noStart = new Option<bool>("--no-start") { Description = "Create only; start later with 'moat sandbox start'." };
+        var tier = new Option<string?>("--tier") { Description = "Runtime tier: container, gvisor or vm. Default: what the host's policy gives the client's trust level; a weaker one is refused." };
         var command = new Argument<string[]>("command") { Description = "Main command (after --). Without one the sandbox idles and you run code with exec.", Arity = ArgumentArity.ZeroOrMore };
-        var c = new Command(name, description) { image, sbName, memory, cpus, pids, env, client, noVolume, command };
+        var c = new Command(name, description) { image, sbName, memory, cpus, pids, env, client, noVolume, tier, command };
         if (!claim)
         {
             c.Options.Add(noStart);
@@ -71,6 +72,8 @@ internal static class SandboxCommands
                     Client = p.GetValue(client)!,
                     Volume = !p.GetValue(noVolume),
                     Command = p.GetValue(command) ?? [],
+                    Tier = p.GetValue(tier) is { } t ? (RuntimeTiers.TryParse(t, out var parsed) ? parsed
+                        : throw new FormatException($"--tier '{t}' is not a runtime tier: use container, gvisor or vm.")) : null,
                 };
             }
             catch (FormatException e)
@@ -247,9 +250,9 @@ internal static class SandboxCommands
                 return;
             }
 
-            Printer.Table(["ID", "NAME", "STATE", "ADDRESS", "IMAGE", "MEMORY", "CPUS", "CLIENT", "CREATED"],
+            Printer.Table(["ID", "NAME", "STATE", "TIER", "ADDRESS", "IMAGE", "MEMORY", "CPUS", "CLIENT", "CREATED"],
                 list.Select(s => (IReadOnlyList<string>)[
-                    s.Id, s.Name ?? (s.PoolImage is null ? "-" : "(pool)"), s.State.ToString().ToLowerInvariant(), s.Address ?? "-",
+                    s.Id, s.Name ?? (s.PoolImage is null ? "-" : "(pool)"), s.State.ToString().ToLowerInvariant(), s.Tier.Name(), s.Address ?? "-",
                     s.Spec.Image, $"{s.Spec.MemoryBytes / SandboxSpec.MiB}M", s.Spec.Cpus.ToString(CultureInfo.InvariantCulture),
                     s.Spec.Client, s.CreatedAt.ToString("u", CultureInfo.InvariantCulture)]));
         }));
@@ -274,7 +277,8 @@ internal static class SandboxCommands
                 id:        {s.Id}
                 name:      {s.Name ?? "-"}
                 state:     {s.State.ToString().ToLowerInvariant()} (runtime: {d.RuntimeStatus}, pid {d.Pid})
-                runtime:   {d.Runtime} (tier: container)
+                runtime:   {d.Runtime} (tier: {d.Tier.Name()})
+                exec monitoring: {d.ExecMonitoring}
                 image:     {s.Spec.Image} ({s.ImageDigest[..Math.Min(12, s.ImageDigest.Length)]})
                 address:   {s.Address ?? "-"}
                 client:    {s.Spec.Client}

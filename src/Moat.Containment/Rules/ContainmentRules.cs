@@ -27,6 +27,11 @@ public sealed partial class ContainmentRules : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SandboxNetwork> _sandboxes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _quarantined = new(StringComparer.Ordinal);
+
+    // The verdicts the two maps hold for each sandbox, so that a rule change does not rewrite them: a map element
+    // that jumps makes the kernel re-validate every chain reachable from the table, which costs O(sandboxes).
+    private readonly Dictionary<string, (NftVerdict Forward, NftVerdict Input)> _elements = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (NftVerdict Forward, NftVerdict Input)> _pendingElements = new(StringComparer.Ordinal);
     private AdminPolicy _policy;
 
     private ContainmentRules(NftSocket socket, ContainmentOptions options, AdminPolicy policy, TimeProvider time, ILogger logger)
@@ -93,6 +98,7 @@ public sealed partial class ContainmentRules : IDisposable
             var sandboxes = live.ToDictionary(s => s.Id, StringComparer.Ordinal);
             var quarantine = new HashSet<string>(quarantined ?? [], StringComparer.Ordinal);
             quarantine.IntersectWith(sandboxes.Keys);
+            _elements.Clear();
             var orphans = Rebuild(_policy, sandboxes.Values, quarantine);
             _sandboxes.Clear();
             foreach (var (id, sandbox) in sandboxes)
@@ -129,7 +135,7 @@ public sealed partial class ContainmentRules : IDisposable
         {
             var t = new NftTransaction();
             AddSandbox(t, _policy, sandbox, _quarantined.Contains(sandbox.Id), fresh: false);
-            _socket.Commit(t);
+            Commit(t);
             _sandboxes[sandbox.Id] = sandbox;
         }
     }
@@ -147,7 +153,7 @@ public sealed partial class ContainmentRules : IDisposable
                 AddSandbox(t, _policy, sandbox, _quarantined.Contains(sandbox.Id), fresh: false);
             }
 
-            _socket.Commit(t);
+            Commit(t);
             foreach (var sandbox in list)
             {
                 _sandboxes[sandbox.Id] = sandbox;
@@ -162,9 +168,10 @@ public sealed partial class ContainmentRules : IDisposable
         {
             var t = new NftTransaction();
             RemoveSandbox(t, id);
-            _socket.Commit(t);
+            Commit(t);
             _sandboxes.Remove(id);
             _quarantined.Remove(id);
+            _elements.Remove(id);
         }
     }
 
@@ -175,8 +182,8 @@ public sealed partial class ContainmentRules : IDisposable
         {
             var sandbox = Known(id);
             var t = new NftTransaction();
-            SetMapElement(t, sandbox, quarantined: true);
-            _socket.Commit(t);
+            SetMapElements(t, sandbox, Verdicts(id, trusted: false, quarantined: true), force: true);
+            Commit(t);
             _quarantined.Add(id);
             LogQuarantined(_logger, id);
         }
@@ -189,8 +196,9 @@ public sealed partial class ContainmentRules : IDisposable
         {
             var sandbox = Known(id);
             var t = new NftTransaction();
-            SetMapElement(t, sandbox, quarantined: false);
-            _socket.Commit(t);
+            var trusted = RuleCompiler.CompileHostInput(_policy, sandbox, _options) is null;
+            SetMapElements(t, sandbox, Verdicts(id, trusted, quarantined: false), force: true);
+            Commit(t);
             _quarantined.Remove(id);
             LogReleased(_logger, id);
         }
@@ -222,7 +230,7 @@ public sealed partial class ContainmentRules : IDisposable
                 t.AddElements(Inet, _options.Table, RuleNames.AuthAddresses(id), [NftElement.Address(destination, left)]);
             }
 
-            _socket.Commit(t);
+            Commit(t);
             LogOpened(_logger, id, destination.ToString(), port?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "all", notAfter);
         }
     }
@@ -243,7 +251,7 @@ public sealed partial class ContainmentRules : IDisposable
                 t.DestroyElements(Inet, _options.Table, RuleNames.AuthAddresses(id), [NftElement.Address(destination)]);
             }
 
-            _socket.Commit(t);
+            Commit(t);
         }
     }
 
@@ -255,6 +263,7 @@ public sealed partial class ContainmentRules : IDisposable
             _socket.Commit(new NftTransaction().DestroyTable(Inet, _options.Table));
             _sandboxes.Clear();
             _quarantined.Clear();
+            _elements.Clear();
         }
     }
 
@@ -274,6 +283,7 @@ public sealed partial class ContainmentRules : IDisposable
 
         var t = new NftTransaction().AddTable(Inet, table);
         t.AddSet(Inet, table, NftSetSpec.InterfaceVerdictMap(RuleNames.SandboxMap));
+        t.AddSet(Inet, table, NftSetSpec.InterfaceVerdictMap(RuleNames.HostInputMap));
         foreach (var (name, prefixes) in new[] { (RuleNames.FixedDenySet, _options.FixedDeny()), (RuleNames.LanSet, _options.LanPrefixes.AsEnumerable()) })
         {
             t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(name, interval: true)).FlushSet(Inet, table, name).AddElements(Inet, table, name, Intervals.Elements(prefixes));
@@ -281,7 +291,7 @@ public sealed partial class ContainmentRules : IDisposable
 
         // Flush every sandbox chain first so that sets they used can be replaced or removed below.
         var sandboxChains = existingChains.Where(c => RuleNames.IdOfChain(c) is not null).ToList();
-        foreach (var chain in sandboxChains)
+        foreach (var chain in existingChains.Where(c => RuleNames.IdOfChain(c) is not null || c.StartsWith(RuleNames.HostChainPrefix, StringComparison.Ordinal)))
         {
             t.FlushChain(Inet, table, chain);
         }
@@ -309,11 +319,11 @@ public sealed partial class ContainmentRules : IDisposable
             t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(name, interval: true)).FlushSet(Inet, table, name).AddElements(Inet, table, name, Intervals.Elements(allow.Prefixes));
         }
 
-        foreach (var (chain, hook) in new[] { (RuleNames.ForwardChain, NftHook.Forward), (RuleNames.InputChain, NftHook.Input) })
+        foreach (var (chain, hook, map) in new[] { (RuleNames.ForwardChain, NftHook.Forward, RuleNames.SandboxMap), (RuleNames.InputChain, NftHook.Input, RuleNames.HostInputMap) })
         {
             t.AddBaseChain(Inet, table, chain, hook, _options.Priority, NftVerdict.Accept)
                 .FlushChain(Inet, table, chain)
-                .AddRule(Inet, table, chain, [new NftMeta(NftMetaKey.InputInterfaceName), new NftLookup(RuleNames.SandboxMap, NftRegister.R0, NftRegister.Verdict)], "iifname vmap @sandboxes");
+                .AddRule(Inet, table, chain, [new NftMeta(NftMetaKey.InputInterfaceName), new NftLookup(map, NftRegister.R0, NftRegister.Verdict)], $"iifname vmap @{map}");
         }
 
         foreach (var sandbox in list)
@@ -321,21 +331,28 @@ public sealed partial class ContainmentRules : IDisposable
             AddSandbox(t, policy, sandbox, quarantined.Contains(sandbox.Id), fresh: true);
         }
 
-        _socket.Commit(t);
+        Commit(t);
         return orphans;
     }
 
-    /// <param name="fresh">The chain was already flushed earlier in this transaction.</param>
+    /// <param name="fresh">The chains were already flushed earlier in this transaction and the map elements are unknown.</param>
     private void AddSandbox(NftTransaction t, AdminPolicy policy, SandboxNetwork sandbox, bool quarantined, bool fresh)
     {
         var table = _options.Table;
+        var known = !fresh && _sandboxes.ContainsKey(sandbox.Id);
         var chain = RuleNames.Chain(sandbox.Id);
-        t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(RuleNames.AuthAddresses(sandbox.Id), timeout: true))
-            .AddSet(Inet, table, NftSetSpec.Ipv4AddressAndPort(RuleNames.AuthPorts(sandbox.Id), timeout: true))
-            .AddChain(Inet, table, chain);
+        var hostChain = RuleNames.HostChain(sandbox.Id);
+        if (!known)
+        {
+            t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(RuleNames.AuthAddresses(sandbox.Id), timeout: true))
+                .AddSet(Inet, table, NftSetSpec.Ipv4AddressAndPort(RuleNames.AuthPorts(sandbox.Id), timeout: true))
+                .AddChain(Inet, table, chain)
+                .AddChain(Inet, table, hostChain);
+        }
+
         if (!fresh)
         {
-            t.FlushChain(Inet, table, chain);
+            t.FlushChain(Inet, table, chain).FlushChain(Inet, table, hostChain);
         }
 
         foreach (var rule in RuleCompiler.Compile(policy, sandbox, _options))
@@ -343,14 +360,34 @@ public sealed partial class ContainmentRules : IDisposable
             t.AddRule(Inet, table, chain, rule.Expressions, $"sandbox {sandbox.Id} rule {rule.RuleId}");
         }
 
-        SetMapElement(t, sandbox, quarantined);
+        var host = RuleCompiler.CompileHostInput(policy, sandbox, _options);
+        if (host is not null)
+        {
+            t.AddRule(Inet, table, hostChain, host.Expressions, $"sandbox {sandbox.Id} rule {host.RuleId}");
+        }
+
+        SetMapElements(t, sandbox, Verdicts(sandbox.Id, trusted: host is null, quarantined), fresh);
     }
 
-    private void SetMapElement(NftTransaction t, SandboxNetwork sandbox, bool quarantined)
+    private static (NftVerdict Forward, NftVerdict Input) Verdicts(string id, bool trusted, bool quarantined) =>
+        quarantined ? (NftVerdict.Drop, NftVerdict.Drop)
+        : (NftVerdict.Goto(RuleNames.Chain(id)), trusted ? NftVerdict.Accept : NftVerdict.Goto(RuleNames.HostChain(id)));
+
+    /// <summary>Writes the sandbox's two map elements unless they already hold these verdicts.</summary>
+    private void SetMapElements(NftTransaction t, SandboxNetwork sandbox, (NftVerdict Forward, NftVerdict Input) verdicts, bool force)
     {
-        var verdict = quarantined ? NftVerdict.Drop : NftVerdict.Goto(RuleNames.Chain(sandbox.Id));
-        t.DestroyElements(Inet, _options.Table, RuleNames.SandboxMap, [NftElement.InterfaceVerdict(sandbox.HostInterface, verdict)])
-            .AddElements(Inet, _options.Table, RuleNames.SandboxMap, [NftElement.InterfaceVerdict(sandbox.HostInterface, verdict)]);
+        if (!force && _elements.TryGetValue(sandbox.Id, out var current) && current == verdicts)
+        {
+            return;
+        }
+
+        foreach (var (map, verdict) in new[] { (RuleNames.SandboxMap, verdicts.Forward), (RuleNames.HostInputMap, verdicts.Input) })
+        {
+            t.DestroyElements(Inet, _options.Table, map, [NftElement.InterfaceVerdict(sandbox.HostInterface, verdict)])
+                .AddElements(Inet, _options.Table, map, [NftElement.InterfaceVerdict(sandbox.HostInterface, verdict)]);
+        }
+
+        _pendingElements[sandbox.Id] = verdicts;
     }
 
     private void RemoveSandbox(NftTransaction t, string id)
@@ -358,9 +395,28 @@ public sealed partial class ContainmentRules : IDisposable
         var table = _options.Table;
         var iface = _sandboxes.TryGetValue(id, out var known) ? known.HostInterface : SandboxNetwork.InterfaceFor(id);
         t.DestroyElements(Inet, table, RuleNames.SandboxMap, [NftElement.InterfaceVerdict(iface, NftVerdict.Drop)])
+            .DestroyElements(Inet, table, RuleNames.HostInputMap, [NftElement.InterfaceVerdict(iface, NftVerdict.Drop)])
             .DestroyChain(Inet, table, RuleNames.Chain(id))
+            .DestroyChain(Inet, table, RuleNames.HostChain(id))
             .DestroySet(Inet, table, RuleNames.AuthAddresses(id))
             .DestroySet(Inet, table, RuleNames.AuthPorts(id));
+    }
+
+    /// <summary>Commits <paramref name="t"/>; the map verdicts it wrote become the known ones only if the kernel took it.</summary>
+    private void Commit(NftTransaction t)
+    {
+        try
+        {
+            _socket.Commit(t);
+            foreach (var (id, verdicts) in _pendingElements)
+            {
+                _elements[id] = verdicts;
+            }
+        }
+        finally
+        {
+            _pendingElements.Clear();
+        }
     }
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Containment rules reconciled: {Sandboxes} sandboxes, {Orphans} orphan chains removed")]

@@ -9,11 +9,12 @@ namespace Moat.Containment.Rules;
 public sealed record CompiledRule(string RuleId, IReadOnlyList<NftExpression> Expressions);
 
 /// <summary>
-/// Compiles (policy, sandbox) into the rules of the sandbox's own chain. Order, first match wins:
-/// not IPv4 → drop; spoofed source → drop; the host itself, fixed deny set → drop; policy rules that name SMTP;
+/// Compiles (policy, sandbox) into the rules of the sandbox's own chain (forward hook). Order, first match wins:
+/// not IPv4 → drop; spoofed source → drop; the fixed deny set → drop; policy rules that name SMTP;
 /// tcp/25 → drop; the client → accept; authcert-opened destinations → accept; policy rules (semi-trusted);
 /// the host's LAN → drop; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
-/// A trusted sandbox's chain accepts everything.
+/// A trusted sandbox's chain accepts everything. Packets to the host itself never reach the forward hook: the input
+/// hook sends them to <see cref="CompileHostInput"/>'s chain.
 /// </summary>
 public static class RuleCompiler
 {
@@ -46,7 +47,6 @@ public static class RuleCompiler
 
         Refuse(RuleNotIpv4, new NftMeta(NftMetaKey.NfProto), NftCmp.NotEqual([NfProtoIpv4]));
         Refuse(RuleSpoof, [.. Ipv4(), NftPayload.Ipv4Source(), NftCmp.NotEqual(NftValue.Ipv4(sandbox.Address))]);
-        Refuse(RuleHost, [.. Ipv4(), new NftFibDestinationType(), NftCmp.Equal(NftValue.HostU32(NftFibDestinationType.RtnLocal))]);
         Refuse(RuleFixed, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.FixedDenySet)]);
 
         var allows = trust == TrustLevel.SemiTrusted ? policy.Allow : [];
@@ -76,6 +76,15 @@ public static class RuleCompiler
         Refuse(RuleDefault);
         return rules;
     }
+
+    /// <summary>
+    /// The input-hook rule of a non-trusted sandbox: every packet it addresses to the host itself is refused and logged
+    /// (rule id "host"); null for a trusted sandbox, whose packets to the host are accepted.
+    /// </summary>
+    public static CompiledRule? CompileHostInput(AdminPolicy policy, SandboxNetwork sandbox, ContainmentOptions options) =>
+        EffectiveTrust(policy, sandbox) == TrustLevel.Trusted
+            ? null
+            : new CompiledRule(RuleHost, [new NftCounter(), new NftLog(options.LogGroup, RuleNames.LogPrefix(sandbox.Id, RuleHost)), new NftImmediate(NftVerdict.Drop)]);
 
     /// <summary>The trust the sandbox has under <paramref name="policy"/>: its client's, or the lower one it asked for.</summary>
     public static TrustLevel EffectiveTrust(AdminPolicy policy, SandboxNetwork sandbox)

@@ -6,11 +6,16 @@ internal static class RuleNames
     public const string ForwardChain = "forward";
     public const string InputChain = "input";
     public const string SandboxMap = "sandboxes";
+    public const string HostInputMap = "host_input";
+    public const string HostChainPrefix = "hin_";
     public const string FixedDenySet = "fixed_deny";
     public const string LanSet = "lan";
     public const string SandboxChainPrefix = "sb_";
 
     public static string Chain(string id) => SandboxChainPrefix + id;
+
+    /// <summary>The one-rule chain that refuses (and logs) a non-trusted sandbox's packets to the host itself.</summary>
+    public static string HostChain(string id) => HostChainPrefix + id;
 
     /// <summary>Addresses opened (all ports) by authorization certificates.</summary>
     public static string AuthAddresses(string id) => "ca_" + id;

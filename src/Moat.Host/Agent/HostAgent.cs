@@ -46,7 +46,10 @@ public static class HostAgent
             builder.Services.AddSingleton(TimeProvider.System);
             builder.Services.AddSingleton(catalog);
             builder.Services.AddSingleton(new HostStore(Path.Combine(stateDir, "store.db")));
-            builder.Services.AddSingleton<IOciRuntime>(new RuncRuntime(Path.Combine(stateDir, "runtime"), options.Runtime));
+            var runtimes = await RuntimeRegistry.ProbeAsync(stateDir, options.Runtime, options.Tiers, cancellationToken).ConfigureAwait(false);
+            builder.Services.AddSingleton(runtimes);
+            builder.Services.AddSingleton(runtimes.For(RuntimeTier.Container));
+            builder.Services.AddSingleton(new TierPolicy(options.Tiers));
             builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace));
             builder.Services.AddSingleton<SandboxService>();
             builder.Services.AddSingleton<Reconciler>();
@@ -57,11 +60,13 @@ public static class HostAgent
 
             var app = builder.Build();
             _ = app.Services.GetRequiredService<AgentLock>(); // resolved now, so disposing the app releases the folder
+            // Said once the agent is up, after its "ready" line, which scripts and tests wait for first.
+            app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
             app.MapSandboxApi();
             app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(
                 Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
-                pool.Status(), report)));
+                pool.Status(), report) { Tiers = runtimes.Status }));
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
             File.Delete(options.SocketPath);

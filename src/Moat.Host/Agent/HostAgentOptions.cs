@@ -24,6 +24,9 @@ public sealed record HostAgentOptions
     /// <summary>Path of the static sandbox init; defaults to the one built next to the agent.</summary>
     public string? InitBinary { get; init; }
 
+    /// <summary>Runtime tiers: clients' trust levels, the administrator's per-client tiers, how runsc runs.</summary>
+    public Sandboxes.TierOptions Tiers { get; init; } = Sandboxes.TierOptions.Default;
+
     public string SocketPath => Path.Combine(StateDir, "agent.sock");
 
     public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");
@@ -49,5 +52,6 @@ public sealed record HostAgentOptions
         }
 
         _ = new Network.AddressPool(AddressPool);
+        Tiers.Validate();
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Moat.Host.Runtime;
 using Moat.Host.Sandboxes;
 
 namespace Moat.Host.Agent;
@@ -16,8 +17,13 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
     public async Task<ReconcileReport> ReconcileAsync(CancellationToken cancellationToken = default)
     {
         int adopted = 0, restarted = 0, repaired = 0, rolledBack = 0, orphans = 0;
-        var containers = (await sandboxes.Runtime.ListAsync(cancellationToken).ConfigureAwait(false))
-            .ToDictionary(c => c.Id, StringComparer.Ordinal);
+        // Each tier's runtime keeps its own state root; a sandbox is looked up in its own tier's listing only.
+        var listings = new Dictionary<RuntimeTier, Dictionary<string, ContainerState>>();
+        foreach (var (tier, runtime) in sandboxes.Runtimes.Available)
+        {
+            listings[tier] = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(c => c.Id, StringComparer.Ordinal);
+        }
+
         var known = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var s in sandboxes.Store.List())
@@ -32,6 +38,14 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
                     rolledBack++;
                     LogRolledBack(log, s.Id, s.State.ToString());
                     continue;
+            }
+
+            if (!listings.TryGetValue(s.Tier, out var containers))
+            {
+                // The tier's runtime is gone from this host (runsc uninstalled): keep the record and volume; starting
+                // it again says why it cannot run.
+                LogTierMissing(log, s.Id, s.Tier.Name());
+                continue;
             }
 
             ResolvedImage image;
@@ -63,6 +77,14 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
             {
                 repaired++;
                 LogRepaired(log, s.Id);
+                if (alive && SandboxService.AddressedAtStart(s.Tier))
+                {
+                    // gVisor's netstack holds the veth it found at start; a new pair is invisible to it, so the
+                    // sandbox is started again on fresh plumbing (same root file system and volume).
+                    await sandboxes.RuntimeOf(s).DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+                    alive = false;
+                    c = null;
+                }
             }
 
             await sandboxes.EnsurePlumbingAsync(s, image, cancellationToken, alive ? c!.Pid : null).ConfigureAwait(false);
@@ -82,8 +104,8 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
                 else
                 {
                     // Container gone (host reboot, runtime crash): run it again on the same root file system and volume.
-                    await sandboxes.Runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
-                    await sandboxes.Runtime.RunDetachedAsync(s.Id, sandboxes.BundleDir(s), sandboxes.ConsoleLog(s), cancellationToken).ConfigureAwait(false);
+                    await sandboxes.RuntimeOf(s).DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+                    await sandboxes.RuntimeOf(s).RunDetachedAsync(s.Id, sandboxes.BundleDir(s), sandboxes.ConsoleLog(s), cancellationToken).ConfigureAwait(false);
                     sandboxes.Store.Update(s with { State = SandboxState.Running });
                     restarted++;
                     LogRestarted(log, s.Id);
@@ -92,11 +114,14 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
         }
 
         // Containers under this agent's runtime root with no record: made by this agent before a crash lost the record.
-        foreach (var c in containers.Values.Where(c => !known.Contains(c.Id)))
+        foreach (var (tier, containers) in listings)
         {
-            await sandboxes.Runtime.DeleteAsync(c.Id, cancellationToken).ConfigureAwait(false);
-            orphans++;
-            LogOrphan(log, "container", c.Id);
+            foreach (var c in containers.Values.Where(c => !known.Contains(c.Id)))
+            {
+                await sandboxes.Runtimes.For(tier).DeleteAsync(c.Id, cancellationToken).ConfigureAwait(false);
+                orphans++;
+                LogOrphan(log, "container", c.Id);
+            }
         }
 
         // Sandbox folders (and their overlay mounts) with no record.
@@ -140,6 +165,9 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Sandbox {Id}: container was gone; restarted")]
     private static partial void LogRestarted(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Sandbox {Id}: its runtime tier {Tier} is unavailable on this host; left as it is")]
+    private static partial void LogTierMissing(ILogger logger, string id, string tier);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Removed orphan {Kind} {Id}")]
     private static partial void LogOrphan(ILogger logger, string kind, string id);

@@ -18,7 +18,11 @@ public sealed record HostStatus(
     string? HostNamespace,
     int Sandboxes,
     IReadOnlyList<PoolStatus> Pools,
-    Agent.ReconcileReport LastReconcile);
+    Agent.ReconcileReport LastReconcile)
+{
+    /// <summary>Each runtime tier and whether this host can run it (and why not).</summary>
+    public IReadOnlyList<Runtime.TierAvailability> Tiers { get; init; } = [];
+}
 
 /// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>
 public sealed record InteractiveRequest(IReadOnlyList<string> Command, bool Tty);

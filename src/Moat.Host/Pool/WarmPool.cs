@@ -5,12 +5,16 @@ using Moat.Host.Sandboxes;
 
 namespace Moat.Host.Pool;
 
-/// <summary>How full the warm pool of one image is.</summary>
-public sealed record PoolStatus(string Image, string Digest, int Target, int Ready);
+/// <summary>How full the warm pool of one image and runtime tier is.</summary>
+public sealed record PoolStatus(string Image, string Digest, int Target, int Ready)
+{
+    public RuntimeTier Tier { get; init; } = RuntimeTier.Container;
+}
 
 /// <summary>
 /// Keeps a number of sandboxes per image already made — namespace, veth pair, overlay, running init — so that handing
 /// one out is a claim (an address and limits), not a build. Refills in the background after every claim.
+/// A pool is per image and runtime tier: a target key "busybox" is the container tier, "busybox@gvisor" the gvisor tier.
 /// </summary>
 public sealed partial class WarmPool : BackgroundService
 {
@@ -35,9 +39,17 @@ public sealed partial class WarmPool : BackgroundService
     public IReadOnlyList<PoolStatus> Status() =>
         _targets.Select(t =>
         {
-            var digest = TryResolve(t.Key);
-            return new PoolStatus(t.Key, digest ?? "", t.Value, digest is null ? 0 : _sandboxes.Store.ListPool(digest).Count);
+            var (image, tier) = ParseKey(t.Key);
+            var digest = TryResolve(image);
+            return new PoolStatus(image, digest ?? "", t.Value, digest is null ? 0 : _sandboxes.Store.ListPool(digest, tier).Count) { Tier = tier };
         }).ToList();
+
+    /// <summary>Splits a pool key "IMAGE[@TIER]" into the image and the tier (container when none is named).</summary>
+    public static (string Image, RuntimeTier Tier) ParseKey(string key)
+    {
+        var at = key.LastIndexOf('@');
+        return at > 0 && RuntimeTiers.TryParse(key[(at + 1)..], out var tier) ? (key[..at], tier) : (key, RuntimeTier.Container);
+    }
 
     /// <summary>Fills every pool to its target once; returns when done (used at start and by tests and benchmarks).</summary>
     public async Task FillAsync(CancellationToken cancellationToken = default)
@@ -58,8 +70,15 @@ public sealed partial class WarmPool : BackgroundService
 
     private async Task FillOnceAsync(CancellationToken cancellationToken)
     {
-        foreach (var (image, target) in _targets)
+        foreach (var (key, target) in _targets)
         {
+            var (image, tier) = ParseKey(key);
+            if (!_sandboxes.Runtimes.IsAvailable(tier))
+            {
+                LogTierUnavailable(_log, image, tier.Name());
+                continue;
+            }
+
             var digest = TryResolve(image);
             if (digest is null)
             {
@@ -67,12 +86,12 @@ public sealed partial class WarmPool : BackgroundService
                 continue;
             }
 
-            var missing = target - _sandboxes.Store.ListPool(digest).Count;
+            var missing = target - _sandboxes.Store.ListPool(digest, tier).Count;
             for (var i = 0; i < missing && !cancellationToken.IsCancellationRequested; i++)
             {
                 try
                 {
-                    await _sandboxes.CreatePooledAsync(image, cancellationToken).ConfigureAwait(false);
+                    await _sandboxes.CreatePooledAsync(image, tier, cancellationToken).ConfigureAwait(false);
                 }
                 catch (MoatHostException e)
                 {
@@ -117,6 +136,9 @@ public sealed partial class WarmPool : BackgroundService
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Warm pool: image {Image} is unknown; build or import it")]
     private static partial void LogImageUnknown(ILogger logger, string image);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Warm pool: image {Image} wants tier {Tier}, which is unavailable on this host")]
+    private static partial void LogTierUnavailable(ILogger logger, string image, string tier);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Warm pool: filling {Image} failed")]
     private static partial void LogFillFailed(ILogger logger, string image, Exception exception);

@@ -26,6 +26,9 @@ public sealed record Sandbox
 
     public int? ExitCode { get; init; }
 
+    /// <summary>The runtime tier the agent chose; a sandbox keeps it for its whole life.</summary>
+    public RuntimeTier Tier { get; init; } = RuntimeTier.Container;
+
     /// <summary>Name of the network namespace (under /run/netns).</summary>
     public string Netns => "moat-" + Id;
 

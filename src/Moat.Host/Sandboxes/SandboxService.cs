@@ -17,7 +17,8 @@ namespace Moat.Host.Sandboxes;
 public sealed partial class SandboxService
 {
     private readonly HostStore _store;
-    private readonly IOciRuntime _runtime;
+    private readonly RuntimeRegistry _runtimes;
+    private readonly TierPolicy _tiers;
     private readonly ISandboxNetwork _network;
     private readonly IImageCatalog _images;
     private readonly AddressPool _addresses;
@@ -30,7 +31,8 @@ public sealed partial class SandboxService
 
     public SandboxService(
         HostStore store,
-        IOciRuntime runtime,
+        RuntimeRegistry runtimes,
+        TierPolicy tiers,
         ISandboxNetwork network,
         IImageCatalog images,
         HostAgentOptions options,
@@ -38,7 +40,8 @@ public sealed partial class SandboxService
         ILogger<SandboxService> log)
     {
         _store = store;
-        _runtime = runtime;
+        _runtimes = runtimes;
+        _tiers = tiers;
         _network = network;
         _images = images;
         _options = options;
@@ -56,7 +59,15 @@ public sealed partial class SandboxService
 
     internal string VolumesDir { get; }
 
-    internal IOciRuntime Runtime => _runtime;
+    /// <summary>The container tier's runtime.</summary>
+    internal IOciRuntime Runtime => _runtimes.For(RuntimeTier.Container);
+
+    internal RuntimeRegistry Runtimes => _runtimes;
+
+    public TierPolicy Tiers => _tiers;
+
+    /// <summary>The runtime that runs this sandbox, chosen by its tier.</summary>
+    internal IOciRuntime RuntimeOf(Sandbox s) => _runtimes.For(s.Tier);
 
     internal HostStore Store => _store;
 
@@ -72,6 +83,8 @@ public sealed partial class SandboxService
     public async Task<Sandbox> CreateAsync(SandboxSpec spec, bool start = true, CancellationToken cancellationToken = default)
     {
         spec.Validate(_hostMemory, Environment.ProcessorCount);
+        var tier = SelectTier(spec);
+        spec = spec with { Tier = tier };
         var image = _images.Resolve(spec.Image);
         Sandbox sandbox;
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -86,6 +99,7 @@ public sealed partial class SandboxService
                 State = SandboxState.Creating,
                 Address = _addresses.Allocate(_store.UsedAddresses()).ToString(),
                 CreatedAt = _time.GetUtcNow(),
+                Tier = tier,
             };
             _store.Insert(sandbox);
         }
@@ -98,19 +112,38 @@ public sealed partial class SandboxService
     }
 
     /// <summary>Adds one ready, unaddressed sandbox of an image to the warm pool.</summary>
-    internal async Task<Sandbox> CreatePooledAsync(string imageReference, CancellationToken cancellationToken = default)
+    internal Task<Sandbox> CreatePooledAsync(string imageReference, CancellationToken cancellationToken = default) =>
+        CreatePooledAsync(imageReference, RuntimeTier.Container, cancellationToken);
+
+    /// <summary>Adds one ready sandbox of an image and tier to the warm pool.</summary>
+    /// <remarks>gVisor's netstack takes the sandbox's address when the sandbox starts and never looks again, so a
+    /// gvisor pool sandbox is given its address now; a claim then only gives it limits and a client.</remarks>
+    internal async Task<Sandbox> CreatePooledAsync(string imageReference, RuntimeTier tier, CancellationToken cancellationToken = default)
     {
+        _ = _runtimes.For(tier);
         var image = _images.Resolve(imageReference);
-        var sandbox = new Sandbox
+        Sandbox sandbox;
+        await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            Id = NewId(),
-            Spec = SandboxSpec.Default with { Image = imageReference },
-            ImageDigest = image.Digest,
-            State = SandboxState.Creating,
-            PoolImage = image.Digest,
-            CreatedAt = _time.GetUtcNow(),
-        };
-        _store.Insert(sandbox);
+            sandbox = new Sandbox
+            {
+                Id = NewId(),
+                Spec = SandboxSpec.Default with { Image = imageReference, Tier = tier },
+                ImageDigest = image.Digest,
+                State = SandboxState.Creating,
+                PoolImage = image.Digest,
+                CreatedAt = _time.GetUtcNow(),
+                Tier = tier,
+                Address = AddressedAtStart(tier) ? _addresses.Allocate(_store.UsedAddresses()).ToString() : null,
+            };
+            _store.Insert(sandbox);
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+
         return await BuildAsync(sandbox, image, start: true, cancellationToken).ConfigureAwait(false);
     }
 
@@ -121,6 +154,8 @@ public sealed partial class SandboxService
     public async Task<(Sandbox Sandbox, bool FromPool)> ClaimAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
     {
         spec.Validate(_hostMemory, Environment.ProcessorCount);
+        var tier = SelectTier(spec);
+        spec = spec with { Tier = tier };
         if (spec.Command.Count > 0)
         {
             return (await CreateAsync(spec, true, cancellationToken).ConfigureAwait(false), false);
@@ -131,12 +166,12 @@ public sealed partial class SandboxService
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var address = _addresses.Allocate(_store.UsedAddresses()).ToString();
-            claimed = _store.ClaimFromPool(image.Digest, s => s with
+            var address = AddressedAtStart(tier) ? null : _addresses.Allocate(_store.UsedAddresses()).ToString();
+            claimed = _store.ClaimFromPool(image.Digest, tier, s => s with
             {
                 Name = spec.Name,
                 Spec = spec,
-                Address = address,
+                Address = address ?? s.Address,
                 PoolImage = null,
             });
         }
@@ -153,7 +188,11 @@ public sealed partial class SandboxService
         PoolClaimed?.Invoke(image.Digest);
         try
         {
-            await _network.AssignAsync(claimed.Netns, claimed.HostInterface, IPAddress.Parse(claimed.Address!), cancellationToken).ConfigureAwait(false);
+            if (!AddressedAtStart(tier))
+            {
+                await _network.AssignAsync(claimed.Netns, claimed.HostInterface, IPAddress.Parse(claimed.Address!), cancellationToken).ConfigureAwait(false);
+            }
+
             var pooled = SandboxSpec.Default;
             if (spec.MemoryBytes != pooled.MemoryBytes || spec.Cpus != pooled.Cpus || spec.Pids != pooled.Pids)
             {
@@ -170,8 +209,23 @@ public sealed partial class SandboxService
         return (claimed, true);
     }
 
+    /// <summary>The tier a spec gets from the policy, checked to be available on this host.</summary>
+    private RuntimeTier SelectTier(SandboxSpec spec)
+    {
+        var tier = _tiers.Select(spec);
+        _ = _runtimes.For(tier);
+        return tier;
+    }
+
+    /// <summary>Whether the tier's runtime reads the sandbox's address only when it starts (gVisor's netstack).</summary>
+    internal static bool AddressedAtStart(RuntimeTier tier) => tier == RuntimeTier.Gvisor;
+
     /// <summary>Raised after a pool sandbox was claimed, so the pool can refill.</summary>
     internal event Action<string>? PoolClaimed;
+
+    /// <summary>Raised once a sandbox's overlay is mounted, before its runtime starts anything in it (the exec
+    /// monitor marks the file system here, so the sandbox's first exec is already identified). Args: sandbox, image root.</summary>
+    internal event Action<Sandbox, string>? RootfsMounted;
 
     public async Task<Sandbox> StartAsync(string reference, CancellationToken cancellationToken = default)
     {
@@ -190,8 +244,8 @@ public sealed partial class SandboxService
 
         var image = _images.Resolve(s.ImageDigest);
         await EnsurePlumbingAsync(s, image, cancellationToken).ConfigureAwait(false);
-        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
-        await _runtime.RunDetachedAsync(s.Id, BundleDir(s), ConsoleLog(s), cancellationToken).ConfigureAwait(false);
+        await RuntimeOf(s).DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await RuntimeOf(s).RunDetachedAsync(s.Id, BundleDir(s), ConsoleLog(s), cancellationToken).ConfigureAwait(false);
         s = s with { State = SandboxState.Running, StartedAt = _time.GetUtcNow(), ExitCode = null };
         _store.Update(s);
         return s;
@@ -202,22 +256,23 @@ public sealed partial class SandboxService
         var s = Get(reference);
         using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = _store.Get(s.Id)!;
-        var state = await _runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        var runtime = RuntimeOf(s);
+        var state = await runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
         if (state is { Status: "paused" })
         {
-            await _runtime.ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
+            await runtime.ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
         }
 
         if (state is { Status: "running" or "paused" })
         {
-            await _runtime.KillAsync(s.Id, "TERM", cancellationToken).ConfigureAwait(false);
+            await runtime.KillAsync(s.Id, "TERM", cancellationToken).ConfigureAwait(false);
             if (!await WaitForExitAsync(state.Pid, grace, cancellationToken).ConfigureAwait(false))
             {
-                await _runtime.KillAsync(s.Id, "KILL", cancellationToken).ConfigureAwait(false);
+                await runtime.KillAsync(s.Id, "KILL", cancellationToken).ConfigureAwait(false);
             }
         }
 
-        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = s with { State = SandboxState.Stopped };
         _store.Update(s);
         return s;
@@ -228,7 +283,7 @@ public sealed partial class SandboxService
         var s = Get(reference);
         using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = RequireState(_store.Get(s.Id)!, SandboxState.Running, "pause");
-        await _runtime.PauseAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await RuntimeOf(s).PauseAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = s with { State = SandboxState.Paused };
         _store.Update(s);
         return s;
@@ -239,7 +294,7 @@ public sealed partial class SandboxService
         var s = Get(reference);
         using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = RequireState(_store.Get(s.Id)!, SandboxState.Paused, "resume");
-        await _runtime.ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        await RuntimeOf(s).ResumeAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = s with { State = SandboxState.Running };
         _store.Update(s);
         return s;
@@ -275,7 +330,7 @@ public sealed partial class SandboxService
             throw new InvalidRequestException($"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; start it before exec.");
         }
 
-        return await _runtime.ExecAsync(s.Id, command, EnvList(s.Spec.Env, env), timeout, cancellationToken).ConfigureAwait(false);
+        return await RuntimeOf(s).ExecAsync(s.Id, command, EnvList(s.Spec.Env, env), timeout, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The interactive form of exec, run by the CLI itself so the user's terminal is attached.</summary>
@@ -287,7 +342,7 @@ public sealed partial class SandboxService
             throw new InvalidRequestException($"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; start it before exec.");
         }
 
-        return _runtime.InteractiveExecCommand(s.Id, command.Count == 0 ? ["/bin/sh"] : command, tty);
+        return RuntimeOf(s).InteractiveExecCommand(s.Id, command.Count == 0 ? ["/bin/sh"] : command, tty);
     }
 
     /// <summary>The last <paramref name="tailBytes"/> of what the sandbox's main process wrote.</summary>
@@ -313,9 +368,14 @@ public sealed partial class SandboxService
     public async Task<SandboxDetails> InspectAsync(string reference, CancellationToken cancellationToken = default)
     {
         var s = Get(reference);
-        var state = await _runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
-        return new SandboxDetails(s, state?.Status ?? "absent", state?.Pid ?? 0, _runtime.Name, BundleDir(s), RootfsDir(s),
-            s.Spec.Volume ? VolumeDir(s) : null, s.Netns, s.HostInterface, s.CgroupPath);
+        var runtime = RuntimeOf(s);
+        var state = await runtime.StateAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        return new SandboxDetails(s, state?.Status ?? "absent", state?.Pid ?? 0, runtime.Name, BundleDir(s), RootfsDir(s),
+            s.Spec.Volume ? VolumeDir(s) : null, s.Netns, s.HostInterface, s.CgroupPath)
+        {
+            Tier = s.Tier,
+            ExecMonitoring = ExecMonitoringOf(s.Tier),
+        };
     }
 
     private async Task<Sandbox> BuildAsync(Sandbox sandbox, ResolvedImage image, bool start, CancellationToken cancellationToken)
@@ -327,7 +387,7 @@ public sealed partial class SandboxService
             FaultInjection.Checkpoint("create:plumbed");
             if (start)
             {
-                await _runtime.RunDetachedAsync(sandbox.Id, BundleDir(sandbox), ConsoleLog(sandbox), cancellationToken).ConfigureAwait(false);
+                await RuntimeOf(sandbox).RunDetachedAsync(sandbox.Id, BundleDir(sandbox), ConsoleLog(sandbox), cancellationToken).ConfigureAwait(false);
                 FaultInjection.Checkpoint("create:started");
             }
 
@@ -353,7 +413,9 @@ public sealed partial class SandboxService
     {
         await _network.PrepareAsync(s.Netns, s.HostInterface, runningPid, cancellationToken).ConfigureAwait(false);
 
-        if (s.Address is not null)
+        // A running gvisor sandbox's address lives in its netstack, which removed it from the kernel's interface;
+        // giving it back to the kernel would make two stacks answer for one address.
+        if (s.Address is not null && !(runningPid is not null && AddressedAtStart(s.Tier)))
         {
             await _network.AssignAsync(s.Netns, s.HostInterface, IPAddress.Parse(s.Address), cancellationToken).ConfigureAwait(false);
         }
@@ -365,6 +427,7 @@ public sealed partial class SandboxService
             // A running container holds its own view of the overlay; mounting a second overlay on the same upper
             // folder is undefined, so the host-side mount is only remade for a sandbox that will be (re)started.
             await OverlayRootfs.MountAsync(image.RootfsPath, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), RootfsDir(s), cancellationToken).ConfigureAwait(false);
+            RootfsMounted?.Invoke(s, image.RootfsPath);
         }
         if (s.Spec.Volume)
         {
@@ -393,7 +456,11 @@ public sealed partial class SandboxService
     /// <summary>Removes every kernel object and file of a sandbox; each step succeeds when its object is already gone.</summary>
     internal async Task TeardownAsync(Sandbox s, bool removeVolume, CancellationToken cancellationToken)
     {
-        await _runtime.DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        if (_runtimes.IsAvailable(s.Tier))
+        {
+            await RuntimeOf(s).DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        }
+
         await OverlayRootfs.UnmountAsync(RootfsDir(s), cancellationToken).ConfigureAwait(false);
         await _network.DestroyAsync(s.Netns, s.HostInterface, cancellationToken).ConfigureAwait(false);
         var busy = Cgroups.Remove(s.CgroupPath);
@@ -486,6 +553,13 @@ public sealed partial class SandboxService
         }
     }
 
+    /// <summary>What the host's exec monitoring can see of a sandbox of this tier.</summary>
+    public static string ExecMonitoringOf(RuntimeTier tier) => tier switch
+    {
+        RuntimeTier.Container => "observed: the sandbox's programs run on the host kernel, whose exec events the monitor reads",
+        _ => $"not observable: programs in a {tier.Name()} sandbox run on its own kernel, invisible to the host kernel's exec events",
+    };
+
     private static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5));
 
     private sealed class Releaser(SemaphoreSlim sem) : IDisposable
@@ -504,6 +578,8 @@ public sealed partial class SandboxService
 }
 
 /// <summary>A sandbox with what the runtime and the kernel say about it now.</summary>
+/// <remarks><see cref="ExecMonitoring"/> says whether the host's exec events can see programs run inside the sandbox:
+/// a monitor that cannot see says so rather than staying silent.</remarks>
 public sealed record SandboxDetails(
     Sandbox Sandbox,
     string RuntimeStatus,
@@ -514,4 +590,9 @@ public sealed record SandboxDetails(
     string? Volume,
     string Netns,
     string HostInterface,
-    string Cgroup);
+    string Cgroup)
+{
+    public RuntimeTier Tier { get; init; } = RuntimeTier.Container;
+
+    public string ExecMonitoring { get; init; } = SandboxService.ExecMonitoringOf(RuntimeTier.Container);
+}

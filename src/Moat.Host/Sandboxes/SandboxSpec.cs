@@ -30,6 +30,10 @@ public sealed partial record SandboxSpec
     /// <summary>Whether /data is a volume kept across restarts of the sandbox and of the agent.</summary>
     public bool Volume { get; init; } = true;
 
+    /// <summary>Runtime tier. The client may leave it out (the agent picks it from the client's trust) or ask for a
+    /// stronger one; the agent stores the tier it chose here.</summary>
+    public RuntimeTier? Tier { get; init; }
+
     public static SandboxSpec Default { get; } = new();
 
     /// <summary>Checks the spec against what this host can give; throws one clear sentence naming the field.</summary>

@@ -42,6 +42,7 @@ public sealed class HostStore
             CREATE INDEX IF NOT EXISTS sandboxes_pool ON sandboxes(pool_image) WHERE pool_image IS NOT NULL;
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """);
+        MigrateTierColumn(c);
     }
 
     public void Insert(Sandbox s)
@@ -49,8 +50,8 @@ public sealed class HostStore
         using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO sandboxes (id, name, spec, image_digest, state, address, pool_image, created_at, started_at, exit_code)
-            VALUES ($id, $name, $spec, $digest, $state, $address, $pool, $created, $started, $exit)
+            INSERT INTO sandboxes (id, name, spec, image_digest, state, address, pool_image, created_at, started_at, exit_code, tier)
+            VALUES ($id, $name, $spec, $digest, $state, $address, $pool, $created, $started, $exit, $tier)
             """;
         Bind(cmd, s);
         try
@@ -74,7 +75,7 @@ public sealed class HostStore
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
             UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
-                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier
             WHERE id = $id
             """;
         Bind(cmd, s);
@@ -115,8 +116,8 @@ public sealed class HostStore
 
     public IReadOnlyList<Sandbox> List() => Query("SELECT * FROM sandboxes ORDER BY created_at, id", null);
 
-    public IReadOnlyList<Sandbox> ListPool(string imageDigest) =>
-        Query("SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' ORDER BY created_at", imageDigest);
+    public IReadOnlyList<Sandbox> ListPool(string imageDigest, RuntimeTier tier = RuntimeTier.Container) =>
+        Query("SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' AND tier = $t ORDER BY created_at", imageDigest, tier);
 
     public IReadOnlySet<string> UsedAddresses()
     {
@@ -137,14 +138,19 @@ public sealed class HostStore
     /// Takes one ready pool sandbox of the image and gives it its identity in one transaction, so two claims never
     /// get the same sandbox. Returns null when the pool of that image is empty.
     /// </summary>
-    public Sandbox? ClaimFromPool(string imageDigest, Func<Sandbox, Sandbox> identify)
+    public Sandbox? ClaimFromPool(string imageDigest, Func<Sandbox, Sandbox> identify) =>
+        ClaimFromPool(imageDigest, RuntimeTier.Container, identify);
+
+    /// <summary>Takes one ready pool sandbox of the image and tier (see <see cref="ClaimFromPool(string, Func{Sandbox, Sandbox})"/>).</summary>
+    public Sandbox? ClaimFromPool(string imageDigest, RuntimeTier tier, Func<Sandbox, Sandbox> identify)
     {
         using var c = Open();
         using var tx = c.BeginTransaction(deferred: false);
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = "SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' ORDER BY created_at LIMIT 1";
+        cmd.CommandText = "SELECT * FROM sandboxes WHERE pool_image = $p AND state = 'Running' AND tier = $t ORDER BY created_at LIMIT 1";
         cmd.Parameters.AddWithValue("$p", imageDigest);
+        cmd.Parameters.AddWithValue("$t", tier.Name());
         Sandbox? candidate;
         using (var r = cmd.ExecuteReader())
         {
@@ -161,7 +167,7 @@ public sealed class HostStore
         up.Transaction = tx;
         up.CommandText = """
             UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
-                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier
             WHERE id = $id
             """;
         Bind(up, claimed);
@@ -211,7 +217,7 @@ public sealed class HostStore
         cmd.ExecuteNonQuery();
     }
 
-    private List<Sandbox> Query(string sql, string? p)
+    private List<Sandbox> Query(string sql, string? p, RuntimeTier? tier = null)
     {
         using var c = Open();
         using var cmd = c.CreateCommand();
@@ -219,6 +225,11 @@ public sealed class HostStore
         if (p is not null)
         {
             cmd.Parameters.AddWithValue("$p", p);
+        }
+
+        if (tier is not null)
+        {
+            cmd.Parameters.AddWithValue("$t", tier.Value.Name());
         }
 
         using var r = cmd.ExecuteReader();
@@ -243,6 +254,21 @@ public sealed class HostStore
         cmd.Parameters.AddWithValue("$created", s.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
         cmd.Parameters.AddWithValue("$started", (object?)s.StartedAt?.ToString("O", CultureInfo.InvariantCulture) ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$exit", (object?)s.ExitCode ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$tier", s.Tier.Name());
+    }
+
+    /// <summary>
+    /// Stores made before runtime tiers had no tier column: it is added in place, and every row already there was a
+    /// runc sandbox, so 'container' is the truth for them, not a guess.
+    /// </summary>
+    private static void MigrateTierColumn(SqliteConnection c)
+    {
+        using var info = c.CreateCommand();
+        info.CommandText = "SELECT COUNT(*) FROM pragma_table_info('sandboxes') WHERE name = 'tier'";
+        if ((long)info.ExecuteScalar()! == 0)
+        {
+            Execute(c, "ALTER TABLE sandboxes ADD COLUMN tier TEXT NOT NULL DEFAULT 'container'");
+        }
     }
 
     private static Sandbox ReadSandbox(SqliteDataReader r) => new()
@@ -257,5 +283,7 @@ public sealed class HostStore
         CreatedAt = DateTimeOffset.Parse(r.GetString(r.GetOrdinal("created_at")), CultureInfo.InvariantCulture),
         StartedAt = r.IsDBNull(r.GetOrdinal("started_at")) ? null : DateTimeOffset.Parse(r.GetString(r.GetOrdinal("started_at")), CultureInfo.InvariantCulture),
         ExitCode = r.IsDBNull(r.GetOrdinal("exit_code")) ? null : r.GetInt32(r.GetOrdinal("exit_code")),
+        Tier = RuntimeTiers.TryParse(r.GetString(r.GetOrdinal("tier")), out var tier) ? tier
+            : throw new MoatHostException($"sandbox {r.GetString(r.GetOrdinal("id"))} has unknown tier '{r.GetString(r.GetOrdinal("tier"))}' in the store."),
     };
 }

@@ -41,7 +41,7 @@ public sealed class RuleCompilerTests
         var rules = RuleCompiler.Compile(Policy, Sandbox("mallory"), ContainmentOptions.Default);
 
         Assert.Equal(
-            ["not-ipv4", "spoof", "host", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "default"],
+            ["not-ipv4", "spoof", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "default"],
             rules.Select(r => r.RuleId));
         foreach (var refusal in rules.Where(r => Assert.IsType<NftImmediate>(r.Expressions[^1]).Verdict == NftVerdict.Drop))
         {
@@ -49,6 +49,10 @@ public sealed class RuleCompilerTests
             Assert.Equal(7, log.Group);
             Assert.Equal($"moat ab12 {refusal.RuleId}", log.Prefix);
         }
+
+        var host = RuleCompiler.CompileHostInput(Policy, Sandbox("mallory"), ContainmentOptions.Default);
+        Assert.Equal("moat ab12 host", Assert.Single(host!.Expressions.OfType<NftLog>()).Prefix);
+        Assert.Null(RuleCompiler.CompileHostInput(Policy, Sandbox("carol"), ContainmentOptions.Default));
     }
 
     [Fact]

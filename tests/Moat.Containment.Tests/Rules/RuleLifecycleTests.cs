@@ -25,6 +25,10 @@ public sealed class RuleLifecycleTests
         Assert.NotEmpty(RuleHandles(json, "sb_" + b.Sandbox.Id));
         var map = ContainmentWorld.Items(json, "map").Single(m => m.GetProperty("name").GetString() == "sandboxes");
         Assert.Equal(2, map.GetProperty("elem").GetArrayLength());
+
+        // A change to one sandbox's rules rewrites its chain only: the other's rule handles stay.
+        world.Rules.Apply(b.Sandbox with { ClientAddress = ContainmentWorld.LanHost });
+        Assert.Equal(before, RuleHandles(await world.ListTableAsync(), "sb_" + a.Sandbox.Id));
     }
 
     [Fact]

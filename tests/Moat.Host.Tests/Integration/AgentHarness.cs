@@ -24,7 +24,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public string HostNs => Options.HostNamespace!;
 
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc")
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -34,6 +34,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             AddressPool = pool,
             Pool = warm ?? new Dictionary<string, int>(),
             Runtime = runtime,
+            Tiers = tiers ?? TierOptions.Default,
         };
         Directory.CreateDirectory(options.StateDir);
         File.CreateSymbolicLink(Path.Combine(options.StateDir, "images"), await SharedImages.RootAsync());
@@ -135,6 +136,17 @@ internal sealed class AgentHarness : IAsyncDisposable
             {
                 await Sh(Options.Runtime, "--root", runtimeRoot, "delete", "--force", Path.GetFileName(c));
                 ids.Add(Path.GetFileName(c));
+            }
+        }
+
+        var gvisorRoot = Path.Combine(Options.StateDir, "runtime-gvisor");
+        if (Directory.Exists(gvisorRoot))
+        {
+            foreach (var c in Directory.EnumerateFiles(gvisorRoot, "*.state").Select(f => Path.GetFileName(f).Split('_')[0]))
+            {
+                // Outside the sandbox's netns runsc cannot reach it, but it still kills it by process id.
+                await Sh("runsc", "--root", gvisorRoot, "delete", "--force", c);
+                ids.Add(c);
             }
         }
 
