@@ -1,6 +1,7 @@
 // Network containment benchmarks (issue 3). Usage: Moat.Containment.Bench <subcommand> [options]
 //   rules      nftables rule application: one sandbox's change with 1/100/1,000 sandboxes loaded, full ruleset, vs `nft -f -`
 //   datapath   iperf3 throughput/latency between two namespaces with 1,000 sandboxes' rules loaded vs none
+//   flows      flow log: connections/s recorded and drain lag from conntrack events, vs `conntrack -E` in the same run
 // Every benchmark works inside namespaces it creates and removes; traffic stays in 198.18.0.0/15.
 using Moat.Containment.Bench;
 
@@ -12,6 +13,8 @@ switch (command)
         return await RulesBench.RunAsync(rest);
     case "datapath":
         return await DataPathBench.RunAsync(rest);
+    case "flows":
+        return await FlowsBench.RunAsync(rest);
     default:
         Console.Error.WriteLine("usage: Moat.Containment.Bench <rules|datapath> [options]");
         return command == "help" ? 0 : 2;

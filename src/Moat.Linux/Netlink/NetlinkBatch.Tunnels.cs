@@ -61,7 +61,7 @@ public sealed partial class NetlinkBatch
     public NetlinkBatch DeleteRule(RuleSpec rule) => Rule(RtnlTunnels.RTM_DELRULE, 0, rule, "delete");
 
     internal static string Describe(RuleSpec rule) =>
-        $"rule {rule.Priority}: from {rule.Source?.ToString() ?? "all"}{(rule.Destination is { } d ? " to " + d : "")} lookup {rule.Table}";
+        $"rule {rule.Priority}: from {rule.Source?.ToString() ?? "all"}{(rule.Destination is { } d ? " to " + d : "")}{(rule.InputInterface is { } i ? " iif " + i : "")} lookup {rule.Table}";
 
     private NetlinkBatch Rule(ushort type, ushort flags, RuleSpec rule, string verb)
     {
@@ -83,6 +83,12 @@ public sealed partial class NetlinkBatch
         if (rule.Destination is { } destination && destination.PrefixLength > 0)
         {
             w.PutAttribute(RtnlTunnels.FRA_DST, destination.BaseAddress.GetAddressBytes());
+        }
+
+        if (rule.InputInterface is { } inputInterface)
+        {
+            ValidateInterfaceName(inputInterface, nameof(rule));
+            w.PutString(RtnlTunnels.FRA_IIFNAME, inputInterface);
         }
 
         if (type == RtnlTunnels.RTM_NEWRULE)

@@ -46,6 +46,9 @@ public sealed record RuleSpec(uint Priority, uint Table)
 
     /// <summary>The address family when neither prefix says it: AF_INET (2) or AF_INET6 (10).</summary>
     public bool IPv6 { get; init; }
+
+    /// <summary>Match only packets that arrived on this interface (FRA_IIFNAME, <c>ip rule ... iif</c>), or null for any.</summary>
+    public string? InputInterface { get; init; }
 }
 
 /// <summary>Numbers from linux/if_link.h (IFLA_VXLAN_*) and linux/fib_rules.h for VXLAN links and FIB rules.</summary>
@@ -66,6 +69,7 @@ internal static class RtnlTunnels
 
     public const ushort FRA_DST = 1;
     public const ushort FRA_SRC = 2;
+    public const ushort FRA_IIFNAME = 3;
     public const ushort FRA_PRIORITY = 6;
     public const ushort FRA_TABLE = 15;
     public const ushort FRA_PROTOCOL = 21;

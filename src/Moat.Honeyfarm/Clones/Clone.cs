@@ -1,0 +1,122 @@
+using System.Net;
+using Moat.Linux.Netlink;
+using Moat.Linux.Plumbing;
+
+namespace Moat.Honeyfarm.Clones;
+
+/// <summary>
+/// One honeyfarm machine: a network namespace with its services already listening, linked to the gateway's
+/// namespace by a veth pair. In the pool it has no address; <see cref="Bind"/> gives it the dark address it was
+/// claimed for, inside one universe's routing table.
+/// </summary>
+public sealed class Clone : IAsyncDisposable
+{
+    private readonly SandboxLink _link;
+    private readonly RtNetlink _inside;
+    private readonly int _insideIndex;
+    private readonly Responder _responder;
+    private RuleSpec? _rule;
+    private RouteSpec? _route;
+
+    private Clone(SandboxLink link, RtNetlink inside, int insideIndex, CloneIdentity identity, Func<Clone, Responder> responder)
+    {
+        _link = link;
+        _inside = inside;
+        _insideIndex = insideIndex;
+        Identity = identity;
+        _responder = responder(this);
+    }
+
+    public CloneIdentity Identity { get; }
+
+    /// <summary>The clone's namespace name (/run/netns/NAME).</summary>
+    public string Name => _link.Name;
+
+    /// <summary>The gateway-side end of the clone's link.</summary>
+    public string HostInterface => _link.HostInterface;
+
+    public IPAddress? Address { get; private set; }
+
+    public int? Universe { get; private set; }
+
+    /// <summary>When it was bound (timestamp of the gateway's TimeProvider).</summary>
+    public long BoundAt { get; internal set; }
+
+    /// <summary>Last time the gateway saw its link move packets (timestamp).</summary>
+    internal long LastActivity { get; set; }
+
+    internal long LastPacketCount { get; set; }
+
+    /// <summary>Connections and datagrams its services received.</summary>
+    public long Contacts => _responder.Contacts;
+
+    internal Moat.Linux.Namespaces.NetworkNamespace Namespace => _link.Namespace;
+
+    internal static Clone Prepare(RtNetlink gateway, string name, string hostInterface, Personality personality, CloneIdentity identity)
+    {
+        var link = SandboxLink.Prepare(gateway, name, hostInterface, new SandboxLinkOptions { GatewayOnHost = true });
+        RtNetlink? inside = null;
+        try
+        {
+            inside = RtNetlink.OpenIn(link.Namespace);
+            var index = inside.GetLinkIndex(SandboxLinkOptions.Default.SandboxInterface)
+                ?? throw new HoneyfarmException($"Clone {name} has no {SandboxLinkOptions.Default.SandboxInterface} right after it was prepared.");
+            return new Clone(link, inside, index, identity, c => Responder.Start(link.Namespace, personality, c.Describe));
+        }
+        catch
+        {
+            inside?.Dispose();
+            link.Destroy();
+            throw;
+        }
+    }
+
+    /// <summary>What the clone says about itself in every greeting.</summary>
+    public string Describe() => $"host={Identity.HostName} machine-id={Identity.MachineId} universe={Universe} address={Address}";
+
+    /// <summary>
+    /// Gives the clone ADDRESS: inside, ADDRESS/32 on eth0 and a default route through the link; in the gateway,
+    /// ADDRESS/32 to the link in the universe's table and a rule sending everything from the link to that table.
+    /// </summary>
+    internal void Bind(RtNetlink gateway, int universe, uint table, IPAddress address, uint rulePriority)
+    {
+        var via = SandboxLinkOptions.Default.Gateway;
+        _inside.Execute(new NetlinkBatch()
+            .AddAddress(_insideIndex, address, 32)
+            .ReplaceRoute(new RouteSpec(new IPNetwork(via, 32), _insideIndex) { Scope = RouteScope.Link })
+            .ReplaceRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), _insideIndex) { Gateway = via, OnLink = true }));
+        var hostIndex = gateway.GetLinkIndex(HostInterface) ?? throw new HoneyfarmException($"Clone link {HostInterface} vanished before its claim.");
+        var route = new RouteSpec(new IPNetwork(address, 32), hostIndex) { Scope = RouteScope.Link, Table = table };
+        var rule = new RuleSpec(rulePriority, table) { InputInterface = HostInterface };
+        gateway.Execute(new NetlinkBatch().ReplaceRoute(route).AddRule(rule));
+        _route = route;
+        _rule = rule;
+        Address = address;
+        Universe = universe;
+    }
+
+    /// <summary>Removes the clone's rule and route from the gateway and frees its names at once (the kernel reaps the rest).</summary>
+    internal async ValueTask RetireAsync(RtNetlink gateway)
+    {
+        await _responder.DisposeAsync().ConfigureAwait(false);
+        if (_rule is { } rule)
+        {
+            gateway.DeleteRule(rule);
+        }
+
+        if (_route is { } route)
+        {
+            gateway.DeleteRoute(route);
+        }
+
+        _inside.Dispose();
+        _link.Retire();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _responder.DisposeAsync().ConfigureAwait(false);
+        _inside.Dispose();
+        _link.Destroy();
+    }
+}

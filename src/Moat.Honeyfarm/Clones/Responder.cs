@@ -1,0 +1,151 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Clones;
+
+/// <summary>
+/// A clone's services: TCP listeners that greet with the personality's banner and echo, UDP sockets that answer.
+/// The sockets are made inside the clone's namespace before it has an address (bound to 0.0.0.0), so a claimed
+/// clone answers at once; their loops run on the pool. The greeting names the clone, its universe and the address
+/// the client reached, which is what the tests and the analyst see.
+/// </summary>
+internal sealed class Responder : IAsyncDisposable
+{
+    private readonly List<Socket> _sockets;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private readonly Func<string> _describe;
+    private long _connections;
+    private int _disposed;
+
+    private Responder(List<Socket> sockets, Func<string> describe)
+    {
+        _sockets = sockets;
+        _describe = describe;
+    }
+
+    /// <summary>Connections and datagrams received, i.e. whether anyone has talked to the clone.</summary>
+    public long Contacts => Interlocked.Read(ref _connections);
+
+    public static Responder Start(NetworkNamespace ns, Personality personality, Func<string> describe)
+    {
+        var sockets = NamespaceRunner.Run(ns, () =>
+        {
+            var made = new List<Socket>();
+            try
+            {
+                foreach (var port in personality.TcpPorts)
+                {
+                    var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    made.Add(listener);
+                    listener.Bind(new IPEndPoint(IPAddress.Any, port));
+                    listener.Listen(64);
+                }
+
+                foreach (var port in personality.UdpPorts)
+                {
+                    var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    made.Add(udp);
+                    udp.Bind(new IPEndPoint(IPAddress.Any, port));
+                }
+
+                return made;
+            }
+            catch
+            {
+                made.ForEach(s => s.Dispose());
+                throw;
+            }
+        });
+        var responder = new Responder(sockets, () => personality.Banner + "\r\n" + describe() + "\r\n");
+        foreach (var socket in sockets)
+        {
+            responder._loops.Add(socket.SocketType == SocketType.Stream ? responder.AcceptLoopAsync(socket) : responder.DatagramLoopAsync(socket));
+        }
+
+        return responder;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var client = await listener.AcceptAsync(token).ConfigureAwait(false);
+                Interlocked.Increment(ref _connections);
+                _ = ServeAsync(client, token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            // Stopping: the listener was closed under the accept.
+        }
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken token)
+    {
+        using (client)
+        {
+            try
+            {
+                await client.SendAsync(Encoding.ASCII.GetBytes(_describe()), SocketFlags.None, token).ConfigureAwait(false);
+                var buffer = new byte[4096];
+                for (var total = 0; total < 1 << 20;)
+                {
+                    var n = await client.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    total += n;
+                    await client.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                // The peer went away or the clone is being recycled; nothing to keep.
+            }
+        }
+    }
+
+    private async Task DatagramLoopAsync(Socket socket)
+    {
+        var token = _stop.Token;
+        var buffer = new byte[2048];
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), token).ConfigureAwait(false);
+                Interlocked.Increment(ref _connections);
+                await socket.SendToAsync(Encoding.ASCII.GetBytes(_describe()), SocketFlags.None, received.RemoteEndPoint, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            // Stopping.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var socket in _sockets)
+        {
+            socket.Dispose();
+        }
+
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}

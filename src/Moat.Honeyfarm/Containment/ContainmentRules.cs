@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Moat.Honeyfarm.Containment;
+
+/// <summary>
+/// The gateway's nftables table: the export policy as a forward-chain filter on everything the clones send. It is
+/// the safety net under the routing (each universe's table already keeps clones inside their universe): whatever
+/// the routes say, a new flow from a clone leaves only as the policy allows. Applied with <c>nft -f -</c> inside
+/// the gateway's namespace, as one transaction.
+/// </summary>
+internal sealed class ContainmentRules(string namespaceName, string outsideInterface, ExportPolicy policy)
+{
+    public const string Table = "moat_honeyfarm";
+    public const string ClonePrefix = "hc";
+    public const string UniverseTunPrefix = "hfu";
+
+    /// <summary>The whole table, replacing any earlier one in one transaction.</summary>
+    public string Ruleset()
+    {
+        var s = new StringBuilder();
+        s.Append(CultureInfo.InvariantCulture, $"table inet {Table}\ndelete table inet {Table}\n");
+        s.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
+        s.Append("  set peers { type ifname . ipv4_addr; }\n");
+        s.Append("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+        s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
+        switch (policy)
+        {
+            case ExportPolicy.ReplyOnly:
+                s.Append(CultureInfo.InvariantCulture, $"    iifname . ip daddr @peers oifname \"{outsideInterface}\" accept\n");
+                break;
+            case ExportPolicy.Reflect:
+                s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" oifname \"{UniverseTunPrefix}*\" accept\n");
+                s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" oifname \"{ClonePrefix}*\" accept\n");
+                break;
+        }
+
+        s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" counter name blocked drop\n");
+        s.Append("  }\n  counter blocked { }\n}\n");
+        return s.ToString();
+    }
+
+    public Task ApplyAsync(CancellationToken cancellationToken = default) => RunAsync(Ruleset(), cancellationToken);
+
+    public Task AllowPeerAsync(string cloneInterface, string peer, CancellationToken cancellationToken = default) =>
+        RunAsync($"add element inet {Table} peers {{ \"{cloneInterface}\" . {peer} }}\n", cancellationToken);
+
+    public Task RemoveAsync(CancellationToken cancellationToken = default) => RunAsync($"destroy table inet {Table}\n", cancellationToken);
+
+    /// <summary>Packets from clones the policy dropped (the table's counter, read with <c>nft -j</c>).</summary>
+    public async Task<long> BlockedPacketsAsync(CancellationToken cancellationToken = default)
+    {
+        var json = await RunAsync(null, cancellationToken, "-j", "list", "counter", "inet", Table, "blocked").ConfigureAwait(false);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("counter", out var counter))
+            {
+                return counter.GetProperty("packets").GetInt64();
+            }
+        }
+
+        throw new HoneyfarmException($"nft listed no counter 'blocked' in table {Table} of namespace {namespaceName}.");
+    }
+
+    private async Task<string> RunAsync(string? input, CancellationToken cancellationToken, params string[] nftArguments)
+    {
+        var start = new ProcessStartInfo("ip")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { "netns", "exec", namespaceName, "nft" }.Concat(nftArguments.Length == 0 ? ["-f", "-"] : nftArguments))
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(start) ?? throw new HoneyfarmException("Could not start 'ip netns exec ... nft'.");
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input).ConfigureAwait(false);
+        }
+
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new HoneyfarmException($"nft in namespace {namespaceName} refused the honeyfarm's rules: {(await error.ConfigureAwait(false)).Trim()}");
+        }
+
+        return await output.ConfigureAwait(false);
+    }
+}

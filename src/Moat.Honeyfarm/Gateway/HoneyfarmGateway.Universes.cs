@@ -1,0 +1,261 @@
+using System.Net;
+using Moat.Honeyfarm.Clones;
+using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Interop;
+using Moat.Honeyfarm.Packets;
+using Moat.Honeyfarm.Universes;
+using Moat.Linux.Namespaces;
+using Moat.Linux.Netlink;
+
+namespace Moat.Honeyfarm.Gateway;
+
+public sealed partial class HoneyfarmGateway
+{
+    /// <summary>
+    /// The fraction (0..1) of new outside sources that join one shared universe instead of opening their own;
+    /// sources beyond <see cref="HoneyfarmOptions.MaxUniverses"/> always do.
+    /// </summary>
+    public double SharedFraction { get; init; }
+
+    /// <summary>Under the lock: the universe of an outside source, opened (with its table, TUN and rules) on its first packet.</summary>
+    private Universe UniverseFor(uint source)
+    {
+        if (_bySource.TryGetValue(source, out var known))
+        {
+            return known;
+        }
+
+        Universe universe;
+        if (_universes.Count >= _options.MaxUniverses || (SharedFraction > 0 && _random.NextDouble() < SharedFraction))
+        {
+            universe = _shared ??= OpenUniverse(null);
+        }
+        else
+        {
+            universe = OpenUniverse(source);
+        }
+
+        AddSource(universe, source);
+        _bySource[source] = universe;
+        _counters = _counters with { Universes = _universes.Count };
+        return universe;
+    }
+
+    private Universe OpenUniverse(uint? attacker)
+    {
+        var id = ++_universeSequence;
+        var table = FirstTable + (uint)id;
+        var name = ContainmentRules.UniverseTunPrefix + id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var tun = NamespaceRunner.Run(_namespace, () => TunDevice.Create(name));
+        try
+        {
+            var index = _rtnl.GetLinkIndex(name) ?? throw new HoneyfarmException($"Universe device {name} vanished right after it was made.");
+            var batch = new NetlinkBatch()
+                .SetLinkUp(index)
+                .ReplaceRoute(new RouteSpec(_options.DarkRange, index) { Scope = RouteScope.Link, Table = table });
+            if (_options.Export == ExportPolicy.Reflect)
+            {
+                // Everything a clone sends that is not a reply to its universe's sources comes back into the farm.
+                batch.ReplaceRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), index) { Scope = RouteScope.Link, Table = table });
+            }
+
+            batch.AddRule(new RuleSpec(ClonePriority, table) { InputInterface = name });
+            _rtnl.Execute(batch);
+            var universe = new Universe(id, attacker, table, tun);
+            universe.Reader = StartReader("moat-hf-u" + id, tun, p => HandleUniverse(universe, p));
+            _universes.Add(universe);
+            return universe;
+        }
+        catch
+        {
+            tun.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends a source's packets to the dark range through the universe's table, and (under reflection) its clones' replies back out.</summary>
+    private void AddSource(Universe universe, uint source)
+    {
+        var address = PacketHeader.ToAddress(source);
+        var batch = new NetlinkBatch().AddRule(new RuleSpec(SourcePriority, universe.Table) { Source = new IPNetwork(address, 32), Destination = _options.DarkRange });
+        if (_options.Export == ExportPolicy.Reflect)
+        {
+            var outside = _rtnl.GetLinkIndex(_options.OutsideInterface) ?? throw new HoneyfarmException($"Outside interface {_options.OutsideInterface} vanished.");
+            batch.ReplaceRoute(_options.OutsideGateway is { } via
+                ? new RouteSpec(new IPNetwork(address, 32), outside) { Gateway = via, Table = universe.Table }
+                : new RouteSpec(new IPNetwork(address, 32), outside) { Scope = RouteScope.Link, Table = universe.Table });
+        }
+
+        _rtnl.Execute(batch);
+        universe.Sources.Add(source);
+    }
+
+    /// <summary>The universes, their clones and their chains of infection, as they are now.</summary>
+    public IReadOnlyList<UniverseStatus> Universes()
+    {
+        lock (_gate)
+        {
+            return [.. _universes.Select(u => new UniverseStatus(
+                u.Id,
+                u.Attacker is { } a ? PacketHeader.ToAddress(a) : null,
+                [.. u.Bindings.Values.Where(b => b.Clone is not null).Select(b => Status(b.Clone!))],
+                [.. u.Infections.Select(i => (PacketHeader.ToAddress(i.From), PacketHeader.ToAddress(i.To)))]))];
+        }
+    }
+
+    private static CloneStatus Status(Clone c) => new(c.Address!, c.Universe!.Value, c.Name, c.Identity.HostName, c.Contacts);
+
+    /// <summary>Packets from clones that the export policy dropped.</summary>
+    public Task<long> BlockedPacketsAsync(CancellationToken cancellationToken = default) => _rules.BlockedPacketsAsync(cancellationToken);
+
+    /// <summary>
+    /// Recycles clones whose links moved no packet for <see cref="HoneyfarmOptions.IdleTimeout"/>. Runs on a timer;
+    /// callable directly (tests, operators).
+    /// </summary>
+    public async Task<int> SweepIdleAsync()
+    {
+        Dictionary<string, long> packets;
+        try
+        {
+            packets = await NamespaceRunner.RunAsync(_namespace, ReadPacketCounts).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+
+        var idle = new List<Clone>();
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            foreach (var u in _universes)
+            {
+                foreach (var b in u.Bindings.Values.ToArray())
+                {
+                    if (b.Clone is not { } c)
+                    {
+                        continue;
+                    }
+
+                    var count = packets.GetValueOrDefault(c.HostInterface);
+                    if (count != c.LastPacketCount)
+                    {
+                        c.LastPacketCount = count;
+                        c.LastActivity = now;
+                    }
+                    else if (_time.GetElapsedTime(c.LastActivity, now) >= _options.IdleTimeout)
+                    {
+                        u.Bindings.Remove(b.Address);
+                        _liveClones--;
+                        idle.Add(c);
+                    }
+                }
+            }
+
+            _counters = _counters with { ClonesRecycled = _counters.ClonesRecycled + idle.Count };
+        }
+
+        foreach (var c in idle)
+        {
+            await RetireAsync(c).ConfigureAwait(false);
+        }
+
+        return idle.Count;
+    }
+
+    /// <summary>Packets received plus sent per interface of the calling thread's namespace (/proc/thread-self/net/dev).</summary>
+    private static Dictionary<string, long> ReadPacketCounts()
+    {
+        var result = new Dictionary<string, long>();
+        foreach (var line in File.ReadLines("/proc/thread-self/net/dev").Skip(2))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0)
+            {
+                continue;
+            }
+
+            var fields = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length >= 10 && long.TryParse(fields[1], out var rx) && long.TryParse(fields[9], out var tx))
+            {
+                result[line[..colon].Trim()] = rx + tx;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Stops reading, retires every clone, removes the TUN devices, rules, routes and the containment table.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_sweepTimer is not null)
+        {
+            await _sweepTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _ingressReader?.Join();
+        List<Universe> universes;
+        Task[] claims;
+        lock (_gate)
+        {
+            universes = [.. _universes];
+            claims = [.. _claims];
+        }
+
+        foreach (var u in universes)
+        {
+            u.Reader?.Join();
+        }
+
+        await Task.WhenAll(claims).ConfigureAwait(false);
+        if (_refill is not null)
+        {
+            await _refill.ConfigureAwait(false);
+        }
+
+        foreach (var u in universes)
+        {
+            foreach (var b in u.Bindings.Values)
+            {
+                if (b.Clone is { } c)
+                {
+                    await RetireAsync(c).ConfigureAwait(false);
+                }
+            }
+
+            _rtnl.DeleteRule(new RuleSpec(ClonePriority, u.Table) { InputInterface = u.Tun.Name });
+            foreach (var s in u.Sources)
+            {
+                _rtnl.DeleteRule(new RuleSpec(SourcePriority, u.Table) { Source = new IPNetwork(PacketHeader.ToAddress(s), 32), Destination = _options.DarkRange });
+            }
+
+            u.Tun.Dispose();
+        }
+
+        while (_warm.TryDequeue(out var warm))
+        {
+            await warm.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _ingress?.Dispose();
+        try
+        {
+            await _rules.RemoveAsync().ConfigureAwait(false);
+        }
+        catch (HoneyfarmException e)
+        {
+            LogRetireFailed(_logger, ContainmentRules.Table, e);
+        }
+
+        Moat.Linux.Plumbing.SandboxLink.ReapRetired(_rtnl);
+        _rtnl.Dispose();
+        _refillSignal.Dispose();
+        _stop.Dispose();
+    }
+}

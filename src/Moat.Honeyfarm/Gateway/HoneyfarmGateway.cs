@@ -1,0 +1,461 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Moat.Honeyfarm.Clones;
+using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Interop;
+using Moat.Honeyfarm.Packets;
+using Moat.Honeyfarm.Universes;
+using Moat.Linux;
+using Moat.Linux.Namespaces;
+using Moat.Linux.Netlink;
+using Moat.Linux.Plumbing;
+
+namespace Moat.Honeyfarm.Gateway;
+
+/// <summary>
+/// The honeyfarm gateway (Potemkin): owns a dark range inside a network namespace through a TUN device, opens a
+/// universe per outside source, late-binds each address on its first packet to a clone claimed from a warm pool,
+/// and from then on lets the kernel forward that address's packets straight to the clone (a /32 route in the
+/// universe's table). Only first packets, and packets arriving while a clone is being claimed, pass through here.
+/// </summary>
+public sealed partial class HoneyfarmGateway : IAsyncDisposable
+{
+    private const uint ClonePriority = 100;
+    private const uint SourcePriority = 200;
+    private const uint FirstTable = 1000;
+    private const int MaxPacket = 65535;
+
+    private readonly NetworkNamespace _namespace;
+    private readonly HoneyfarmOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly ILogger _logger;
+    private readonly RtNetlink _rtnl;
+    private readonly ContainmentRules _rules;
+    private readonly ScanFilter _scanFilter;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<uint, Universe> _bySource = [];
+    private readonly List<Universe> _universes = [];
+    private readonly ConcurrentQueue<Clone> _warm = new();
+    private readonly SemaphoreSlim _refillSignal = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _claims = [];
+    private readonly uint _darkBase;
+    private readonly uint _darkMask;
+    private readonly string _suffix;
+    private TunDevice? _ingress;
+    private Thread? _ingressReader;
+    private Task? _refill;
+    private ITimer? _sweepTimer;
+    private Universe? _shared;
+    private int _liveClones;
+    private int _disposed;
+    private int _cloneSequence;
+    private int _universeSequence;
+    private HoneyfarmCounters _counters;
+
+    private HoneyfarmGateway(NetworkNamespace ns, HoneyfarmOptions options, TimeProvider time, Random random, ILogger logger)
+    {
+        _namespace = ns;
+        _options = options;
+        _time = time;
+        _random = random;
+        _logger = logger;
+        _rtnl = RtNetlink.OpenIn(ns);
+        _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export);
+        _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
+        _darkBase = PacketHeader.ToUInt32(options.DarkRange.BaseAddress);
+        _darkMask = options.DarkRange.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.DarkRange.PrefixLength);
+        _suffix = random.Next(0x100000, 0xffffff).ToString("x6", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Counters since start.</summary>
+    public HoneyfarmCounters Counters
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Count };
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes over the dark range in <paramref name="ns"/> (whose outside interface the caller has set up): the
+    /// ingress TUN device and its route, forwarding, the containment table, and a filled warm pool.
+    /// </summary>
+    public static async Task<HoneyfarmGateway> StartAsync(
+        NetworkNamespace ns,
+        HoneyfarmOptions options,
+        TimeProvider? time = null,
+        Random? random = null,
+        ILogger? logger = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var gateway = new HoneyfarmGateway(ns, options, time ?? TimeProvider.System, random ?? Random.Shared, logger ?? NullLogger.Instance);
+        try
+        {
+            await gateway.SetUpAsync(cancellationToken).ConfigureAwait(false);
+            return gateway;
+        }
+        catch
+        {
+            await gateway.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task SetUpAsync(CancellationToken cancellationToken)
+    {
+        if (_rtnl.GetLinkIndex(_options.OutsideInterface) is null)
+        {
+            throw new ArgumentException($"Outside interface {_options.OutsideInterface} does not exist in namespace {_namespace.Name}; name the link that faces the attackers.");
+        }
+
+        Sysctl.Write(_namespace, "net.ipv4.ip_forward", "1");
+        Sysctl.Write(_namespace, "net.ipv4.conf.all.rp_filter", "0");
+        Sysctl.Write(_namespace, "net.ipv4.conf.default.rp_filter", "0");
+        await _rules.ApplyAsync(cancellationToken).ConfigureAwait(false);
+
+        _ingress = NamespaceRunner.Run(_namespace, () => TunDevice.Create("hf0"));
+        var index = _rtnl.GetLinkIndex("hf0") ?? throw new HoneyfarmException("The ingress TUN device hf0 vanished right after it was made.");
+        _rtnl.Execute(new NetlinkBatch()
+            .SetLinkUp(index)
+            .ReplaceRoute(new RouteSpec(_options.DarkRange, index) { Scope = RouteScope.Link }));
+
+        for (var i = 0; i < _options.WarmClones; i++)
+        {
+            _warm.Enqueue(PrepareClone());
+        }
+
+        _ingressReader = StartReader("moat-hf-ingress", _ingress, HandleIngress);
+        _refill = Task.Run(RefillLoopAsync, CancellationToken.None);
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromSeconds(30).Ticks));
+        _sweepTimer = _time.CreateTimer(_ => _ = SweepIdleAsync(), null, period, period);
+    }
+
+    private Thread StartReader(string name, TunDevice tun, PacketHandler handler)
+    {
+        var thread = new Thread(() =>
+        {
+            var buffer = new byte[MaxPacket];
+            while (!_stop.IsCancellationRequested)
+            {
+                int n;
+                try
+                {
+                    n = tun.Read(buffer, 200);
+                }
+                catch (HoneyfarmSystemException e)
+                {
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        LogReaderFailed(_logger, tun.Name, e);
+                    }
+
+                    return;
+                }
+
+                if (n > 0)
+                {
+                    try
+                    {
+                        handler(buffer.AsSpan(0, n));
+                    }
+                    catch (Exception e) when (e is HoneyfarmException or LinuxException)
+                    {
+                        LogPacketFailed(_logger, tun.Name, e);
+                    }
+                }
+            }
+        })
+        { IsBackground = true, Name = name };
+        thread.Start();
+        return thread;
+    }
+
+    private delegate void PacketHandler(ReadOnlySpan<byte> packet);
+
+    private bool InDarkRange(uint address) => (address & _darkMask) == _darkBase;
+
+    /// <summary>A first packet from the outside: find or open the source's universe and hand the packet to it.</summary>
+    private void HandleIngress(ReadOnlySpan<byte> packet)
+    {
+        if (!Parse(packet, out var header))
+        {
+            return;
+        }
+
+        Universe universe;
+        lock (_gate)
+        {
+            _counters = _counters with { PacketsIn = _counters.PacketsIn + 1 };
+            if (!InDarkRange(header.Destination) || InDarkRange(header.Source))
+            {
+                _counters = _counters with { Dropped = _counters.Dropped + 1 };
+                return;
+            }
+
+            universe = UniverseFor(header.Source);
+        }
+
+        universe.Tun.Write(packet);
+    }
+
+    /// <summary>A packet in a universe to an address no clone holds yet (or whose clone is being claimed).</summary>
+    private void HandleUniverse(Universe universe, ReadOnlySpan<byte> packet)
+    {
+        if (!Parse(packet, out var header))
+        {
+            return;
+        }
+
+        Binding binding;
+        Clone? evicted = null;
+        lock (_gate)
+        {
+            _counters = _counters with { PacketsIn = _counters.PacketsIn + 1 };
+            if (universe.Bindings.TryGetValue(header.Destination, out var existing))
+            {
+                if (existing.Clone is null)
+                {
+                    if (existing.Pending.Count < _options.BufferedPacketsPerBinding)
+                    {
+                        existing.Pending.Add(packet.ToArray());
+                        _counters = _counters with { Buffered = _counters.Buffered + 1 };
+                    }
+                    else
+                    {
+                        _counters = _counters with { Dropped = _counters.Dropped + 1 };
+                    }
+
+                    return;
+                }
+
+                // Bound while this packet was on its way here: the route is in place now, so the kernel delivers it.
+                universe.Tun.Write(packet);
+                return;
+            }
+
+            if (header.IsLaterFragment || header.Destination == universe.Attacker || !_scanFilter.TryAdmit(header.Source, header.DestinationPort, header.Protocol))
+            {
+                _counters = header.IsLaterFragment || header.Destination == universe.Attacker
+                    ? _counters with { Dropped = _counters.Dropped + 1 }
+                    : _counters with { ScanFiltered = _counters.ScanFiltered + 1 };
+                return;
+            }
+
+            if (_liveClones >= _options.MaxClones)
+            {
+                evicted = _options.WhenFull == FullPolicy.RecycleLongestIdle ? TakeLongestIdle() : null;
+                if (evicted is null)
+                {
+                    _counters = _counters with { DroppedFull = _counters.DroppedFull + 1 };
+                    return;
+                }
+            }
+
+            binding = new Binding(header.Destination);
+            binding.Pending.Add(packet.ToArray());
+            universe.Bindings.Add(header.Destination, binding);
+            _liveClones++;
+            if (header.Source != universe.Attacker && universe.Bindings.TryGetValue(header.Source, out var infected) && infected.Clone is not null)
+            {
+                universe.Infections.Add((header.Source, header.Destination));
+            }
+        }
+
+        var peer = universe.Attacker ?? header.Source;
+        var claim = ClaimAsync(universe, binding, peer, evicted);
+        lock (_gate)
+        {
+            _claims.RemoveAll(t => t.IsCompleted);
+            _claims.Add(claim);
+        }
+    }
+
+    private bool Parse(ReadOnlySpan<byte> packet, out PacketHeader header)
+    {
+        if (PacketHeader.TryParse(packet, out header) == PacketError.None)
+        {
+            return true;
+        }
+
+        lock (_gate)
+        {
+            _counters = _counters with { Malformed = _counters.Malformed + 1 };
+        }
+
+        return false;
+    }
+
+    private async Task ClaimAsync(Universe universe, Binding binding, uint peer, Clone? evicted)
+    {
+        await Task.Yield();
+        Clone? clone = null;
+        try
+        {
+            if (evicted is not null)
+            {
+                await RetireAsync(evicted).ConfigureAwait(false);
+            }
+
+            if (!_warm.TryDequeue(out clone))
+            {
+                clone = PrepareClone();
+            }
+
+            _refillSignal.Release();
+            var address = PacketHeader.ToAddress(binding.Address);
+            clone.Bind(_rtnl, universe.Id, universe.Table, address, ClonePriority);
+            if (_options.Export == ExportPolicy.ReplyOnly)
+            {
+                await _rules.AllowPeerAsync(clone.HostInterface, PacketHeader.ToAddress(peer).ToString(), _stop.Token).ConfigureAwait(false);
+            }
+
+            byte[][] pending;
+            lock (_gate)
+            {
+                clone.BoundAt = clone.LastActivity = _time.GetTimestamp();
+                binding.Clone = clone;
+                pending = [.. binding.Pending];
+                binding.Pending.Clear();
+                _counters = _counters with { ClonesBound = _counters.ClonesBound + 1 };
+            }
+
+            LogBound(_logger, address, universe.Id, clone.Name);
+            foreach (var packet in pending)
+            {
+                universe.Tun.Write(packet);
+            }
+        }
+        catch (Exception e) when (e is HoneyfarmException or LinuxException or OperationCanceledException)
+        {
+            LogClaimFailed(_logger, PacketHeader.ToAddress(binding.Address), universe.Id, e);
+            lock (_gate)
+            {
+                universe.Bindings.Remove(binding.Address);
+                _liveClones--;
+            }
+
+            if (clone is not null)
+            {
+                await clone.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Under the lock: unbinds the clone idle longest (the full-farm policy) and returns it for retirement.</summary>
+    private Clone? TakeLongestIdle()
+    {
+        (Universe U, Binding B)? oldest = null;
+        foreach (var u in _universes)
+        {
+            foreach (var b in u.Bindings.Values)
+            {
+                if (b.Clone is { } c && (oldest is null || c.LastActivity < oldest.Value.B.Clone!.LastActivity))
+                {
+                    oldest = (u, b);
+                }
+            }
+        }
+
+        if (oldest is not { } o)
+        {
+            return null;
+        }
+
+        o.U.Bindings.Remove(o.B.Address);
+        _liveClones--;
+        _counters = _counters with { ClonesRecycled = _counters.ClonesRecycled + 1 };
+        return o.B.Clone;
+    }
+
+    private async Task RetireAsync(Clone clone)
+    {
+        try
+        {
+            await clone.RetireAsync(_rtnl).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is LinuxException)
+        {
+            LogRetireFailed(_logger, clone.Name, e);
+        }
+    }
+
+    private Clone PrepareClone()
+    {
+        int n;
+        CloneIdentity identity;
+        lock (_gate)
+        {
+            n = ++_cloneSequence;
+            identity = CloneIdentity.Create(_random);
+        }
+
+        var hex = n.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+        return Clone.Prepare(_rtnl, $"hf{_suffix}c{hex}", ContainmentRules.ClonePrefix + hex, _options.Personality, identity);
+    }
+
+    private async Task RefillLoopAsync()
+    {
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                await _refillSignal.WaitAsync(token).ConfigureAwait(false);
+                while (!token.IsCancellationRequested && _warm.Count < _options.WarmClones)
+                {
+                    _warm.Enqueue(PrepareClone());
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+        catch (Exception e) when (e is LinuxException or HoneyfarmException)
+        {
+            LogRefillFailed(_logger, e);
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Bound {Address} in universe {Universe} to clone {Clone}")]
+    private static partial void LogBound(ILogger logger, IPAddress address, int universe, string clone);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Claiming a clone for {Address} in universe {Universe} failed; the address stays dark")]
+    private static partial void LogClaimFailed(ILogger logger, IPAddress address, int universe, Exception e);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Reading TUN device {Device} failed; the gateway no longer serves it")]
+    private static partial void LogReaderFailed(ILogger logger, string device, Exception e);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Handling a packet from {Device} failed")]
+    private static partial void LogPacketFailed(ILogger logger, string device, Exception e);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Retiring clone {Clone} failed")]
+    private static partial void LogRetireFailed(ILogger logger, string clone, Exception e);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Refilling the warm pool failed; claims now prepare clones on demand")]
+    private static partial void LogRefillFailed(ILogger logger, Exception e);
+}
+
+/// <summary>What the gateway has done since it started.</summary>
+public readonly record struct HoneyfarmCounters(
+    long PacketsIn,
+    long Malformed,
+    long Dropped,
+    long Buffered,
+    long ScanFiltered,
+    long DroppedFull,
+    long ClonesBound,
+    long ClonesRecycled,
+    int LiveClones,
+    int WarmClones,
+    int Universes);

@@ -1,0 +1,81 @@
+using System.Net;
+using Moat.Honeyfarm.Clones;
+using Moat.Honeyfarm.Containment;
+
+namespace Moat.Honeyfarm.Gateway;
+
+/// <summary>What to do with the first packet to a new address when every clone is taken.</summary>
+public enum FullPolicy
+{
+    /// <summary>Recycle the clone that has been idle longest and give its slot to the new address.</summary>
+    RecycleLongestIdle,
+
+    /// <summary>Drop the packet; the address stays dark until a clone is free.</summary>
+    Drop,
+}
+
+/// <summary>A honeyfarm gateway's settings: the dark range it owns, the clones behind it, and how it contains them.</summary>
+public sealed record HoneyfarmOptions
+{
+    /// <summary>The dark address range the gateway answers for.</summary>
+    public required IPNetwork DarkRange { get; init; }
+
+    /// <summary>The interface (in the gateway's namespace) facing the outside; clones' replies leave through it.</summary>
+    public required string OutsideInterface { get; init; }
+
+    /// <summary>The router on the outside, or null when attackers are on the outside link itself.</summary>
+    public IPAddress? OutsideGateway { get; init; }
+
+    /// <summary>The most live clones (all universes together); the pool never grows past it.</summary>
+    public int MaxClones { get; init; } = 256;
+
+    /// <summary>Pre-started clones kept ready so that a first packet waits only for the claim.</summary>
+    public int WarmClones { get; init; } = 8;
+
+    public FullPolicy WhenFull { get; init; } = FullPolicy.RecycleLongestIdle;
+
+    /// <summary>
+    /// Scan filter: at most one new clone per (source, destination port, protocol) in this interval (Potemkin: 60 s),
+    /// so a horizontal scan does not take a clone per address. Zero turns the filter off.
+    /// </summary>
+    public TimeSpan ScanFilterInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A clone that has seen no packet for this long is recycled.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>What a clone may send that is not a reply.</summary>
+    public ExportPolicy Export { get; init; } = ExportPolicy.Reflect;
+
+    /// <summary>Packets buffered per binding while its clone is being claimed; later ones are dropped (the sender retransmits).</summary>
+    public int BufferedPacketsPerBinding { get; init; } = 16;
+
+    /// <summary>The most universes (outside sources) at once; a new source beyond it joins the shared universe.</summary>
+    public int MaxUniverses { get; init; } = 64;
+
+    /// <summary>The services every clone offers.</summary>
+    public Personality Personality { get; init; } = Personality.Default;
+
+    /// <summary>Throws one sentence naming the setting and what would be valid.</summary>
+    public void Validate()
+    {
+        if (DarkRange.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || DarkRange.PrefixLength < 8)
+        {
+            throw new ArgumentException($"Dark range {DarkRange} must be an IPv4 prefix of length 8 to 32.");
+        }
+
+        if (MaxClones < 1 || WarmClones < 0 || WarmClones > MaxClones)
+        {
+            throw new ArgumentException($"MaxClones ({MaxClones}) must be at least 1 and WarmClones ({WarmClones}) between 0 and MaxClones.");
+        }
+
+        if (MaxUniverses < 1 || MaxUniverses > 4000)
+        {
+            throw new ArgumentException($"MaxUniverses ({MaxUniverses}) must be between 1 and 4000.");
+        }
+
+        if (ScanFilterInterval < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || BufferedPacketsPerBinding < 1)
+        {
+            throw new ArgumentException("ScanFilterInterval must be zero or more, IdleTimeout more than zero and BufferedPacketsPerBinding at least 1.");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+using System.Net;
+using System.Net.Sockets;
+using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Gateway;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Tests.Integration;
+
+/// <summary>The gateway against the real kernel: TUN, policy routing, veth-linked clone namespaces and nftables, driven from a test internet.</summary>
+public sealed class GatewayTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task FirstSynToADarkAddress_ClaimsACloneThatAnswersAsThatAddress()
+    {
+        await using var farm = await FarmTopology.CreateAsync();
+        var target = IPAddress.Parse("198.18.130.7");
+
+        var greeting = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
+
+        Assert.NotNull(greeting);
+        Assert.StartsWith("SSH-2.0-", greeting);
+        Assert.Contains("address=198.18.130.7", greeting);
+        var universe = Assert.Single(farm.Gateway.Universes());
+        Assert.Equal(FarmTopology.Attacker1, universe.Attacker);
+        Assert.Equal(target, Assert.Single(universe.Clones).Address);
+
+        // Later connections go straight to the clone through the kernel: same clone, no new claim.
+        var again = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 80);
+        Assert.Equal(Host(greeting), Host(again!));
+        Assert.Equal(1, farm.Gateway.Counters.ClonesBound);
+    }
+
+    [Fact]
+    public async Task UdpAndIcmpToDarkAddresses_AreAnsweredByClones()
+    {
+        await using var farm = await FarmTopology.CreateAsync();
+
+        var answer = await farm.UdpAsync(FarmTopology.Attacker1, IPAddress.Parse("198.18.200.1"), 53, Deadline);
+        var pinged = await farm.PingAsync(FarmTopology.Attacker1, IPAddress.Parse("198.18.200.2"));
+
+        Assert.NotNull(answer);
+        Assert.Contains("address=198.18.200.1", answer);
+        Assert.True(pinged, "ping to an unbound dark address got no reply");
+        Assert.Equal(2, farm.Gateway.Counters.ClonesBound);
+    }
+
+    [Fact]
+    public async Task TwoAttackersOnOneAddress_GetDifferentClonesInSeparateUniverses()
+    {
+        await using var farm = await FarmTopology.CreateAsync();
+        var target = IPAddress.Parse("198.18.131.1");
+
+        var first = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
+        var second = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, target, 22);
+
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        Assert.NotEqual(Host(first), Host(second));
+        Assert.NotEqual(Field(first, "universe"), Field(second, "universe"));
+        var universes = farm.Gateway.Universes();
+        Assert.Equal(2, universes.Count);
+        Assert.All(universes, u => Assert.Equal(target, Assert.Single(u.Clones).Address));
+
+        // Each attacker keeps reaching its own clone.
+        Assert.Equal(Host(first), Host((await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 80))!));
+        Assert.Equal(Host(second), Host((await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, target, 80))!));
+    }
+
+    [Fact]
+    public async Task Reflect_ACloneConnectingOut_ReachesANewCloneInItsOwnUniverse_AndNothingLeaves()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { Export = ExportPolicy.Reflect });
+        await using var victim = await Listener.StartAsync(farm.Inet, FarmTopology.Victim, 22);
+        var infected = IPAddress.Parse("198.18.140.1");
+        var first = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, infected, 22);
+        Assert.NotNull(first);
+        var clone = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+
+        // The "worm" in the clone spreads to a dark neighbour and to an outside host.
+        using var inside = FarmTopology.Open(clone.Name);
+        var neighbour = await FarmTopology.GreetingAsync(inside, null, IPAddress.Parse("198.18.140.2"), 22);
+        var outside = await FarmTopology.GreetingAsync(inside, null, FarmTopology.Victim, 22);
+
+        Assert.NotNull(neighbour);
+        Assert.NotNull(outside);
+        Assert.Contains("address=198.18.140.2", neighbour);
+        Assert.Contains("address=198.18.96.4", outside);
+        Assert.Equal(Field(first, "universe"), Field(neighbour, "universe"));
+        Assert.Equal(Field(first, "universe"), Field(outside, "universe"));
+        Assert.Equal(0, victim.Accepted);
+        var universe = Assert.Single(farm.Gateway.Universes());
+        Assert.Contains((infected, IPAddress.Parse("198.18.140.2")), universe.Infections);
+        Assert.Contains((infected, FarmTopology.Victim), universe.Infections);
+
+        // The second attacker's universe has none of it.
+        var other = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, IPAddress.Parse("198.18.140.2"), 22);
+        Assert.NotEqual(Host(neighbour), Host(other!));
+    }
+
+    [Fact]
+    public async Task Block_ACloneConnectingOut_IsDropped()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { Export = ExportPolicy.Block });
+        await using var victim = await Listener.StartAsync(farm.Inet, FarmTopology.Victim, 22);
+        await using var attackerService = await Listener.StartAsync(farm.Inet, FarmTopology.Attacker1, 8080);
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.150.1"), 22));
+        var clone = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+
+        using var inside = FarmTopology.Open(clone.Name);
+        var short_ = TimeSpan.FromSeconds(2);
+        Assert.Null(await FarmTopology.GreetingAsync(inside, null, FarmTopology.Victim, 22, short_));
+        Assert.Null(await FarmTopology.GreetingAsync(inside, null, IPAddress.Parse("198.18.150.2"), 22, short_));
+        Assert.Null(await FarmTopology.GreetingAsync(inside, null, FarmTopology.Attacker1, 8080, short_));
+
+        Assert.Equal(0, victim.Accepted);
+        Assert.Equal(0, attackerService.Accepted);
+        Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+        Assert.True(await farm.Gateway.BlockedPacketsAsync() >= 3);
+    }
+
+    [Fact]
+    public async Task ReplyOnly_ACloneMayConnectBackToItsAttackerButNowhereElse()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { Export = ExportPolicy.ReplyOnly });
+        await using var victim = await Listener.StartAsync(farm.Inet, FarmTopology.Victim, 22);
+        await using var attackerService = await Listener.StartAsync(farm.Inet, FarmTopology.Attacker1, 8080);
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.150.1"), 22));
+        var clone = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+
+        using var inside = FarmTopology.Open(clone.Name);
+        Assert.True(await attackerService.ConnectFromAsync(inside, TimeSpan.FromSeconds(5)));
+        Assert.Null(await FarmTopology.GreetingAsync(inside, null, FarmTopology.Victim, 22, TimeSpan.FromSeconds(2)));
+
+        Assert.Equal(1, attackerService.Accepted);
+        Assert.Equal(0, victim.Accepted);
+    }
+
+    [Fact]
+    public async Task ScanFilter_AHorizontalScan_BindsOneClonePerSourcePortAndProtocol()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { ScanFilterInterval = TimeSpan.FromMinutes(10) });
+        using var socket = NamespaceRunner.Run(farm.Inet, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        socket.Bind(new IPEndPoint(FarmTopology.Attacker1, 0));
+        for (var i = 1; i <= 20; i++)
+        {
+            await socket.SendToAsync("scan"u8.ToArray(), SocketFlags.None, new IPEndPoint(IPAddress.Parse($"198.18.160.{i}"), 53));
+        }
+
+        Assert.True(await FarmTopology.EventuallyAsync(() => farm.Gateway.Counters is { ClonesBound: 1, ScanFiltered: 19 }, Deadline), $"{farm.Gateway.Counters}");
+
+        // Another port from the same source is a different key.
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.160.50"), 22));
+        Assert.Equal(2, farm.Gateway.Counters.ClonesBound);
+    }
+
+    [Fact]
+    public async Task WhenFull_TheLongestIdleCloneIsRecycledForTheNewAddress()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { MaxClones = 2, WarmClones = 1 });
+        var a = IPAddress.Parse("198.18.170.1");
+        var b = IPAddress.Parse("198.18.170.2");
+        var c = IPAddress.Parse("198.18.170.3");
+
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, a, 22));
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, b, 22));
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, c, 22));
+
+        var addresses = Assert.Single(farm.Gateway.Universes()).Clones.Select(x => x.Address).ToHashSet();
+        Assert.Equal([b, c], addresses);
+        Assert.Equal(1, farm.Gateway.Counters.ClonesRecycled);
+    }
+
+    [Fact]
+    public async Task WhenFullAndPolicyIsDrop_NewAddressesStayDark()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { MaxClones = 1, WarmClones = 1, WhenFull = FullPolicy.Drop });
+
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.171.1"), 22));
+        Assert.Null(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.171.2"), 22, TimeSpan.FromSeconds(2)));
+
+        Assert.True(farm.Gateway.Counters.DroppedFull >= 1);
+        Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+    }
+
+    [Fact]
+    public async Task AnIdleClone_IsRecycled_AndItsAddressIsBoundAfreshOnTheNextPacket()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { IdleTimeout = TimeSpan.FromMilliseconds(500) });
+        var target = IPAddress.Parse("198.18.180.1");
+        var first = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
+        Assert.NotNull(first);
+        var name = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones).Name;
+
+        Assert.True(await FarmTopology.EventuallyAsync(() => Assert.Single(farm.Gateway.Universes()).Clones.Count == 0, Deadline));
+        Assert.True(await FarmTopology.EventuallyAsync(() => !NetworkNamespace.Exists(name), Deadline));
+
+        var second = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
+        Assert.NotNull(second);
+        Assert.NotEqual(Host(first), Host(second));
+    }
+
+    [Fact]
+    public async Task Dispose_LeavesNoCloneNamespacesRulesOrTables()
+    {
+        var farm = await FarmTopology.CreateAsync();
+        string[] clones;
+        try
+        {
+            Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.190.1"), 22));
+            Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, IPAddress.Parse("198.18.190.1"), 22));
+            clones = [.. farm.Gateway.Universes().SelectMany(u => u.Clones).Select(c => c.Name)];
+            await farm.Gateway.DisposeAsync();
+
+            Assert.All(clones, n => Assert.False(NetworkNamespace.Exists(n), $"{n} outlived the gateway"));
+            using var rtnl = Moat.Linux.Netlink.RtNetlink.OpenIn(farm.GatewayNamespace);
+            Assert.DoesNotContain(rtnl.ListRules(), r => r.Table >= 1000);
+            Assert.DoesNotContain(rtnl.ListLinks(), l => l.Name.StartsWith("hc", StringComparison.Ordinal) || l.Name.StartsWith("hf", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await farm.DisposeAsync();
+        }
+    }
+
+    private static string Host(string greeting) => Field(greeting, "host");
+
+    private static string Field(string greeting, string name)
+    {
+        var start = greeting.IndexOf(name + "=", StringComparison.Ordinal) + name.Length + 1;
+        var end = greeting.IndexOfAny([' ', '\r', '\n'], start);
+        return greeting[start..end];
+    }
+}
