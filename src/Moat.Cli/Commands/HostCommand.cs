@@ -65,6 +65,8 @@ internal static partial class HostCommand
         {
             pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust,
         };
+        var fabric = new FabricCommands.HostOptions();
+        fabric.AddTo(cmd);
         cmd.SetAction(async (p, ct) =>
         {
             var targets = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -79,8 +81,6 @@ internal static partial class HostCommand
                 targets[entry[..eq]] = n;
             }
 
-            var options = new HostAgentOptions
-            {
             var trusts = new Dictionary<string, string>(StringComparer.Ordinal);
             var tiers = new Dictionary<string, RuntimeTier>(StringComparer.Ordinal);
             foreach (var entry in p.GetValue(clientTrust) ?? [])
@@ -105,14 +105,25 @@ internal static partial class HostCommand
                 tiers[entry[..eq]] = t;
             }
 
+            var options = new HostAgentOptions
+            {
                 StateDir = Path.GetFullPath(p.GetValue(CommonOptions.StateDir)!),
                 AddressPool = p.GetValue(addressPool)!,
                 HostNamespace = p.GetValue(hostNetns),
                 Runtime = p.GetValue(runtime)!,
                 Pool = targets,
-            };
-            WebApplication app;
                 Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
+            };
+            try
+            {
+                options = options with { Fabric = fabric.Read(p) };
+            }
+            catch (MoatHostException e)
+            {
+                return Printer.Error(e.Message, 2);
+            }
+
+            WebApplication app;
             try
             {
                 app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir, ct);
