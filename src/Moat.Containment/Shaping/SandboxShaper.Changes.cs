@@ -19,7 +19,7 @@ public sealed partial class SandboxShaper
             var uplink = _options.Uplinks[i];
             indexes[i] = _rtnl.GetLinkIndex(uplink.Device)
                 ?? throw new ShapingInputException($"Uplink {uplink.Device} does not exist: name a device that carries the host's traffic out.");
-            var root = _rtnl.ListQdiscs(indexes[i]).FirstOrDefault(q => q.Parent == TcHandle.Root);
+            var root = _rtnl.GetRootQdisc(indexes[i]);
             if (root is not { Kind: "htb" } || root.Handle != ShapingLayout.UplinkQdisc)
             {
                 batch.AddHtbQdisc(indexes[i], ShapingLayout.UplinkQdisc, TcHandle.Root, ShapingLayout.HostMinor, replace: true);
@@ -79,7 +79,7 @@ public sealed partial class SandboxShaper
             var vethQdisc = false;
             if (vethIndex != 0)
             {
-                vethQdisc = _rtnl.ListQdiscs(vethIndex).Any(q => q.Parent == TcHandle.Root && q.Kind == "htb" && q.Handle == ShapingLayout.VethQdisc);
+                vethQdisc = _rtnl.GetRootQdisc(vethIndex) is { Kind: "htb" } root && root.Handle == ShapingLayout.VethQdisc;
                 if (vethQdisc)
                 {
                     classes.AddRange(_rtnl.ListClasses(vethIndex).Where(c => c.Handle.Major == ShapingLayout.VethMajor).Select(c => new Placed(vethIndex, SpecOf(c))));
@@ -111,7 +111,7 @@ public sealed partial class SandboxShaper
         var createdQdisc = false;
         if (wantQdisc && !(previous is { VethQdisc: true } && previous.VethIndex == vethIndex))
         {
-            var root = _rtnl.ListQdiscs(vethIndex).FirstOrDefault(q => q.Parent == TcHandle.Root);
+            var root = _rtnl.GetRootQdisc(vethIndex);
             if (root is not { Kind: "htb" } || root.Handle != ShapingLayout.VethQdisc)
             {
                 batch.AddHtbQdisc(vethIndex, ShapingLayout.VethQdisc, TcHandle.Root, ShapingLayout.VethRestMinor, replace: true);

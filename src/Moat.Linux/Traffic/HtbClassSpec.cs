@@ -22,6 +22,11 @@ public sealed record TcObject(int InterfaceIndex, TcHandle Handle, TcHandle Pare
     public ulong? RateBitsPerSecond { get; init; }
 
     public ulong? CeilBitsPerSecond { get; init; }
+
+    /// <summary>Bytes the qdisc or class has sent (layer 2, as HTB charges them).</summary>
+    public ulong Bytes { get; init; }
+
+    public uint Packets { get; init; }
 }
 
 /// <summary>What the kernel answered to one request of a batch: errno 0 for success, with its extended-ACK text.</summary>

@@ -3,6 +3,7 @@ namespace Moat.Linux.Traffic;
 /// <summary>Numbers from linux/rtnetlink.h, pkt_sched.h and pkt_cls.h for traffic control messages.</summary>
 internal static class Tc
 {
+    public const ushort NLM_F_ECHO = 0x8;
     public const ushort RTM_NEWQDISC = 36;
     public const ushort RTM_DELQDISC = 37;
     public const ushort RTM_GETQDISC = 38;
@@ -13,6 +14,8 @@ internal static class Tc
     // TCA_*
     public const ushort TCA_KIND = 1;
     public const ushort TCA_OPTIONS = 2;
+    public const ushort TCA_STATS2 = 7;
+    public const ushort TCA_STATS_BASIC = 1;
 
     // TCA_HTB_*
     public const ushort TCA_HTB_PARMS = 1;

@@ -66,11 +66,25 @@ internal static class TcEncoding
         var parent = TcHandle.FromValue(BinaryPrimitives.ReadUInt32LittleEndian(payload[12..]));
         var kind = "";
         ulong? rate = null, ceil = null, rate64 = null, ceil64 = null;
+        ulong bytes = 0;
+        uint packets = 0;
         foreach (var attribute in new NetlinkAttributeEnumerator(payload[Tc.TcMsgLength..]))
         {
             if (attribute.Type == Tc.TCA_KIND)
             {
                 kind = attribute.AsString();
+            }
+            else if (attribute.Type == Tc.TCA_STATS2)
+            {
+                foreach (var stat in attribute.Nested())
+                {
+                    // struct gnet_stats_basic: __u64 bytes; __u32 packets.
+                    if (stat.Type == Tc.TCA_STATS_BASIC && stat.Value.Length >= 12)
+                    {
+                        bytes = BinaryPrimitives.ReadUInt64LittleEndian(stat.Value);
+                        packets = BinaryPrimitives.ReadUInt32LittleEndian(stat.Value[8..]);
+                    }
+                }
             }
             else if (attribute.Type == Tc.TCA_OPTIONS && kind == "htb")
             {
@@ -97,6 +111,8 @@ internal static class TcEncoding
         {
             RateBitsPerSecond = rate is null ? null : Math.Max(rate.Value, rate64 ?? 0) * 8,
             CeilBitsPerSecond = ceil is null ? null : Math.Max(ceil.Value, ceil64 ?? 0) * 8,
+            Bytes = bytes,
+            Packets = packets,
         };
     }
 
