@@ -15,6 +15,7 @@ using Moat.Images.Store;
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
 var mode = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
+if (mode == "tiers") { await TierBench.RunAsync(args); return; } // runtime tiers side by side: Tiers.cs
 int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
