@@ -24,8 +24,9 @@ public sealed class LimitsTests
         Assert.Contains("survived 137", hog.Stdout, StringComparison.Ordinal);
         Assert.True(OomKills($"/sys/fs/cgroup/memory/{cg}/memory.oom_control") > 0);
 
-        // Fork bomb: stopped at the pids limit.
-        var bomb = await h.Client.ExecAsync("bad", ["sh", "-c", "i=0; while [ $i -lt 200 ]; do sleep 2 & i=$((i+1)); done; echo forked"], timeoutSeconds: 60);
+        // Fork bomb: stopped at the pids limit. The children live long (so a slow, loaded machine still reaches the
+        // limit before any exits) and do not hold the exec's output open (so the exec returns when the loop ends).
+        var bomb = await h.Client.ExecAsync("bad", ["sh", "-c", "i=0; while [ $i -lt 200 ]; do sleep 600 </dev/null >/dev/null 2>&1 & i=$((i+1)); done; echo forked"], timeoutSeconds: 120);
         Assert.Contains("can't fork", bomb.Stderr, StringComparison.Ordinal);
         Assert.True(int.Parse(File.ReadAllText($"/sys/fs/cgroup/pids/{cg}/pids.current").Trim(), System.Globalization.CultureInfo.InvariantCulture) <= 64);
         Assert.True(long.Parse(File.ReadAllText($"/sys/fs/cgroup/pids/{cg}/pids.events").Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) > 0);
