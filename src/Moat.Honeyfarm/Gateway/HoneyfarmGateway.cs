@@ -121,6 +121,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         Sysctl.Write(_namespace, "net.ipv4.ip_forward", "1");
         Sysctl.Write(_namespace, "net.ipv4.conf.all.rp_filter", "0");
         Sysctl.Write(_namespace, "net.ipv4.conf.default.rp_filter", "0");
+
+        // The farm is IPv4; without this every new TUN device would send router solicitations into the gateway.
+        Sysctl.Write(_namespace, "net.ipv6.conf.default.disable_ipv6", "1");
         await _rules.ApplyAsync(cancellationToken).ConfigureAwait(false);
 
         _ingress = NamespaceRunner.Run(_namespace, () => TunDevice.Create("hf0"));

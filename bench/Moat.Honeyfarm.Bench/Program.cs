@@ -1,0 +1,17 @@
+using System.Globalization;
+using Moat.Honeyfarm.Bench;
+
+// Honeyfarm macro benchmark: first packet to answer, clones per second, memory per idle clone, gateway packet rate.
+// Run as root: dotnet run -c Release --project bench/Moat.Honeyfarm.Bench -- [samples] [burst] [live] [packets]
+var samples = Arg(0, 200);
+var burst = Arg(1, 200);
+var live = Arg(2, 1000);
+var packets = Arg(3, 200_000);
+
+Console.WriteLine($"# moat honeyfarm bench  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+await ClaimLatency.RunAsync(samples);
+await Burst.RunAsync(burst);
+await LiveClones.RunAsync(live);
+await PacketRate.RunAsync(packets);
+
+int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;

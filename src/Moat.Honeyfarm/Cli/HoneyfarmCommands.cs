@@ -1,0 +1,238 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Gateway;
+using Moat.Honeyfarm.Lab;
+using Moat.Honeyfarm.Universes;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Cli;
+
+/// <summary>The <c>moat honeyfarm</c> verbs: run a gateway in a namespace, or a self-contained demo.</summary>
+public static class HoneyfarmCommands
+{
+    public static Command Create()
+    {
+        var honeyfarm = new Command("honeyfarm", "Honeyfarm mode (Potemkin): a dark address range answered by clones bound on first contact, kept apart in universes and contained.");
+        honeyfarm.Subcommands.Add(CreateRun());
+        honeyfarm.Subcommands.Add(CreateDemo());
+        return honeyfarm;
+    }
+
+    private static Command CreateRun()
+    {
+        var netns = new Option<string>("--netns") { Description = "The network namespace the gateway takes over (it must exist and hold the outside interface).", Required = true };
+        var range = new Option<string>("--range") { Description = "The dark IPv4 range in CIDR form, e.g. 198.18.128.0/17.", Required = true };
+        var outside = new Option<string>("--outside") { Description = "The interface in that namespace facing the attackers.", Required = true };
+        var via = new Option<string?>("--outside-gateway") { Description = "The router on the outside, when attackers are not on the outside link." };
+        var policy = new Option<string>("--policy") { Description = "Export policy for what clones send: block, reply-only or reflect.", DefaultValueFactory = _ => "reflect" };
+        var maxClones = new Option<int>("--max-clones") { Description = "The most live clones.", DefaultValueFactory = _ => 256 };
+        var warm = new Option<int>("--warm") { Description = "Clones kept pre-started.", DefaultValueFactory = _ => 8 };
+        var scan = new Option<double>("--scan-interval") { Description = "Seconds between new clones for one (source, port, protocol); 0 turns the scan filter off.", DefaultValueFactory = _ => 60 };
+        var idle = new Option<double>("--idle") { Description = "Seconds without traffic after which a clone is recycled.", DefaultValueFactory = _ => 300 };
+        var full = new Option<string>("--when-full") { Description = "When every clone is taken: recycle (the longest idle) or drop.", DefaultValueFactory = _ => "recycle" };
+        var report = new Option<double>("--report") { Description = "Seconds between status reports.", DefaultValueFactory = _ => 10 };
+
+        var run = new Command(
+            "run",
+            """
+            Run the gateway in an existing network namespace until interrupted, printing universes and clones.
+
+            Example:
+              moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
+            """);
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report })
+        {
+            run.Options.Add(option);
+        }
+
+        run.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            var error = parseResult.InvocationConfiguration.Error;
+            if (!IPNetwork.TryParse(parseResult.GetValue(range)!, out var dark))
+            {
+                error.WriteLine($"--range '{parseResult.GetValue(range)}' is not a CIDR range; write it as 198.18.128.0/17.");
+                return 2;
+            }
+
+            if (ParsePolicy(parseResult.GetValue(policy)!) is not { } export)
+            {
+                error.WriteLine($"--policy '{parseResult.GetValue(policy)}' is not a policy; valid ones are block, reply-only and reflect.");
+                return 2;
+            }
+
+            if (parseResult.GetValue(full) is not ("recycle" or "drop"))
+            {
+                error.WriteLine($"--when-full '{parseResult.GetValue(full)}' is not valid; use recycle or drop.");
+                return 2;
+            }
+
+            IPAddress? gateway = null;
+            if (parseResult.GetValue(via) is { } v && !IPAddress.TryParse(v, out gateway))
+            {
+                error.WriteLine($"--outside-gateway '{v}' is not an IPv4 address.");
+                return 2;
+            }
+
+            var name = parseResult.GetValue(netns)!;
+            if (!NetworkNamespace.Exists(name))
+            {
+                error.WriteLine($"--netns '{name}' does not exist; create it (ip netns add {name}) and move the outside interface into it.");
+                return 2;
+            }
+
+            var options = new HoneyfarmOptions
+            {
+                DarkRange = dark,
+                OutsideInterface = parseResult.GetValue(outside)!,
+                OutsideGateway = gateway,
+                Export = export,
+                MaxClones = parseResult.GetValue(maxClones),
+                WarmClones = parseResult.GetValue(warm),
+                ScanFilterInterval = TimeSpan.FromSeconds(parseResult.GetValue(scan)),
+                IdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(idle)),
+                WhenFull = parseResult.GetValue(full) == "drop" ? FullPolicy.Drop : FullPolicy.RecycleLongestIdle,
+            };
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine(e.Message);
+                return 2;
+            }
+
+            using var ns = NetworkNamespace.Open(name);
+            await using var farm = await HoneyfarmGateway.StartAsync(ns, options, cancellationToken: cancellationToken);
+            output.WriteLine($"honeyfarm: {dark} in namespace {name}, policy {export}; interrupt to stop.");
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(parseResult.GetValue(report)), cancellationToken);
+                    output.Write(Describe(farm));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
+            }
+        });
+        return run;
+    }
+
+    private static Command CreateDemo()
+    {
+        var policy = new Option<string>("--policy") { Description = "Export policy: block, reply-only or reflect.", DefaultValueFactory = _ => "reflect" };
+        var demo = new Command(
+            "demo",
+            """
+            Build a test internet and a honeyfarm in private namespaces (198.18.0.0/15 only), let two attackers probe
+            the same dark addresses and one infected clone spread, print the universes, clones and chain of
+            infection, and tear everything down.
+            """);
+        demo.Options.Add(policy);
+        demo.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            if (ParsePolicy(parseResult.GetValue(policy)!) is not { } export)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine($"--policy '{parseResult.GetValue(policy)}' is not a policy; valid ones are block, reply-only and reflect.");
+                return 2;
+            }
+
+            await using var lab = await FarmLab.StartAsync(o => o with { Export = export, ScanFilterInterval = TimeSpan.Zero, WarmClones = 4 }, cancellationToken);
+            var a = IPAddress.Parse("198.18.130.10");
+            var b = IPAddress.Parse("198.18.130.11");
+            foreach (var (source, target) in new[] { (0, a), (1, a), (0, b) })
+            {
+                var greeting = await GreetAsync(lab.Internet, FarmLab.Source(source), target, cancellationToken);
+                output.WriteLine($"{FarmLab.Source(source)} -> {target}:22  {greeting ?? "(no answer)"}");
+            }
+
+            var infected = lab.Gateway.Universes()[0].Clones.First(c => c.Address.Equals(a));
+            using (var inside = NetworkNamespace.Open(infected.Name))
+            {
+                foreach (var target in new[] { IPAddress.Parse("198.18.131.1"), IPAddress.Parse("198.18.96.9") })
+                {
+                    var greeting = await GreetAsync(inside, null, target, cancellationToken);
+                    output.WriteLine($"clone {a} (universe {infected.Universe}) -> {target}:22  {greeting ?? "(no answer: contained)"}");
+                }
+            }
+
+            output.Write(Describe(lab.Gateway));
+            output.WriteLine($"packets from clones dropped by policy: {await lab.Gateway.BlockedPacketsAsync(cancellationToken)}");
+            return 0;
+        });
+        return demo;
+    }
+
+    private static ExportPolicy? ParsePolicy(string value) => value switch
+    {
+        "block" => ExportPolicy.Block,
+        "reply-only" => ExportPolicy.ReplyOnly,
+        "reflect" => ExportPolicy.Reflect,
+        _ => null,
+    };
+
+    private static string Describe(HoneyfarmGateway farm)
+    {
+        var s = new StringBuilder();
+        var c = farm.Counters;
+        s.Append(CultureInfo.InvariantCulture, $"counters: packets {c.PacketsIn}, malformed {c.Malformed}, scan-filtered {c.ScanFiltered}, dropped-full {c.DroppedFull}, bound {c.ClonesBound}, recycled {c.ClonesRecycled}, live {c.LiveClones}, warm {c.WarmClones}\n");
+        foreach (UniverseStatus u in farm.Universes())
+        {
+            s.Append(CultureInfo.InvariantCulture, $"universe {u.Id} (source {u.Attacker?.ToString() ?? "shared"}): {u.Clones.Count} clones\n");
+            foreach (var clone in u.Clones)
+            {
+                s.Append(CultureInfo.InvariantCulture, $"  {clone.Address,-16} {clone.HostName}  {clone.Name}  contacts {clone.Contacts}\n");
+            }
+
+            foreach (var (from, to) in u.Infections)
+            {
+                s.Append(CultureInfo.InvariantCulture, $"  infection {from} -> {to}\n");
+            }
+        }
+
+        return s.ToString();
+    }
+
+    private static async Task<string?> GreetAsync(NetworkNamespace ns, IPAddress? from, IPAddress address, CancellationToken cancellationToken)
+    {
+        using var socket = NamespaceRunner.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        if (from is not null)
+        {
+            socket.Bind(new IPEndPoint(from, 0));
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(3));
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, 22), timeout.Token);
+            var buffer = new byte[512];
+            var text = new StringBuilder();
+            while (!text.ToString().Contains("address=", StringComparison.Ordinal) || !text.ToString().EndsWith('\n'))
+            {
+                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+
+            return text.ToString().ReplaceLineEndings(" ").Trim();
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        {
+            return null;
+        }
+    }
+}
