@@ -21,6 +21,7 @@ internal static class Burst
             Console.WriteLine($"## burst: {count} SYNs to fresh addresses from 8 sources at once, warm pool of {warm}");
             Console.WriteLine("| clones | total s | clones/s | p50 answer ms | p99 answer ms |");
             Console.WriteLine("|---|---|---|---|---|");
+            Console.WriteLine($"gateway counters: {lab.Gateway.Counters}");
             Console.WriteLine($"| {lab.Gateway.Counters.ClonesBound} | {total.TotalSeconds:0.000} | {count / total.TotalSeconds:0} | {Probe.Ms(Probe.Percentile(sorted, 0.5))} | {Probe.Ms(Probe.Percentile(sorted, 0.99))} |");
         }
         finally
