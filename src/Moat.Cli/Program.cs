@@ -23,6 +23,7 @@ root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create());
 root.Subcommands.Add(Moat.Monitor.Cli.MonitorCommands.Create());
 root.Subcommands.Add(Moat.Xmpp.Cli.XmppCommands.Create());
 root.Subcommands.Add(Moat.Jobs.Cli.JobCommands.Create());
+root.Subcommands.Add(FabricCommands.Create());
 root.Subcommands.Add(Moat.Honeyfarm.Cli.HoneyfarmCommands.Create());
 root.Subcommands.Add(Moat.Containment.Cli.ClientCommands.Create());
 root.Subcommands.Add(Moat.Containment.Cli.FlowCommands.Create());

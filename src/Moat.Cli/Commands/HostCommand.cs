@@ -65,6 +65,8 @@ internal static partial class HostCommand
         {
             pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust,
         };
+        var fabric = new FabricCommands.HostOptions();
+        fabric.AddTo(cmd);
         cmd.SetAction(async (p, ct) =>
         {
             var targets = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -112,6 +114,15 @@ internal static partial class HostCommand
                 Pool = targets,
                 Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
             };
+            try
+            {
+                options = options with { Fabric = fabric.Read(p) };
+            }
+            catch (MoatHostException e)
+            {
+                return Printer.Error(e.Message, 2);
+            }
+
             WebApplication app;
             try
             {

@@ -55,6 +55,7 @@ public static class HostAgent
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
+            Fabric.FabricAgent.Register(builder.Services, options.Fabric);
             // Registered through a factory so that the container disposes it (releasing the folder) when the agent stops.
             builder.Services.AddSingleton(_ => agentLock);
 

@@ -27,6 +27,9 @@ public sealed record HostAgentOptions
     /// <summary>Runtime tiers: clients' trust levels, the administrator's per-client tiers, how runsc runs.</summary>
     public Sandboxes.TierOptions Tiers { get; init; } = Sandboxes.TierOptions.Default;
 
+    /// <summary>The XMPP fabric this host joins (sandbox operations as IQs, status as presence); null = local API only.</summary>
+    public Fabric.FabricOptions? Fabric { get; init; }
+
     public string SocketPath => Path.Combine(StateDir, "agent.sock");
 
     public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");
@@ -53,5 +56,6 @@ public sealed record HostAgentOptions
 
         _ = new Network.AddressPool(AddressPool);
         Tiers.Validate();
+        Fabric?.Validate();
     }
 }

@@ -11,6 +11,7 @@ using Moat.Xmpp.Client;
 namespace Moat.Jobs.Cli;
 
 /// <summary>The 'moat job' verbs: talk to a job manager over XMPP, or run a manager or a worker.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public static class JobCommands
 {
     private sealed record Connection(Option<string> Server, Option<string> Jid, Option<string> Password, Option<bool> NoTls, Option<bool> Insecure);
@@ -216,18 +217,63 @@ public static class JobCommands
         command.Options.Add(slots);
         command.Options.Add(labels);
         command.Options.Add(memory);
+        var inSandbox = new Option<bool>("--in-sandbox") { Description = "Run each task in its own Moat sandbox claimed from the local host agent's warm pool (destroyed after the task); advertises the labels sandbox, image=IMAGE, tier=TIER." };
+        var image = new Option<string>("--image") { Description = "Image of the task sandboxes (with --in-sandbox).", DefaultValueFactory = _ => "busybox" };
+        var sandboxMemory = new Option<int>("--sandbox-memory") { Description = "Memory limit of each task sandbox, in MiB (with --in-sandbox).", DefaultValueFactory = _ => 128 };
+        var sandboxCpus = new Option<double>("--sandbox-cpus") { Description = "CPU limit of each task sandbox, in cores (with --in-sandbox).", DefaultValueFactory = _ => 1.0 };
+        var tier = new Option<string?>("--tier") { Description = "Runtime tier of the task sandboxes: container or gvisor (with --in-sandbox; default: the host's choice for client 'jobs')." };
+        var socket = new Option<string>("--agent-socket")
+        {
+            Description = "The local host agent's socket (with --in-sandbox).",
+            DefaultValueFactory = _ => Path.Combine(Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? "/var/lib/moat", "agent.sock"),
+        };
+        command.Options.Add(inSandbox);
+        command.Options.Add(image);
+        command.Options.Add(sandboxMemory);
+        command.Options.Add(sandboxCpus);
+        command.Options.Add(tier);
+        command.Options.Add(socket);
         command.SetAction(async (parse, ct) =>
         {
             try
             {
-                await using var worker = new JobWorker(new JobWorkerOptions
+                Moat.Host.Client.HostClient? host = null;
+                var workerOptions = new JobWorkerOptions
                 {
                     Xmpp = ClientOptions(parse, c, "worker-" + Environment.MachineName),
                     Managers = parse.GetValue(managers)!,
                     Slots = parse.GetValue(slots),
                     Labels = parse.GetValue(labels) ?? [],
                     MemoryMb = parse.GetValue(memory),
-                });
+                };
+                if (parse.GetValue(inSandbox))
+                {
+                    Moat.Host.Sandboxes.RuntimeTier? t = null;
+                    if (parse.GetValue(tier) is { } tierName)
+                    {
+                        t = Moat.Host.Sandboxes.RuntimeTiers.TryParse(tierName, out var parsed) ? parsed
+                            : throw new ArgumentException($"--tier '{tierName}' is not a runtime tier: give container or gvisor.");
+                    }
+
+                    var sandbox = SandboxTaskOptions.Default with
+                    {
+                        Image = parse.GetValue(image)!,
+                        MemoryBytes = parse.GetValue(sandboxMemory) * Moat.Host.Sandboxes.SandboxSpec.MiB,
+                        Cpus = parse.GetValue(sandboxCpus),
+                        Tier = t,
+                    };
+                    host = new Moat.Host.Client.HostClient(parse.GetValue(socket)!);
+                    workerOptions = workerOptions with
+                    {
+                        Executor = new SandboxTaskExecutor(host, sandbox),
+                        Labels = [.. workerOptions.Labels, .. sandbox.Labels],
+                        MemoryMb = workerOptions.MemoryMb > 0 ? workerOptions.MemoryMb : parse.GetValue(sandboxMemory),
+                        Cpus = sandbox.Cpus,
+                    };
+                }
+
+                using var hostClient = host;
+                await using var worker = new JobWorker(workerOptions);
                 await worker.StartAsync(ct);
                 Console.WriteLine($"Worker {worker.Client.BoundJid} is ready; Ctrl-C stops it.");
                 await WaitForCancellationAsync(ct);

@@ -133,7 +133,7 @@ public sealed class JobWorker : IAsyncDisposable
         Interlocked.Add(ref running, tasks.Count);
         try
         {
-            var results = await Task.WhenAll(tasks.Select(t => TaskRunner.RunAsync(t, options.MaxOutputBytes, stopping.Token))).ConfigureAwait(false);
+            var results = await Task.WhenAll(tasks.Select(t => options.Executor is { } e ? e.RunAsync(t, options.MaxOutputBytes, stopping.Token) : TaskRunner.RunAsync(t, options.MaxOutputBytes, stopping.Token))).ConfigureAwait(false);
             return XmppClient.ResultFor(iq, JobProtocol.Results(results));
         }
         finally

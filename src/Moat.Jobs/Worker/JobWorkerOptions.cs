@@ -29,4 +29,8 @@ public sealed record JobWorkerOptions
 
     /// <summary>Output kept per task (stdout then stderr); the rest is cut so one task cannot flood the fabric.</summary>
     public int MaxOutputBytes { get; init; } = 16 * 1024;
+
+    /// <summary>Where tasks run: null runs each as a process on this machine; <see cref="SandboxTaskExecutor"/> runs each in a
+    /// Moat sandbox claimed from the local host agent.</summary>
+    public ITaskExecutor? Executor { get; init; }
 }

@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Xml.Linq;
+using Moat.Host.Client;
+
+namespace Moat.Host.Fabric;
+
+/// <summary>
+/// The host protocol on the fabric (urn:moat:host:0): sandbox operations are IQ requests carrying
+/// <c>&lt;sandbox op='…' ref='…'&gt;JSON&lt;/sandbox&gt;</c> (the JSON is the local API's body), and host status is a
+/// <c>&lt;host/&gt;</c> element in the agent's presence.
+/// </summary>
+public static class FabricProtocol
+{
+    public static readonly XNamespace Ns = "urn:moat:host:0";
+    public static readonly XNamespace Client = "jabber:client";
+    public const string DefaultResource = "agent";
+
+    /// <summary>The operations a host answers.</summary>
+    public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm"];
+
+    public static XElement Request(string to, string op, string? reference = null, object? body = null)
+    {
+        var payload = new XElement(Ns + "sandbox", new XAttribute("op", op));
+        if (reference is not null)
+        {
+            payload.SetAttributeValue("ref", reference);
+        }
+
+        if (body is not null)
+        {
+            payload.Value = JsonSerializer.Serialize(body, body.GetType(), HostClient.Json);
+        }
+
+        return new XElement(Client + "iq", new XAttribute("type", op is "status" or "ls" or "inspect" ? "get" : "set"), new XAttribute("to", to), payload);
+    }
+
+    public static XElement Answer(string op, object? body)
+    {
+        var payload = new XElement(Ns + "sandbox", new XAttribute("op", op));
+        if (body is not null)
+        {
+            payload.Value = JsonSerializer.Serialize(body, body.GetType(), HostClient.Json);
+        }
+
+        return payload;
+    }
+
+    /// <summary>Body of an exec request.</summary>
+    public sealed record ExecBody(IReadOnlyList<string> Command, IReadOnlyDictionary<string, string>? Env = null, double TimeoutSeconds = 60);
+
+    /// <summary>What a host says about itself in its presence.</summary>
+    public sealed record HostPresence(string Jid, bool Available, int Sandboxes, int PoolReady, int PoolTarget, long FreeMemoryMb, string Version);
+
+    public static XElement StatusElement(int sandboxes, int poolReady, int poolTarget, long freeMemoryMb, string version) =>
+        new(Ns + "host",
+            new XAttribute("sandboxes", sandboxes),
+            new XAttribute("pool-ready", poolReady),
+            new XAttribute("pool-target", poolTarget),
+            new XAttribute("free-memory-mb", freeMemoryMb),
+            new XAttribute("version", version));
+
+    /// <summary>Reads a host's presence; null when the stanza is not one (a person's or a worker's presence).</summary>
+    public static HostPresence? ParsePresence(XElement presence)
+    {
+        string? from = presence.Attribute("from")?.Value;
+        if (from is null)
+        {
+            return null;
+        }
+
+        var type = presence.Attribute("type")?.Value;
+        if (type == "unavailable")
+        {
+            return new HostPresence(from, false, 0, 0, 0, 0, string.Empty);
+        }
+
+        var host = presence.Element(Ns + "host");
+        if (type is not null || host is null)
+        {
+            return null;
+        }
+
+        return new HostPresence(from, true, Int(host, "sandboxes"), Int(host, "pool-ready"), Int(host, "pool-target"),
+            long.TryParse(host.Attribute("free-memory-mb")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0,
+            host.Attribute("version")?.Value ?? string.Empty);
+    }
+
+    private static int Int(XElement e, string name) =>
+        int.TryParse(e.Attribute(name)?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : 0;
+}
