@@ -100,9 +100,10 @@ internal sealed class ProbeServers : IDisposable
 /// <summary>Reachability probes run from inside a namespace: a packet that is dropped anywhere gives false after the timeout.</summary>
 internal static class Probe
 {
-    // Everything is on veth pairs on one machine (round trips of tens of microseconds): one second without an answer
-    // means the packet or its answer was dropped.
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
+    // Everything is on veth pairs on one machine (round trips of tens of microseconds): three seconds without an
+    // answer means the packet or its answer was dropped. One second was too short on a machine at load 40 (a first
+    // SYN retransmission or a starved thread pool), which made allowed cells look shut.
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
     public static async Task<bool> TcpAsync(NetworkNamespace ns, IPAddress destination, int port, IPAddress? source = null)
     {
@@ -164,7 +165,7 @@ internal static class Probe
     /// <summary>One echo request with iputils ping (exit 0: an echo reply came back).</summary>
     public static async Task<bool> IcmpAsync(string ns, IPAddress destination)
     {
-        using var ping = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "ping", "-n", "-q", "-c1", "-W1", destination.ToString()])
+        using var ping = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "ping", "-n", "-q", "-c1", "-W3", destination.ToString()])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
