@@ -11,12 +11,6 @@ namespace Moat.Honeyfarm.Gateway;
 
 public sealed partial class HoneyfarmGateway
 {
-    /// <summary>
-    /// The fraction (0..1) of new outside sources that join one shared universe instead of opening their own;
-    /// sources beyond <see cref="HoneyfarmOptions.MaxUniverses"/> always do.
-    /// </summary>
-    public double SharedFraction { get; init; }
-
     /// <summary>Under the lock: the universe of an outside source, opened (with its table, TUN and rules) on its first packet.</summary>
     private Universe UniverseFor(uint source)
     {
@@ -26,7 +20,7 @@ public sealed partial class HoneyfarmGateway
         }
 
         Universe universe;
-        if (_universes.Count >= _options.MaxUniverses || (SharedFraction > 0 && _random.NextDouble() < SharedFraction))
+        if (_universes.Count >= _options.MaxUniverses || (_options.SharedFraction > 0 && _random.NextDouble() < _options.SharedFraction))
         {
             universe = _shared ??= OpenUniverse(null);
         }

@@ -52,6 +52,12 @@ public sealed record HoneyfarmOptions
     /// <summary>The most universes (outside sources) at once; a new source beyond it joins the shared universe.</summary>
     public int MaxUniverses { get; init; } = 64;
 
+    /// <summary>
+    /// The fraction (0..1) of new outside sources that join one shared universe instead of opening their own;
+    /// sources beyond <see cref="MaxUniverses"/> always do.
+    /// </summary>
+    public double SharedFraction { get; init; }
+
     /// <summary>The services every clone offers.</summary>
     public Personality Personality { get; init; } = Personality.Default;
 
@@ -71,6 +77,11 @@ public sealed record HoneyfarmOptions
         if (MaxUniverses < 1 || MaxUniverses > 4000)
         {
             throw new ArgumentException($"MaxUniverses ({MaxUniverses}) must be between 1 and 4000.");
+        }
+
+        if (SharedFraction is < 0 or > 1 || double.IsNaN(SharedFraction))
+        {
+            throw new ArgumentException($"SharedFraction ({SharedFraction}) must be between 0 and 1.");
         }
 
         if (ScanFilterInterval < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || BufferedPacketsPerBinding < 1)

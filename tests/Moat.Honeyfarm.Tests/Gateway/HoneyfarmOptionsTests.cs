@@ -18,6 +18,7 @@ public sealed class HoneyfarmOptionsTests
         { Valid() with { WarmClones = 300, MaxClones = 10 }, "WarmClones" },
         { Valid() with { MaxUniverses = 0 }, "MaxUniverses" },
         { Valid() with { IdleTimeout = TimeSpan.Zero }, "IdleTimeout" },
+        { Valid() with { SharedFraction = 1.5 }, "SharedFraction" },
         { Valid() with { ScanFilterInterval = TimeSpan.FromSeconds(-1) }, "ScanFilterInterval" },
     };
 

@@ -69,6 +69,23 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task WithSharedFractionOne_AllSourcesShareOneUniverseAndSeeTheSameClone()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { SharedFraction = 1 });
+        var target = IPAddress.Parse("198.18.132.1");
+
+        var first = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
+        var second = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, target, 22);
+
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        Assert.Equal(Host(first), Host(second));
+        var universe = Assert.Single(farm.Gateway.Universes());
+        Assert.Null(universe.Attacker);
+        Assert.Single(universe.Clones);
+    }
+
+    [Fact]
     public async Task Reflect_ACloneConnectingOut_ReachesANewCloneInItsOwnUniverse_AndNothingLeaves()
     {
         await using var farm = await FarmTopology.CreateAsync(o => o with { Export = ExportPolicy.Reflect });
