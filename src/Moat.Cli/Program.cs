@@ -21,6 +21,7 @@ root.Subcommands.Add(Moat.Pki.Cli.AuthCertCommands.Create());
 root.Subcommands.Add(Moat.Detect.Cli.DetectCommands.Create());
 root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create());
 root.Subcommands.Add(Moat.Monitor.Cli.MonitorCommands.Create());
+WatchCommands.AddTo(root);
 root.Subcommands.Add(Moat.Xmpp.Cli.XmppCommands.Create());
 root.Subcommands.Add(Moat.Jobs.Cli.JobCommands.Create());
 root.Subcommands.Add(FabricCommands.Create());

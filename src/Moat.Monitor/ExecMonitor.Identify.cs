@@ -21,7 +21,8 @@ public sealed partial class ExecMonitor
             _pendingExecFiles.Remove(pid, out captured);
         }
 
-        string? sandboxId = _sandboxOfPid.GetValueOrDefault(pid) ?? _options.SandboxOfPid(pid);
+        bool known = _sandboxOfPid.TryGetValue(pid, out string? sandboxId);
+        sandboxId ??= _options.SandboxOfPid(pid);
         if (sandboxId is null)
         {
             return; // a host process
@@ -30,7 +31,7 @@ public sealed partial class ExecMonitor
         _sandboxOfPid[pid] = sandboxId;
         bool lost = _fanotifyLostSinceLastExec;
         _fanotifyLostSinceLastExec = false;
-        var record = Identify(pid, sandboxId, captured, lost, superseded);
+        var record = Identify(pid, sandboxId, captured, lost, superseded) with { EnteredFromHost = !known };
         Counters.Records++;
         Publish(record);
     }

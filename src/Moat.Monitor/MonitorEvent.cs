@@ -49,7 +49,17 @@ public sealed record ExecRecord(
     bool? Drift,
     string? DriftReason,
     VerificationStatus Verification,
-    string? VerificationDetail) : MonitorEvent(Time, SandboxId);
+    string? VerificationDetail) : MonitorEvent(Time, SandboxId)
+{
+    /// <summary>
+    /// True when the process was not forked by a process the monitor already knew in this sandbox: it was put into
+    /// the sandbox from outside (the OCI runtime's `runc init` for a start or an exec). A tenant cannot make one.
+    /// </summary>
+    public bool EnteredFromHost { get; init; }
+
+    /// <summary>Set by the host agent when the exec is the sandbox runtime's own (e.g. `runc init`), not the tenant's; the detail says on what evidence.</summary>
+    public string? Runtime { get; init; }
+}
 
 /// <summary>Events were lost by a kernel source: the monitor says so instead of staying silent.</summary>
 public sealed record GapRecord(DateTimeOffset Time, string? SandboxId, string Source, string Detail) : MonitorEvent(Time, SandboxId);

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Moat.Host.Api;
 using Moat.Host.Network;
@@ -55,6 +56,10 @@ public static class HostAgent
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
+            // Watchers (exec monitor, network detectors, responses); containment registers its own quarantine when wired.
+            builder.Services.TryAddSingleton<Watch.ISandboxQuarantine>(sp => new Watch.LinkQuarantine(options.HostNamespace, sp.GetRequiredService<ISandboxNetwork>()));
+            builder.Services.AddSingleton<Watch.WatchService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<Watch.WatchService>());
             Fabric.FabricAgent.Register(builder.Services, options.Fabric);
             // Registered through a factory so that the container disposes it (releasing the folder) when the agent stops.
             builder.Services.AddSingleton(_ => agentLock);
@@ -65,6 +70,7 @@ public static class HostAgent
             app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
             app.MapSandboxApi();
+            Watch.WatchApi.MapWatchApi(app);
             app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(
                 Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
                 pool.Status(), report) { Tiers = runtimes.Status }));

@@ -30,6 +30,9 @@ public sealed record HostAgentOptions
     /// <summary>The XMPP fabric this host joins (sandbox operations as IQs, status as presence); null = local API only.</summary>
     public Fabric.FabricOptions? Fabric { get; init; }
 
+    /// <summary>Exec monitoring, network detection and the response policy (src/Moat.Host/Watch).</summary>
+    public Watch.WatchOptions Watch { get; init; } = Moat.Host.Watch.WatchOptions.Default;
+
     public string SocketPath => Path.Combine(StateDir, "agent.sock");
 
     public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");
@@ -56,6 +59,7 @@ public sealed record HostAgentOptions
 
         _ = new Network.AddressPool(AddressPool);
         Tiers.Validate();
+        Watch.Validate();
         Fabric?.Validate();
     }
 }

@@ -83,6 +83,14 @@ public sealed class HostClient : IDisposable
 
     public Task<List<PoolStatus>> FillPoolAsync(CancellationToken ct = default) => Send<List<PoolStatus>>(HttpMethod.Post, "v1/pool/fill", null, ct);
 
+    public Task<Watch.AlertsReport> AlertsAsync(string? sandbox = null, int limit = 1000, CancellationToken ct = default) =>
+        Get<Watch.AlertsReport>(sandbox is null ? $"v1/alerts?limit={limit}" : $"v1/alerts?limit={limit}&sandbox={Uri.EscapeDataString(sandbox)}", ct);
+
+    public Task<List<Watch.ResponseView>> ReleaseAsync(string r, string by, CancellationToken ct = default) =>
+        Send<List<Watch.ResponseView>>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/release?by={Uri.EscapeDataString(by)}", null, ct);
+
+    public Task<Watch.WatchStatus> WatchStatusAsync(CancellationToken ct = default) => Get<Watch.WatchStatus>("v1/watch", ct);
+
     public void Dispose() => _http.Dispose();
 
     private async Task<T> Get<T>(string path, CancellationToken ct)

@@ -24,8 +24,8 @@ public static class MonitorCommands
 
     private static Option<string> DbOption() => new("--db")
     {
-        Description = "Path of the monitor's SQLite store (e.g. /var/lib/moat/monitor.db).",
-        Required = true,
+        Description = "Path of the monitor's SQLite store; default: the host agent's (monitor.db in MOAT_STATE_DIR or /var/lib/moat).",
+        DefaultValueFactory = _ => Path.Combine(Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? "/var/lib/moat", "monitor.db"),
     };
 
     private static Option<string?> SandboxOption() => new("--sandbox") { Description = "Only this sandbox id." };
@@ -87,7 +87,7 @@ public static class MonitorCommands
                     Console.Out.WriteLine(e switch
                     {
                         ExecRecord r => $"{r.Time:O} exec  {r.SandboxId} pid {r.Pid} {r.Path ?? "?"} {Short(r.Sha256)} {r.PackageName}{(r.PackageVersion is null ? "" : " " + r.PackageVersion)}"
-                            + $"{(r.Script is null ? "" : $" script {r.Script}")}{(r.Drift == true ? " DRIFT" : "")} [{r.Verification}]",
+                            + $"{(r.Script is null ? "" : $" script {r.Script}")}{(r.Drift == true ? " DRIFT" : "")} [{r.Verification}]{(r.Runtime is null ? "" : " RUNTIME")}",
                         GapRecord g => $"{g.Time:O} GAP   {g.SandboxId ?? "all sandboxes"} {g.Source}: {g.Detail}",
                         AlertRecord a => $"{a.Time:O} ALERT {a.SandboxId} {a.Priority} {a.Rule} pid {a.Pid} {a.Path}: {a.Description}",
                         _ => e.ToString(),
@@ -200,7 +200,8 @@ public static class MonitorCommands
         await using (store)
         {
             var events = await store.EventsAsync(new MonitorQuery(sandbox, null, int.MaxValue), ct).ConfigureAwait(false);
-            return (InventoryBuilder.Build(events.OfType<ExecRecord>()), null);
+            // The OCI runtime's own execs (runc init, recorded by the host agent as such) are not the tenant's applications.
+            return (InventoryBuilder.Build(events.OfType<ExecRecord>().Where(r => r.Runtime is null)), null);
         }
     }
 

@@ -21,6 +21,7 @@ public sealed class SqliteMonitorStore : IMonitorStore
         {
             command.CommandText = """
                 PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = NORMAL;
                 CREATE TABLE IF NOT EXISTS monitor_events (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     time_us INTEGER NOT NULL,
