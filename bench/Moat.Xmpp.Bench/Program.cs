@@ -1,6 +1,7 @@
 // Macro benchmark of the XMPP fabric: Prosody's one-way message ceiling, end-to-end dispatch of empty tasks,
 // time from a worker's death to its task running elsewhere, and connected workers held by one manager.
 // Usage: dotnet run -c Release --project bench/Moat.Xmpp.Bench -- [workers=10000] [tasks=50000]
+//        dotnet run -c Release --project bench/Moat.Xmpp.Bench -- fabric STATE_DIR   (hosts on the fabric; see FabricBench)
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Versioning;
@@ -11,6 +12,12 @@ using Moat.Xmpp.Client;
 using Moat.Xmpp.Server;
 
 [assembly: SupportedOSPlatform("linux")]
+
+if (args is ["fabric", ..])
+{
+    await Moat.Xmpp.Bench.FabricBench.RunAsync(args[1..]);
+    return;
+}
 
 int fleet = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10_000;
 int taskCount = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 50_000;
