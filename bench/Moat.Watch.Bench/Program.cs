@@ -7,7 +7,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Moat.Cli.Composition;
 using Moat.Host.Agent;
 using Moat.Host.Sandboxes;
 using Moat.Host.Watch;
@@ -40,7 +39,11 @@ await using (var agent = await Agent.StartAsync(images, watch: true, tag + "s"))
         await Sh("ip", "-n", agent.HostNs, "addr", "add", $"198.19.200.{i}/32", "dev", "lo");
     }
 
-    await Sh("sh", "-c", $"printf 'table inet wb {{ chain input {{ type filter hook input priority 0; ip daddr 198.19.200.0/24 tcp flags syn counter; }} }}\n' | ip netns exec {agent.HostNs} nft -f -");
+    var (nftCode, nftOut) = await Sh("ip", "netns", "exec", agent.HostNs, "nft", "add table inet wb; add chain inet wb input { type filter hook input priority 0; }; add rule inet wb input ip daddr 198.19.200.0/24 tcp flags & (syn | ack) == syn counter");
+    if (nftCode != 0)
+    {
+        throw new InvalidOperationException(nftOut);
+    }
     var watch = agent.Watch;
     var started = DateTimeOffset.UtcNow;
     var sw = Stopwatch.StartNew();
@@ -193,7 +196,7 @@ internal sealed class Agent : IAsyncDisposable
             },
             Watch = WatchOptions.Default with { Enabled = watch },
         };
-        var app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir);
+        var app = await HostAgent.BuildAsync(options, dir => new BenchImages(ImageStore.Open(Path.Combine(dir, "images"))));
         await app.StartAsync();
         return new Agent(app, app.Services.GetRequiredService<HostAgentOptions>().StateDir, hostNs);
     }
@@ -209,5 +212,15 @@ internal sealed class Agent : IAsyncDisposable
         await _app.DisposeAsync();
         Process.Start("ip", ["netns", "del", HostNs]).WaitForExit();
         Directory.Delete(State, recursive: true);
+    }
+}
+
+/// <summary>The agent's view of the bench's image store (as the CLI's ImageCatalog, without the CLI).</summary>
+internal sealed class BenchImages(ImageStore store) : IImageCatalog
+{
+    public ResolvedImage Resolve(string reference)
+    {
+        var image = store.Resolve(reference) ?? throw new Moat.Host.InvalidRequestException($"image '{reference}' is not in the bench's store.", notFound: true);
+        return new ResolvedImage(image.Digest, store.RootfsPath(image), image.Config.Env, [.. image.Config.Entrypoint, .. image.Config.Cmd]);
     }
 }

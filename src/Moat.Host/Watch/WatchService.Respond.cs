@@ -12,20 +12,25 @@ public sealed partial class WatchService
     /// <summary>Stores the alert, decides the action for the sandbox's trust level and carries it out, unless an equal or stronger one is in force.</summary>
     private async Task RespondAsync(Alert alert, WatchedSandbox sandbox, CancellationToken cancellationToken)
     {
-        var stored = _store.AddAlert(alert, sandbox.Id);
         Interlocked.Increment(ref _networkAlerts);
-        WatchLog.NetworkAlert(_logger, stored.Id, sandbox.Id, alert.Detector, alert.Source.ToString(), alert.Target, Evidence(alert), alert.Message);
         var action = _policy.Decide(Level(sandbox.Trust), alert.Detector);
         await _respondGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (action != ResponseAction.Record && _inForce.TryGetValue(sandbox.Id, out var current) && current >= action)
             {
-                return; // the alert is kept as evidence; the response already in force covers it
+                // The alert is kept as evidence; the response already in force covers it.
+                var evidence = _store.AddAlert(alert, sandbox.Id);
+                WatchLog.NetworkAlert(_logger, evidence.Id, sandbox.Id, alert.Detector, alert.Source.ToString(), alert.Target, Evidence(alert), alert.Message);
+                return;
             }
 
-            var at = _time.GetUtcNow();
+            // Act first, write after: the store's commit is slower than cutting a scanner off, and nothing is lost
+            // by the order (the agent writes both before it reads the next event).
             string outcome = await ApplyAsync(action, sandbox.Sandbox, cancellationToken).ConfigureAwait(false);
+            var at = _time.GetUtcNow(); // when it took effect
+            var stored = _store.AddAlert(alert, sandbox.Id);
+            WatchLog.NetworkAlert(_logger, stored.Id, sandbox.Id, alert.Detector, alert.Source.ToString(), alert.Target, Evidence(alert), alert.Message);
             var response = _store.AddResponse(stored.Id, sandbox.Id, sandbox.Trust, ResponsePolicy.Name(action), at, outcome);
             if (response.InForce)
             {

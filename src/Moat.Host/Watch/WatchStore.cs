@@ -21,6 +21,7 @@ internal sealed class WatchStore
         using var c = Open();
         Execute(c, """
             PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
             CREATE TABLE IF NOT EXISTS alerts (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, sandbox TEXT NOT NULL, detector TEXT NOT NULL,
                 source TEXT NOT NULL, target TEXT NOT NULL, evidence TEXT NOT NULL, message TEXT NOT NULL);
