@@ -10,6 +10,12 @@ if (args.Length > 0 && args[0] == "mtd")
     return await new RootCommand("moat (MTD only)") { MtdCommands.Create() }.Parse(args).InvokeAsync().ConfigureAwait(false);
 }
 
+// `Moat.Mtd.Bench relocate [N]`: real cold relocations between two lab hosts under client load (needs root).
+if (args.Length > 0 && args[0] == "relocate")
+{
+    return await Moat.Mtd.Bench.RelocationBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20).ConfigureAwait(false);
+}
+
 // Macro benchmark of the MTD simulator: prints the simulated figures (attacks resisted and survival per strategy)
 // and how long the simulation took, beside the floor of the same work: pushing and popping the same number of
 // events through a bare PriorityQueue in the same run.

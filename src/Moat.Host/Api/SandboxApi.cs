@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Moat.Host.Pool;
 using Moat.Host.Sandboxes;
 
@@ -55,6 +57,7 @@ public static class SandboxApi
             TypedResults.Ok(s.InteractiveExec(reference, req.Command ?? [], req.Tty)));
         api.MapGet("/sandboxes/{reference}/logs", (string reference, int? tail, SandboxService s) =>
             TypedResults.Text(s.Logs(reference, Math.Clamp(tail ?? 65536, 1, 16 << 20))));
+        MapTransferApi(api);
         api.MapGet("/pool", (WarmPool pool) => TypedResults.Ok(pool.Status()));
         api.MapPost("/pool/fill", async (WarmPool pool, CancellationToken ct) =>
         {
@@ -64,8 +67,35 @@ public static class SandboxApi
         return app;
     }
 
+    /// <summary>Moving a sandbox between hosts: CRIU support, reserving a copy, exporting and importing writable state.</summary>
+    private static void MapTransferApi(RouteGroupBuilder api)
+    {
+        api.MapGet("/checkpoint", async (CancellationToken ct) => TypedResults.Ok(await CheckpointProbe.GetAsync(ct)));
+        api.MapPost("/sandboxes/reserve", async (SandboxManifest manifest, SandboxService s, ILoggerFactory logs, CancellationToken ct) =>
+        {
+            var reserved = await new SandboxTransfer(s, logs.CreateLogger<SandboxTransfer>()).ReserveAsync(manifest, ct);
+            return TypedResults.Created($"/v1/sandboxes/{reserved.Id}", reserved);
+        });
+        api.MapGet("/sandboxes/{reference}/state", (string reference, SandboxService s, ILoggerFactory logs, CancellationToken ct) =>
+        {
+            var transfer = new SandboxTransfer(s, logs.CreateLogger<SandboxTransfer>());
+            var sandbox = transfer.PrepareExport(reference);
+            return TypedResults.Stream(body => transfer.ExportAsync(sandbox, body, ct), SandboxTransfer.ContentType);
+        });
+        api.MapPut("/sandboxes/{reference}/state", async (string reference, bool? start, HttpRequest request, SandboxService s, ILoggerFactory logs, CancellationToken ct) =>
+        {
+            // A sandbox's layer and volume can be far larger than Kestrel's default request limit (30 MB).
+            if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null;
+            }
+
+            return TypedResults.Ok(await new SandboxTransfer(s, logs.CreateLogger<SandboxTransfer>()).ImportAsync(reference, request.Body, start ?? true, ct));
+        });
+    }
+
     /// <summary>Turns the agent's errors into RFC 7807 problems with the status the failure deserves.</summary>
-    private static async ValueTask<object?> ProblemFilter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    internal static async ValueTask<object?> ProblemFilter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         try
         {

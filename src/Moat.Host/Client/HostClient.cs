@@ -51,6 +51,18 @@ public sealed class HostClient : IDisposable
 
     public Task<ClaimResponse> ClaimAsync(SandboxSpec spec, CancellationToken ct = default) => Send<ClaimResponse>(HttpMethod.Post, "v1/sandboxes/claim", spec, ct);
 
+    public Task<QuarantineResponse> QuarantineAsync(string reference, bool freeze, CancellationToken ct = default) =>
+        Send<QuarantineResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/quarantine?freeze={(freeze ? "true" : "false")}", null, ct);
+
+    public Task<QuarantineResponse> LiftQuarantineAsync(string reference, CancellationToken ct = default) =>
+        Send<QuarantineResponse>(HttpMethod.Delete, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/quarantine", null, ct);
+
+    public Task<AllowResponse> AllowAsync(string reference, string pem, CancellationToken ct = default) =>
+        Send<AllowResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/allow", new AllowRequest(pem), ct);
+
+    public Task<PolicyResponse> ReloadPolicyAsync(CancellationToken ct = default) =>
+        Send<PolicyResponse>(HttpMethod.Post, "v1/policy/reload", null, ct);
+
     public Task<Sandbox> StartAsync(string r, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/start", null, ct);
 
     public Task<Sandbox> StopAsync(string r, double graceSeconds = 10, CancellationToken ct = default) =>
@@ -82,6 +94,40 @@ public sealed class HostClient : IDisposable
     public Task<List<PoolStatus>> PoolAsync(CancellationToken ct = default) => Get<List<PoolStatus>>("v1/pool", ct);
 
     public Task<List<PoolStatus>> FillPoolAsync(CancellationToken ct = default) => Send<List<PoolStatus>>(HttpMethod.Post, "v1/pool/fill", null, ct);
+
+    /// <summary>Whether the host can checkpoint running sandboxes (`criu check`), with CRIU's reason when not.</summary>
+    public Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken ct = default) => Get<CheckpointSupport>("v1/checkpoint", ct);
+
+    /// <summary>Makes a stopped copy of a sandbox from another host's manifest, ready to receive its state.</summary>
+    public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, "v1/sandboxes/reserve", manifest, ct);
+
+    /// <summary>Opens the tar stream of a stopped sandbox's upper layer and volume; the caller disposes the stream.</summary>
+    /// <remarks>An export that fails half-way ends the stream with an <see cref="IOException"/>, never a clean end.</remarks>
+    public async Task<Stream> ExportStateAsync(string r, CancellationToken ct = default)
+    {
+        var resp = await _http.GetAsync($"v1/sandboxes/{Uri.EscapeDataString(r)}/state", HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        try
+        {
+            await EnsureAsync(resp, ct).ConfigureAwait(false);
+            return new ResponseStream(resp, await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false));
+        }
+        catch
+        {
+            resp.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Streams a state archive into a reserved sandbox and, by default, starts it.</summary>
+    public async Task<ImportResult> ImportStateAsync(string r, Stream archive, bool start = true, CancellationToken ct = default)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Put, $"v1/sandboxes/{Uri.EscapeDataString(r)}/state?start={(start ? "true" : "false")}");
+        req.Content = new StreamContent(archive, 128 * 1024);
+        req.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
+        using var resp = await _http.SendAsync(req, ct).ConfigureAwait(false);
+        await EnsureAsync(resp, ct).ConfigureAwait(false);
+        return (await resp.Content.ReadFromJsonAsync<ImportResult>(Json, ct).ConfigureAwait(false))!;
+    }
 
     public Task<Watch.AlertsReport> AlertsAsync(string? sandbox = null, int limit = 1000, CancellationToken ct = default) =>
         Get<Watch.AlertsReport>(sandbox is null ? $"v1/alerts?limit={limit}" : $"v1/alerts?limit={limit}&sandbox={Uri.EscapeDataString(sandbox)}", ct);
@@ -139,6 +185,47 @@ public sealed class HostClient : IDisposable
         var o = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
         o.Converters.Add(new JsonStringEnumConverter());
         return o;
+    }
+}
+
+/// <summary>A response body that disposes its response with it.</summary>
+internal sealed class ResponseStream(HttpResponseMessage response, Stream inner) : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+            response.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }
 

@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using System.ComponentModel;
+using Microsoft.Extensions.Logging;
+using Moat.Host.Rootfs;
+
+namespace Moat.Host.Sandboxes;
+
+/// <summary>What a destination host needs to make an empty copy of a sandbox before the sandbox's state arrives.</summary>
+/// <param name="Spec">The source's spec (name, image reference, limits, command, client, volume).</param>
+/// <param name="ImageDigest">The image the source runs on; the destination must resolve the reference to the same digest.</param>
+/// <param name="Tier">The source's runtime tier; the copy keeps it.</param>
+/// <param name="SourceId">The sandbox's id on the source host, for logs.</param>
+public sealed record SandboxManifest(SandboxSpec Spec, string ImageDigest, RuntimeTier Tier, string SourceId);
+
+/// <summary>The outcome of loading a moved sandbox's writable state on its new host.</summary>
+/// <param name="Sandbox">The sandbox as it now is (running when the import started it).</param>
+/// <param name="Bytes">Archive bytes received.</param>
+/// <param name="ElapsedMs">Time from the first byte read to the sandbox being ready (started or not).</param>
+public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs);
+
+/// <summary>
+/// Moves a sandbox's writable state between hosts as one tar stream: the overlay's upper layer (with overlayfs'
+/// whiteouts and opaque-directory xattrs) and the /data volume. The source exports a stopped sandbox; the destination
+/// first reserves a stopped copy made from the same image (address, namespace, cgroup, bundle), then replaces that
+/// copy's empty layer and volume with the stream and starts it. Nothing here assumes both hosts share a disk.
+/// </summary>
+/// <remarks>GNU tar does the archive work: it keeps device nodes (whiteouts), xattrs, hard links and numeric owners,
+/// and refuses members with ".." or leading "/"; the importer accepts only the two top-level folders it expects.</remarks>
+internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger logger)
+{
+    public const string ContentType = "application/x-tar";
+    private const string UpperMember = "upper";
+    private const string DataMember = "data";
+
+    /// <summary>Makes a stopped copy of a sandbox described by <paramref name="manifest"/>; fails before anything runs if
+    /// this host cannot hold it (address pool, memory) or resolves the image to a different digest.</summary>
+    public async Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var created = await sandboxes.CreateAsync(manifest.Spec with { Tier = manifest.Tier }, start: false, cancellationToken).ConfigureAwait(false);
+        if (!string.Equals(created.ImageDigest, manifest.ImageDigest, StringComparison.Ordinal))
+        {
+            await sandboxes.DestroyAsync(created.Id, CancellationToken.None).ConfigureAwait(false);
+            throw new InvalidRequestException(
+                $"image '{manifest.Spec.Image}' is {created.ImageDigest} on this host but {manifest.ImageDigest} on the source; give both hosts the same image before moving the sandbox.");
+        }
+
+        LogReserved(logger, created.Id, manifest.SourceId);
+        return created;
+    }
+
+    /// <summary>Checks that a sandbox can be exported now (it must be stopped, so its layer and volume are quiet).</summary>
+    public Sandbox PrepareExport(string reference)
+    {
+        var s = sandboxes.Get(reference);
+        if (s.State is not (SandboxState.Stopped or SandboxState.Created))
+        {
+            throw new InvalidRequestException(
+                $"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; stop it before exporting its state, so that its files are not written while they are copied.");
+        }
+
+        return s;
+    }
+
+    /// <summary>Writes the sandbox's upper layer and volume to <paramref name="output"/> as a tar stream.</summary>
+    /// <exception cref="MoatHostException">tar failed; the stream written so far is incomplete and must be discarded.</exception>
+    public async Task ExportAsync(Sandbox s, Stream output, CancellationToken cancellationToken)
+    {
+        var args = new List<string> { "--create", "--file=-", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.*", "--sparse", "-C", sandboxes.SandboxDir(s), UpperMember };
+        if (s.Spec.Volume && Directory.Exists(sandboxes.VolumeDir(s)))
+        {
+            // The volume folder is named by the sandbox id; in the archive it is "data". S: symlink targets stay as written.
+            args.AddRange(["-C", sandboxes.VolumesDir, $"--transform=s,^{s.Id},{DataMember},S", s.Id]);
+        }
+
+        using var tar = StartTar(args, redirectInput: false);
+        var stderr = tar.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await tar.StandardOutput.BaseStream.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+            await tar.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Kill(tar);
+            throw;
+        }
+
+        if (tar.ExitCode != 0)
+        {
+            throw new MoatHostException($"exporting sandbox {s.DisplayName} failed: tar exited {tar.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+
+        LogExported(logger, s.Id);
+    }
+
+    /// <summary>
+    /// Replaces the reserved copy's layer and volume with the archive read from <paramref name="input"/> and, when
+    /// <paramref name="start"/>, starts it. A failure leaves the copy stopped with its files unchanged (the caller
+    /// destroys the reservation); nothing of the archive stays on disk.
+    /// </summary>
+    public async Task<ImportResult> ImportAsync(string reference, Stream input, bool start, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var s = sandboxes.Get(reference);
+        if (s.State is not (SandboxState.Created or SandboxState.Stopped))
+        {
+            throw new InvalidRequestException(
+                $"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; state can only be loaded into a reserved (created or stopped) sandbox.");
+        }
+
+        var sw = Stopwatch.StartNew();
+        var dir = sandboxes.SandboxDir(s);
+        var staging = Path.Combine(dir, "import");
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+
+        Directory.CreateDirectory(staging);
+        long bytes;
+        try
+        {
+            bytes = await ExtractAsync(input, staging, cancellationToken).ConfigureAwait(false);
+            var unexpected = Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName)
+                .Where(n => n is not (UpperMember or DataMember)).ToList();
+            if (unexpected.Count > 0 || !Directory.Exists(Path.Combine(staging, UpperMember)))
+            {
+                throw new InvalidRequestException(
+                    $"the state archive for sandbox {s.DisplayName} is not valid: it must hold only the folders '{UpperMember}' and '{DataMember}', found {string.Join(", ", Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName))}.");
+            }
+
+            // The overlay must not be mounted while its upper folder is swapped; StartAsync mounts it again.
+            await OverlayRootfs.UnmountAsync(sandboxes.RootfsDir(s), cancellationToken).ConfigureAwait(false);
+            var upper = Path.Combine(dir, UpperMember);
+            var work = Path.Combine(dir, "work");
+            ReplaceDirectory(Path.Combine(staging, UpperMember), upper);
+            if (Directory.Exists(work))
+            {
+                Directory.Delete(work, recursive: true);
+            }
+
+            if (s.Spec.Volume)
+            {
+                var data = Path.Combine(staging, DataMember);
+                if (Directory.Exists(data))
+                {
+                    ReplaceDirectory(data, sandboxes.VolumeDir(s));
+                }
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+
+        if (start)
+        {
+            s = await sandboxes.StartAsync(s.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        LogImported(logger, s.Id, bytes);
+        return new ImportResult(s, bytes, sw.Elapsed.TotalMilliseconds);
+    }
+
+    private static async Task<long> ExtractAsync(Stream input, string staging, CancellationToken cancellationToken)
+    {
+        using var tar = StartTar(
+            ["--extract", "--file=-", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=trusted.overlay.*", "-C", staging],
+            redirectInput: true);
+        var stderr = tar.StandardError.ReadToEndAsync(CancellationToken.None);
+        var stdout = tar.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        long bytes = 0;
+        try
+        {
+            var buffer = new byte[128 * 1024];
+            int n;
+            while ((n = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await tar.StandardInput.BaseStream.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                bytes += n;
+            }
+
+            tar.StandardInput.Close();
+            await tar.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not MoatHostException)
+        {
+            // The sender went away or cancelled half-way: what arrived is not the whole archive.
+            Kill(tar);
+            throw new MoatHostException($"receiving sandbox state failed after {bytes} bytes: {e.Message}", e);
+        }
+
+        _ = await stdout.ConfigureAwait(false);
+        if (tar.ExitCode != 0)
+        {
+            throw new InvalidRequestException($"the state archive is not valid ({bytes} bytes read): tar exited {tar.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+
+        return bytes;
+    }
+
+    private static void ReplaceDirectory(string from, string to)
+    {
+        if (Directory.Exists(to))
+        {
+            Directory.Delete(to, recursive: true);
+        }
+
+        Directory.Move(from, to);
+    }
+
+    private static Process StartTar(IReadOnlyList<string> args, bool redirectInput)
+    {
+        var psi = new ProcessStartInfo("tar")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = redirectInput,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        try
+        {
+            return Process.Start(psi) ?? throw new MoatHostException("tar did not start.");
+        }
+        catch (Win32Exception e)
+        {
+            throw new ToolMissingException("tar", e);
+        }
+    }
+
+    private static void Kill(Process p)
+    {
+        try
+        {
+            p.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // It had already exited.
+        }
+    }
+
+    [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "Reserved sandbox {Id} for the state of {SourceId}")]
+    private static partial void LogReserved(ILogger logger, string id, string sourceId);
+
+    [LoggerMessage(EventId = 141, Level = LogLevel.Information, Message = "Exported the state of sandbox {Id}")]
+    private static partial void LogExported(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 142, Level = LogLevel.Information, Message = "Imported {Bytes} bytes of state into sandbox {Id}")]
+    private static partial void LogImported(ILogger logger, string id, long bytes);
+}

@@ -1,0 +1,302 @@
+using System.Net;
+using Moat.Host.Sandboxes;
+using Moat.Mtd.Placement;
+using Moat.Mtd.Policy;
+using Moat.Mtd.Relocation;
+using Moat.Mtd.Relocation.Lab;
+using Moat.Mtd.Relocation.Network;
+using Moat.Mtd.Tests.Policy;
+
+namespace Moat.Mtd.Tests.Relocation;
+
+/// <summary>
+/// Real relocations between two (or three) host agents in a <see cref="SurrogateLab"/>: a busybox httpd sandbox
+/// serving a page from its /data volume, reached by a client namespace only through a VIP on the front.
+/// </summary>
+public sealed class RelocationTests
+{
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public async Task Sandbox_moves_from_A_to_B_while_a_client_keeps_using_the_VIP()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var web = await WebService.StartAsync(lab, front, a);
+        using var http = lab.ClientHttp(RequestTimeout);
+        Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
+
+        // A client keeps asking through the VIP for the whole move; each request retries until it gets the page.
+        using var stop = new CancellationTokenSource();
+        var client = Task.Run(async () =>
+        {
+            var served = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
+                served++;
+            }
+
+            return served;
+        });
+
+        var report = await new RelocationCoordinator().RelocateAsync("web", a.Relocation, b.Relocation, web.Binding);
+        await stop.CancelAsync();
+        var served = await client;
+
+        Assert.True(report.Succeeded, report.Failure);
+        Assert.Equal(MigrationMode.Cold, report.Mode);
+        Assert.Contains("unavailable", report.LiveUnavailable, StringComparison.Ordinal);
+        Assert.True(report.BytesMoved > 256 * 1024, $"{report.BytesMoved} bytes moved"); // the blob alone is 256 KiB
+        Assert.True(report.Downtime > TimeSpan.Zero);
+        Assert.True(served > 0);
+
+        // The VIP leads to B's copy, which has the volume and the upper layer (a new file and a deleted one).
+        var moved = Assert.Single(await b.Relocation.ListAsync());
+        Assert.Equal("web", moved.Name);
+        Assert.Equal(SandboxState.Running, moved.State);
+        Assert.Equal(IPAddress.Parse(moved.Address!), front.Current(web.Vip));
+        Assert.NotEqual(report.OldAddress, moved.Address);
+        Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
+        var check = await b.Sandboxes.ExecAsync(moved.Id, ["sh", "-c", "cat /etc/moved-marker; test -e /bin/vi && echo vi-present || echo vi-gone; md5sum /data/blob"], null, TimeSpan.FromSeconds(10));
+        Assert.Equal(0, check.ExitCode);
+        Assert.Equal($"{web.Marker}\nvi-gone\n{web.BlobMd5}  /data/blob\n", check.Stdout);
+
+        // A holds nothing of it: no record, no folder, no volume, no namespace.
+        Assert.Empty(await a.Relocation.ListAsync());
+        Assert.False(Directory.Exists(Path.Combine(a.Options.StateDir, "sandboxes", report.SourceId)));
+        Assert.False(Directory.Exists(Path.Combine(a.Options.StateDir, "volumes", report.SourceId)));
+        Assert.False(File.Exists("/run/netns/moat-" + report.SourceId));
+    }
+
+    [Fact]
+    public async Task A_full_destination_refuses_before_the_sandbox_stops()
+    {
+        // /30 pools: two addresses per host, both taken on B.
+        await using var lab = await LabImages.StartLabAsync(poolPrefixLength: 30);
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        await b.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "filler1" });
+        await b.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "filler2" });
+        var web = await WebService.StartAsync(lab, front, a);
+        var before = a.Sandboxes.Get("web");
+
+        var report = await new RelocationCoordinator().RelocateAsync("web", a.Relocation, b.Relocation, web.Binding);
+
+        Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
+        Assert.Contains("exhausted", report.Failure, StringComparison.Ordinal);
+        Assert.Equal(0, report.BytesMoved);
+        await web.AssertServedFromAsync(lab, a, before);
+        Assert.Equal(["filler1", "filler2"], (await b.Relocation.ListAsync()).Select(s => s.Name).Order());
+    }
+
+    [Fact]
+    public async Task A_destination_that_dies_mid_migration_leaves_the_sandbox_running_on_the_source()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var web = await WebService.StartAsync(lab, front, a);
+        var before = a.Sandboxes.Get("web");
+        var coordinator = new RelocationCoordinator(RelocationOptions.Default with
+        {
+            Observer = async (stage, _) =>
+            {
+                if (stage == RelocationStage.SourceStopped)
+                {
+                    await b.StopAgentAsync();
+                }
+            },
+        });
+
+        var report = await coordinator.RelocateAsync("web", a.Relocation, b.Relocation, web.Binding);
+
+        Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
+        Assert.Contains(b.Name, report.Failure, StringComparison.Ordinal);
+        Assert.Contains(report.Warnings, w => w.Contains("could not be removed", StringComparison.Ordinal));
+        await web.AssertServedFromAsync(lab, a, before);
+    }
+
+    [Fact]
+    public async Task A_transfer_that_breaks_half_way_is_rolled_back_on_both_hosts()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var web = await WebService.StartAsync(lab, front, a);
+        var before = a.Sandboxes.Get("web");
+
+        var report = await new RelocationCoordinator().RelocateAsync("web", new BreakingExport(a.Relocation, 16 * 1024), b.Relocation, web.Binding);
+
+        Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
+        Assert.Contains("could not import state", report.Failure, StringComparison.Ordinal);
+        Assert.Empty(report.Warnings);
+        Assert.Empty(await b.Relocation.ListAsync());
+        await web.AssertServedFromAsync(lab, a, before);
+    }
+
+    [Fact]
+    public async Task The_scheduler_moves_a_sandbox_on_its_clock_and_away_from_a_suspect_on_alert()
+    {
+        await using var lab = await LabImages.StartLabAsync(hosts: 3);
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b, c) = (lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]);
+        var web = await WebService.StartAsync(lab, front, a);
+        await c.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "suspect", Client = "mallory" });
+        var time = new ManualTimeProvider(DateTimeOffset.UnixEpoch);
+        var fleet = lab.Hosts.Select((h, i) => new FleetHost(
+            h.Relocation, new HostConfiguration(Moat.Mtd.Placement.RuntimeTier.Container, "6.1", "debian-12"), new NetworkLocation("lan", "up" + i), Capacity: 4)).ToList();
+        var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default), time, new Random(1));
+        scheduler.Track("web", RelocationPolicy.Periodic(TimeSpan.FromHours(1)) with { AlsoOnAlert = true }, web.Binding);
+
+        Assert.Empty(await scheduler.RunDueAsync());
+        time.Advance(TimeSpan.FromHours(1));
+        var byClock = Assert.Single(await scheduler.RunDueAsync());
+        Assert.Equal(DueReason.Clock, byClock.Due.Reason);
+        Assert.True(byClock.Report!.Succeeded, byClock.Report.Failure);
+        var firstHop = byClock.Report.To;
+        Assert.NotEqual(a.Name, firstHop);
+
+        // The suspect lives on C: an alert must move web off C (if it is there) and never onto it.
+        Assert.True(scheduler.RaiseAlert("web", "suspect"));
+        var byAlert = Assert.Single(await scheduler.RunDueAsync());
+        Assert.Equal(DueReason.Alert, byAlert.Due.Reason);
+        Assert.True(byAlert.Report!.Succeeded, byAlert.Report.Failure);
+        Assert.NotEqual(c.Name, byAlert.Report.To);
+        using var http = lab.ClientHttp(RequestTimeout);
+        Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
+    }
+
+    internal static async Task<string> GetWithRetriesAsync(HttpClient http, Uri url)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return await http.GetStringAsync(url);
+            }
+            catch (Exception e) when ((e is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>A source whose export stream fails after a number of bytes, as a dropped fabric link would.</summary>
+    private sealed class BreakingExport(IRelocationHost inner, int after) : IRelocationHost
+    {
+        public string Name => inner.Name;
+
+        public Task<Host.Api.HostStatus> StatusAsync(CancellationToken cancellationToken = default) => inner.StatusAsync(cancellationToken);
+
+        public Task<IReadOnlyList<Sandbox>> ListAsync(CancellationToken cancellationToken = default) => inner.ListAsync(cancellationToken);
+
+        public Task<SandboxDetails> InspectAsync(string sandbox, CancellationToken cancellationToken = default) => inner.InspectAsync(sandbox, cancellationToken);
+
+        public Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken cancellationToken = default) => inner.CheckpointSupportAsync(cancellationToken);
+
+        public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken = default) => inner.ReserveAsync(manifest, cancellationToken);
+
+        public Task<Sandbox> StopAsync(string sandbox, CancellationToken cancellationToken = default) => inner.StopAsync(sandbox, cancellationToken);
+
+        public Task<Sandbox> StartAsync(string sandbox, CancellationToken cancellationToken = default) => inner.StartAsync(sandbox, cancellationToken);
+
+        public Task DestroyAsync(string sandbox, CancellationToken cancellationToken = default) => inner.DestroyAsync(sandbox, cancellationToken);
+
+        public async Task<Stream> ExportStateAsync(string sandbox, CancellationToken cancellationToken = default) =>
+            new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after);
+
+        public Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default) => inner.ImportStateAsync(sandbox, archive, cancellationToken);
+    }
+
+    private sealed class BreakingStream(Stream inner, int after) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_read >= after)
+            {
+                throw new IOException("connection to the source dropped");
+            }
+
+            var n = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, after - _read)], cancellationToken);
+            _read += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>The relocatable web service of the tests: busybox httpd serving /data/www, bound to a VIP.</summary>
+internal sealed record WebService(IPAddress Vip, ServiceBinding Binding, string Payload, string Marker, string BlobMd5)
+{
+    public Uri Url => new($"http://{Vip}/index.html");
+
+    public static async Task<WebService> StartAsync(SurrogateLab lab, VipFront front, LabHost host)
+    {
+        var payload = "payload-" + Guid.NewGuid().ToString("N");
+        var marker = "marker-" + Guid.NewGuid().ToString("N");
+        var created = await host.Sandboxes.CreateAsync(SandboxSpec.Default with
+        {
+            Name = "web",
+            Command = ["sh", "-c", "mkdir -p /data/www && exec httpd -f -p 80 -h /data/www"],
+        });
+        // /data gets the page and 256 KiB of random bytes; the upper layer gets a new file and a deletion (a whiteout).
+        var setup = await host.Sandboxes.ExecAsync(created.Id, ["sh", "-c",
+            $"echo {payload} > /data/www/index.html && echo {marker} > /etc/moved-marker && rm /bin/vi && head -c 262144 /dev/urandom > /data/blob && md5sum /data/blob"], null, TimeSpan.FromSeconds(10));
+        Assert.Equal(0, setup.ExitCode);
+        var md5 = setup.Stdout.Split(' ')[0];
+        var details = await host.Relocation.InspectAsync(created.Id);
+        await lab.ExposeAsync(host.Relocation, details);
+        var vip = lab.NextVip();
+        await front.SwitchAsync(vip, IPAddress.Parse(created.Address!));
+        return new WebService(vip, new ServiceBinding(front, vip, 80, lab), payload + "\n", marker, md5);
+    }
+
+    /// <summary>The same sandbox (same id) still runs on <paramref name="host"/>, its data intact, and the VIP serves it.</summary>
+    public async Task AssertServedFromAsync(SurrogateLab lab, LabHost host, Sandbox before)
+    {
+        var now = host.Sandboxes.Get("web");
+        Assert.Equal(before.Id, now.Id);
+        Assert.Equal(SandboxState.Running, now.State);
+        Assert.Equal(IPAddress.Parse(before.Address!), ((VipFront)Binding.Addressing).Current(Vip));
+        using var http = lab.ClientHttp(TimeSpan.FromSeconds(2));
+        Assert.Equal(Payload, await RelocationTests.GetWithRetriesAsync(http, Url));
+        var check = await host.Sandboxes.ExecAsync(now.Id, ["sh", "-c", "cat /etc/moved-marker; md5sum /data/blob"], null, TimeSpan.FromSeconds(10));
+        Assert.Equal($"{Marker}\n{BlobMd5}  /data/blob\n", check.Stdout);
+    }
+}
