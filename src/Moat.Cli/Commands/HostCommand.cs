@@ -54,6 +54,16 @@ internal static partial class HostCommand
             DefaultValueFactory = _ => TierOptions.Trusted,
         };
 
+        var policyFile = new Option<string?>("--policy")
+        {
+            Description = "The containment policy (YAML; see 'moat policy check --help'), reloaded live. It decides each client's trust, "
+                + "replacing --client-trust/--default-trust. Default: policy.yaml in the state folder if present; with none, nothing is forwarded.",
+        };
+        var authcertRoot = new Option<string?>("--authcert-root")
+        {
+            Description = "Root certificate(s) (PEM) that authcerts given to 'moat sandbox allow' must chain to.",
+        };
+
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -63,7 +73,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot,
         };
         var fabric = new FabricCommands.HostOptions();
         fabric.AddTo(cmd);
@@ -113,6 +123,8 @@ internal static partial class HostCommand
                 Runtime = p.GetValue(runtime)!,
                 Pool = targets,
                 Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
+                PolicyFile = p.GetValue(policyFile) is { } pf ? Path.GetFullPath(pf) : null,
+                AuthCertRoot = p.GetValue(authcertRoot) is { } ar ? Path.GetFullPath(ar) : null,
             };
             try
             {

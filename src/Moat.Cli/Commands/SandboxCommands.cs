@@ -34,6 +34,8 @@ internal static class SandboxCommands
         cmd.Subcommands.Add(Logs());
         cmd.Subcommands.Add(List());
         cmd.Subcommands.Add(Inspect());
+        cmd.Subcommands.Add(ContainmentVerbs.Quarantine());
+        cmd.Subcommands.Add(ContainmentVerbs.Allow());
         return cmd;
     }
 
@@ -49,8 +51,10 @@ internal static class SandboxCommands
         var noVolume = new Option<bool>("--no-volume") { Description = "Do not give the sandbox a persistent /data volume." };
         var noStart = new Option<bool>("--no-start") { Description = "Create only; start later with 'moat sandbox start'." };
         var tier = new Option<string?>("--tier") { Description = "Runtime tier: container, gvisor or vm. Default: what the host's policy gives the client's trust level; a weaker one is refused." };
+        var trust = new Option<string?>("--trust") { Description = "Trust level to run at: trusted, semi-trusted or untrusted. Default: what the host's policy gives the client; asking for more is refused." };
+        var clientAddress = new Option<string?>("--client-address") { Description = "The client's IPv4 address; an untrusted sandbox may reach it and nothing else unless a path is opened." };
         var command = new Argument<string[]>("command") { Description = "Main command (after --). Without one the sandbox idles and you run code with exec.", Arity = ArgumentArity.ZeroOrMore };
-        var c = new Command(name, description) { image, sbName, memory, cpus, pids, env, client, noVolume, tier, command };
+        var c = new Command(name, description) { image, sbName, memory, cpus, pids, env, client, noVolume, tier, trust, clientAddress, command };
         if (!claim)
         {
             c.Options.Add(noStart);
@@ -72,6 +76,8 @@ internal static class SandboxCommands
                     Client = p.GetValue(client)!,
                     Volume = !p.GetValue(noVolume),
                     Command = p.GetValue(command) ?? [],
+                    Trust = p.GetValue(trust),
+                    ClientAddress = p.GetValue(clientAddress),
                     Tier = p.GetValue(tier) is { } t ? (RuntimeTiers.TryParse(t, out var parsed) ? parsed
                         : throw new FormatException($"--tier '{t}' is not a runtime tier: use container, gvisor or vm.")) : null,
                 };

@@ -50,8 +50,18 @@ public static class HostAgent
             var runtimes = await RuntimeRegistry.ProbeAsync(stateDir, options.Runtime, options.Tiers, cancellationToken).ConfigureAwait(false);
             builder.Services.AddSingleton(runtimes);
             builder.Services.AddSingleton(runtimes.For(RuntimeTier.Container));
-            builder.Services.AddSingleton(new TierPolicy(options.Tiers));
-            builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace));
+            // Containment: with a policy file, every sandbox's traffic goes through its nftables chain on the host
+            // side of its veth and is forwarded only as its trust level allows; without one, nothing is forwarded.
+            var containment = OpenContainment(options);
+            builder.Services.AddSingleton(new TierPolicy(options.Tiers, containment is null ? null : containment.TrustOf));
+            builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace, forwarding: containment is not null));
+            builder.Services.AddSingleton<ISandboxContainment>(sp => (ISandboxContainment?)containment ?? NoContainment.Instance);
+            if (containment is not null)
+            {
+                builder.Services.AddSingleton(containment);
+                builder.Services.AddSingleton<Watch.ISandboxQuarantine>(containment);
+            }
+
             builder.Services.AddSingleton<SandboxService>();
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
@@ -70,6 +80,7 @@ public static class HostAgent
             app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
             app.MapSandboxApi();
+            app.MapContainmentApi();
             Watch.WatchApi.MapWatchApi(app);
             app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(
                 Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
@@ -84,6 +95,24 @@ public static class HostAgent
             agentLock.Dispose();
             throw;
         }
+    }
+
+    private static NftablesContainment? OpenContainment(HostAgentOptions options)
+    {
+        if (options.ResolvedPolicyFile is not { } policy)
+        {
+            return null;
+        }
+
+        using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);
+        var roots = options.AuthCertRoot is null ? null
+            : new Moat.Pki.AuthCerts.AuthCertVerifier(Moat.Pki.Storage.PemFiles.ReadCertificates(options.AuthCertRoot));
+        var contained = Moat.Containment.Hosting.SandboxContainment.Open(
+            Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [System.Net.IPNetwork.Parse(options.AddressPool)] },
+            policy,
+            ns,
+            roots);
+        return new NftablesContainment(contained);
     }
 
     /// <summary>runc refuses a root file system path that goes through a symlink, so the state folder is resolved once.</summary>

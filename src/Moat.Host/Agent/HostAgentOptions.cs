@@ -33,6 +33,18 @@ public sealed record HostAgentOptions
     /// <summary>Exec monitoring, network detection and the response policy (src/Moat.Host/Watch).</summary>
     public Watch.WatchOptions Watch { get; init; } = Moat.Host.Watch.WatchOptions.Default;
 
+    /// <summary>
+    /// The administrator's containment policy (YAML, reloaded live). Null: `policy.yaml` in the state folder if it
+    /// exists; with no file at all containment is off and sandboxes reach their host only.
+    /// </summary>
+    public string? PolicyFile { get; init; }
+
+    /// <summary>Root certificate(s) (PEM) that authcerts presented to `sandbox allow` must chain to.</summary>
+    public string? AuthCertRoot { get; init; }
+
+    public string? ResolvedPolicyFile =>
+        PolicyFile ?? (File.Exists(Path.Combine(StateDir, "policy.yaml")) ? Path.Combine(StateDir, "policy.yaml") : null);
+
     public string SocketPath => Path.Combine(StateDir, "agent.sock");
 
     public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");

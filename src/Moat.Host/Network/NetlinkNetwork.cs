@@ -18,13 +18,17 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
     /// the gateway), and nothing is forwarded out of a sandbox until network containment installs its rules: by
     /// default a sandbox reaches its host and nothing beyond it, not a neighbour and not the uplink.
     /// </summary>
-    private static readonly SandboxLinkOptions Link = SandboxLinkOptions.Default with { Forwarding = false, GatewayOnHost = true };
+    private readonly SandboxLinkOptions _link;
 
     private readonly RtNetlink _host;
 
     /// <param name="hostNamespace">Where host ends live; null = the agent's own network namespace.</param>
-    public NetlinkNetwork(string? hostNamespace)
+    /// <param name="forwarding">
+    /// Whether the host forwards what a sandbox sends beyond its host: only when containment rules are in force.
+    /// </param>
+    public NetlinkNetwork(string? hostNamespace, bool forwarding = false)
     {
+        _link = SandboxLinkOptions.Default with { Forwarding = forwarding, GatewayOnHost = true };
         if (hostNamespace is null)
         {
             _host = RtNetlink.Open();
@@ -40,7 +44,7 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
     {
         Wrap(() =>
         {
-            using var existing = SandboxLink.Attach(_host, netns, hostInterface, Link);
+            using var existing = SandboxLink.Attach(_host, netns, hostInterface, _link);
             if (existing is not null)
             {
                 return;
@@ -50,7 +54,7 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
             {
                 // A new sandbox (or a stopped one whose plumbing went missing): make all of it afresh.
                 SandboxLink.Destroy(_host, netns, hostInterface);
-                SandboxLink.Prepare(_host, netns, hostInterface, Link).Dispose();
+                SandboxLink.Prepare(_host, netns, hostInterface, _link).Dispose();
                 return;
             }
 
@@ -64,14 +68,14 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
             using var ns = NetworkNamespace.Open(netns);
             using var sandbox = RtNetlink.OpenIn(ns);
             _host.DeleteLink(hostInterface);
-            sandbox.DeleteLink(Link.SandboxInterface);
-            _host.CreateVeth(new VethSpec(hostInterface, Link.SandboxInterface, ns) { Up = true });
+            sandbox.DeleteLink(_link.SandboxInterface);
+            _host.CreateVeth(new VethSpec(hostInterface, _link.SandboxInterface, ns) { Up = true });
             var index = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"{hostInterface} vanished right after it was made.");
             _host.Execute(new NetlinkBatch()
                 .SetIpv4Settings(index, (Ipv4DeviceSetting.Forwarding, 0u), (Ipv4DeviceSetting.ProxyArp, 1u))
                 .SetArpProxyDelay(index, TimeSpan.Zero)
-                .AddAddress(index, Link.Gateway, 32));
-            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(Link.SandboxInterface));
+                .AddAddress(index, _link.Gateway, 32));
+            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(_link.SandboxInterface));
         });
         return Task.CompletedTask;
     }
@@ -80,7 +84,7 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
     {
         Wrap(() =>
         {
-            using var link = SandboxLink.Attach(_host, netns, hostInterface, Link)
+            using var link = SandboxLink.Attach(_host, netns, hostInterface, _link)
                 ?? throw new MoatHostException($"sandbox network {netns} / {hostInterface} is incomplete; it cannot take an address.");
             link.Assign(address);
         });

@@ -25,6 +25,7 @@ public sealed partial class SandboxService
     private readonly HostAgentOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly ISandboxContainment _containment;
     private readonly SemaphoreSlim _allocation = new(1, 1);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private readonly long _hostMemory;
@@ -37,8 +38,10 @@ public sealed partial class SandboxService
         IImageCatalog images,
         HostAgentOptions options,
         TimeProvider time,
-        ILogger<SandboxService> log)
+        ILogger<SandboxService> log,
+        ISandboxContainment? containment = null)
     {
+        _containment = containment ?? NoContainment.Instance;
         _store = store;
         _runtimes = runtimes;
         _tiers = tiers;
@@ -65,6 +68,9 @@ public sealed partial class SandboxService
     internal RuntimeRegistry Runtimes => _runtimes;
 
     public TierPolicy Tiers => _tiers;
+
+    /// <summary>What enforces network containment on this host.</summary>
+    public ISandboxContainment Containment => _containment;
 
     /// <summary>The runtime that runs this sandbox, chosen by its tier.</summary>
     internal IOciRuntime RuntimeOf(Sandbox s) => _runtimes.For(s.Tier);
@@ -192,6 +198,9 @@ public sealed partial class SandboxService
             {
                 await _network.AssignAsync(claimed.Netns, claimed.HostInterface, IPAddress.Parse(claimed.Address!), cancellationToken).ConfigureAwait(false);
             }
+
+            // The claim gives the sandbox its client: its rules are replaced by that client's before it runs code.
+            _containment.Admit(claimed);
 
             var pooled = SandboxSpec.Default;
             if (spec.MemoryBytes != pooled.MemoryBytes || spec.Cpus != pooled.Cpus || spec.Pids != pooled.Pids)
@@ -420,6 +429,12 @@ public sealed partial class SandboxService
             await _network.AssignAsync(s.Netns, s.HostInterface, IPAddress.Parse(s.Address), cancellationToken).ConfigureAwait(false);
         }
 
+        if (s.Address is not null)
+        {
+            // Rules in force before the sandbox's first process starts.
+            _containment.Admit(s);
+        }
+
         var dir = SandboxDir(s);
         Directory.CreateDirectory(dir);
         if (runningPid is null)
@@ -463,6 +478,7 @@ public sealed partial class SandboxService
 
         await OverlayRootfs.UnmountAsync(RootfsDir(s), cancellationToken).ConfigureAwait(false);
         await _network.DestroyAsync(s.Netns, s.HostInterface, cancellationToken).ConfigureAwait(false);
+        _containment.Forget(s);
         var busy = Cgroups.Remove(s.CgroupPath);
         if (busy.Count > 0)
         {

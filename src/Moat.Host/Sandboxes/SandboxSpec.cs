@@ -34,6 +34,15 @@ public sealed partial record SandboxSpec
     /// stronger one; the agent stores the tier it chose here.</summary>
     public RuntimeTier? Tier { get; init; }
 
+    /// <summary>
+    /// The trust level the client asks for (trusted, semi-trusted, untrusted); null = what the host's policy gives
+    /// the client. A client may ask for less than the policy gives, never more.
+    /// </summary>
+    public string? Trust { get; init; }
+
+    /// <summary>The client's own IPv4 address: an untrusted sandbox may reach it (and nothing else unless opened).</summary>
+    public string? ClientAddress { get; init; }
+
     public static SandboxSpec Default { get; } = new();
 
     /// <summary>Checks the spec against what this host can give; throws one clear sentence naming the field.</summary>
@@ -77,6 +86,17 @@ public sealed partial record SandboxSpec
             {
                 throw new InvalidRequestException("command arguments must be strings without NUL characters.");
             }
+        }
+
+        if (Trust is not null && Trust is not ("trusted" or "semi-trusted" or "untrusted"))
+        {
+            throw new InvalidRequestException($"trust '{Trust}' is not valid: give trusted, semi-trusted or untrusted.");
+        }
+
+        if (ClientAddress is not null
+            && (!System.Net.IPAddress.TryParse(ClientAddress, out var clientAddress) || clientAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+        {
+            throw new InvalidRequestException($"client address '{ClientAddress}' is not valid: give an IPv4 address such as 198.18.5.1.");
         }
 
         if (Command.Count > 0 && string.IsNullOrEmpty(Command[0]))

@@ -49,7 +49,7 @@ public sealed record TierOptions
 /// Chooses a sandbox's runtime tier: the administrator's tier for the client if set, otherwise the default for the
 /// client's trust (untrusted → gvisor, else container). A client may ask for a stronger tier, never a weaker one.
 /// </summary>
-public sealed class TierPolicy(TierOptions options)
+public sealed class TierPolicy(TierOptions options, Func<SandboxSpec, string>? trustOf = null)
 {
     public TierOptions Options => options;
 
@@ -58,7 +58,7 @@ public sealed class TierPolicy(TierOptions options)
     /// <see cref="SandboxSpec"/> carries it, return that here. Until then the administrator's per-client table decides.
     /// </summary>
     public string TrustOf(SandboxSpec spec) =>
-        options.ClientTrust.TryGetValue(spec.Client, out var t) ? t : options.DefaultTrust;
+        trustOf is not null ? trustOf(spec) : options.ClientTrust.TryGetValue(spec.Client, out var t) ? t : options.DefaultTrust;
 
     /// <summary>The least tier this host gives a client of this trust level.</summary>
     public RuntimeTier Floor(string client, string trust) =>

@@ -24,7 +24,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public string HostNs => Options.HostNamespace!;
 
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null)
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -37,6 +37,12 @@ internal sealed class AgentHarness : IAsyncDisposable
             Tiers = tiers ?? TierOptions.Default,
         };
         Directory.CreateDirectory(options.StateDir);
+        if (policy is not null)
+        {
+            // The agent finds policy.yaml in its state folder and turns containment on.
+            await File.WriteAllTextAsync(Path.Combine(options.StateDir, "policy.yaml"), policy);
+        }
+
         File.CreateSymbolicLink(Path.Combine(options.StateDir, "images"), await SharedImages.RootAsync());
         await Sh("ip", "netns", "add", options.HostNamespace);
         await Sh("ip", "-n", options.HostNamespace, "link", "set", "lo", "up");

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using Moat.Cli.Output;
+
+namespace Moat.Cli.Commands;
+
+/// <summary>`moat sandbox quarantine|release|allow` and `moat policy reload`: network containment through the agent.</summary>
+internal static class ContainmentVerbs
+{
+    public static Command Quarantine()
+    {
+        var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
+        var freeze = new Option<bool>("--freeze") { Description = "Also freeze every process (cgroup freezer) for a post-mortem; --lift thaws them." };
+        var lift = new Option<bool>("--lift") { Description = "End an operator's quarantine: processes thawed, the rules of the sandbox's trust level back in force. (Responses the watchers took are undone with 'moat sandbox release'.)" };
+        var c = new Command("quarantine", """
+            Cut a sandbox off the network at once, keeping it (files, processes) for a post-mortem.
+            Every packet to and from it is dropped by its nftables chain; undo with --lift.
+            Example: moat sandbox quarantine web --freeze; moat sandbox quarantine web --lift
+            """) { target, freeze, lift };
+        c.SetAction((p, ct) => SandboxCommands.Call(p, async hc =>
+            Print(p, p.GetValue(lift)
+                ? await hc.LiftQuarantineAsync(p.GetValue(target)!, ct)
+                : await hc.QuarantineAsync(p.GetValue(target)!, p.GetValue(freeze), ct))));
+        return c;
+    }
+
+    public static Command Allow()
+    {
+        var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
+        var authcert = new Option<FileInfo>("--authcert") { Description = "The authorization certificate chain (PEM) from 'moat authcert issue'.", Required = true };
+        var c = new Command("allow", """
+            Open the path an authorization certificate grants: the host verifies its chain, address, validity window and
+            signature, then lets this sandbox reach exactly that node until the certificate expires.
+            Example: moat sandbox allow job --authcert node-a.pem
+            """) { target, authcert };
+        c.SetAction((p, ct) =>
+        {
+            var file = p.GetValue(authcert)!;
+            if (!file.Exists)
+            {
+                return Task.FromResult(Printer.Error($"--authcert {file.FullName} does not exist: give the PEM file written by 'moat authcert issue'.", 2));
+            }
+
+            return SandboxCommands.Call(p, async hc =>
+            {
+                var r = await hc.AllowAsync(p.GetValue(target)!, await File.ReadAllTextAsync(file.FullName, ct), ct);
+                if (p.GetValue(CommonOptions.Json))
+                {
+                    Printer.Json(r);
+                }
+                else
+                {
+                    Console.Out.WriteLine(r.Open ? $"open: {r.Address} until {r.Until:u}" : $"refused: {r.Explanation}");
+                }
+
+                if (!r.Open)
+                {
+                    Environment.ExitCode = 3;
+                }
+            });
+        });
+        return c;
+    }
+
+    public static Command PolicyReload()
+    {
+        var c = new Command("reload", "Re-read the agent's policy file and put it in force for running sandboxes; a bad file is refused and the old policy stays.");
+        c.SetAction((p, ct) => SandboxCommands.Call(p, async hc =>
+        {
+            var r = await hc.ReloadPolicyAsync(ct);
+            if (p.GetValue(CommonOptions.Json))
+            {
+                Printer.Json(r);
+            }
+            else
+            {
+                Console.Out.WriteLine($"policy {r.Source} in force: default {r.DefaultTrust}, {r.Clients} clients, {r.AllowRules} allow rules");
+            }
+        }));
+        return c;
+    }
+
+    private static void Print(ParseResult p, Moat.Host.Api.QuarantineResponse r)
+    {
+        if (p.GetValue(CommonOptions.Json))
+        {
+            Printer.Json(r);
+        }
+        else
+        {
+            Console.Out.WriteLine($"{r.Id}  {(r.Quarantined ? "quarantined" : "released")}{(r.Frozen ? ", frozen" : "")}  ({r.Mechanism})");
+        }
+    }
+}

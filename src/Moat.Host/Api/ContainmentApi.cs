@@ -1,0 +1,85 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Moat.Containment;
+using Moat.Host.Network;
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Api;
+
+/// <summary>Request to open a path by authorization certificate: the certificate chain as PEM.</summary>
+public sealed record AllowRequest(string Pem);
+
+/// <summary>What `sandbox allow` opened (or why not).</summary>
+public sealed record AllowResponse(bool Open, string? Address, DateTimeOffset? Until, string Explanation);
+
+/// <summary>The result of a quarantine or release.</summary>
+public sealed record QuarantineResponse(string Id, bool Quarantined, bool Frozen, string Mechanism);
+
+/// <summary>The policy now in force.</summary>
+public sealed record PolicyResponse(string Source, string DefaultTrust, int Clients, int AllowRules);
+
+/// <summary>Network containment verbs of the local API: quarantine, release, authcert openings, policy reload.</summary>
+public static class ContainmentApi
+{
+    public static IEndpointRouteBuilder MapContainmentApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/v1").AddEndpointFilter(SandboxApi.ProblemFilter);
+
+        api.MapPost("/sandboxes/{reference}/quarantine", async (string reference, bool? freeze, SandboxService s, CancellationToken ct) =>
+        {
+            var c = Required(s);
+            var sandbox = s.Get(reference);
+            await Translate(() => c.Inner.QuarantineAsync(sandbox.Id, freeze ?? false, ct));
+            return TypedResults.Ok(new QuarantineResponse(sandbox.Id, true, freeze ?? false, "nftables drop of every packet to and from the sandbox"));
+        });
+        api.MapDelete("/sandboxes/{reference}/quarantine", async (string reference, SandboxService s, CancellationToken ct) =>
+        {
+            var c = Required(s);
+            var sandbox = s.Get(reference);
+            await Translate(() => c.Inner.ReleaseAsync(sandbox.Id, ct));
+            return TypedResults.Ok(new QuarantineResponse(sandbox.Id, false, false, "rules of its trust level back in force"));
+        });
+        api.MapPost("/sandboxes/{reference}/allow", async (string reference, AllowRequest req, SandboxService s) =>
+        {
+            var c = Required(s);
+            var sandbox = s.Get(reference);
+            if (string.IsNullOrWhiteSpace(req.Pem))
+            {
+                throw new InvalidRequestException("the request carries no certificate: give the authcert chain as PEM (see 'moat authcert issue').");
+            }
+
+            var verdict = await Translate(() => Task.FromResult(c.Inner.Allow(sandbox.Id, req.Pem)));
+            return TypedResults.Ok(new AllowResponse(verdict.IsOpen, verdict.Address?.ToString(), verdict.ValidUntil, verdict.Explanation));
+        });
+        api.MapPost("/policy/reload", async (SandboxService s) =>
+        {
+            var c = Required(s);
+            var policy = await Translate(() => Task.FromResult(c.Inner.ReloadPolicy()));
+            return TypedResults.Ok(new PolicyResponse(policy.Source, policy.DefaultTrust.ToString(), policy.Clients.Count, policy.Allow.Count));
+        });
+        return app;
+    }
+
+    private static NftablesContainment Required(SandboxService s) =>
+        s.Containment as NftablesContainment
+        ?? throw new ResourceExhaustedException("this host enforces no containment policy: start the agent with --policy FILE (or put policy.yaml in its state folder).");
+
+    private static async Task Translate(Func<Task> action) => await Translate(async () =>
+    {
+        await action().ConfigureAwait(false);
+        return true;
+    }).ConfigureAwait(false);
+
+    private static async Task<T> Translate<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (ContainmentException e)
+        {
+            throw new InvalidRequestException(e.Message);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using Moat.Host.Sandboxes;
+
+namespace Moat.Host.Network;
+
+/// <summary>
+/// Network containment as the sandbox lifecycle sees it: a sandbox's rules go in force when it gets its identity
+/// (address and client) and go when it is destroyed; at agent start the rules are reconciled with the store.
+/// </summary>
+public interface ISandboxContainment
+{
+    /// <summary>One phrase for `moat host status`: what enforces containment on this host.</summary>
+    string Mechanism { get; }
+
+    /// <summary>Puts the sandbox's rules in force (replacing earlier ones); returns the trust level it got.</summary>
+    string Admit(Sandbox sandbox);
+
+    void Forget(Sandbox sandbox);
+
+    /// <summary>Rules for exactly these sandboxes; chains of sandboxes that no longer exist are removed.</summary>
+    void Reconcile(IEnumerable<Sandbox> live);
+}
+
+/// <summary>No containment configured: sandboxes reach their host and nothing beyond it (no forwarding).</summary>
+public sealed class NoContainment : ISandboxContainment
+{
+    public static NoContainment Instance { get; } = new();
+
+    public string Mechanism => "none (no policy file: sandboxes reach their host only, nothing is forwarded)";
+
+    public string Admit(Sandbox sandbox) => "none";
+
+    public void Forget(Sandbox sandbox)
+    {
+    }
+
+    public void Reconcile(IEnumerable<Sandbox> live)
+    {
+    }
+}
