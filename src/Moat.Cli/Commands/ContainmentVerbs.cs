@@ -40,25 +40,30 @@ internal static class ContainmentVerbs
                 return Task.FromResult(Printer.Error($"--authcert {file.FullName} does not exist: give the PEM file written by 'moat authcert issue'.", 2));
             }
 
-            return SandboxCommands.Call(p, async hc =>
-            {
-                var r = await hc.AllowAsync(p.GetValue(target)!, await File.ReadAllTextAsync(file.FullName, ct), ct);
-                if (p.GetValue(CommonOptions.Json))
-                {
-                    Printer.Json(r);
-                }
-                else
-                {
-                    Console.Out.WriteLine(r.Open ? $"open: {r.Address} until {r.Until:u}" : $"refused: {r.Explanation}");
-                }
-
-                if (!r.Open)
-                {
-                    Environment.ExitCode = 3;
-                }
-            });
+            return AllowAsync(p, target, file, ct);
         });
         return c;
+    }
+
+    /// <summary>Exit 0 when the path is open, 3 when the host refused the certificate (the reason is printed).</summary>
+    private static async Task<int> AllowAsync(ParseResult p, Argument<string> target, FileInfo file, CancellationToken ct)
+    {
+        var refused = false;
+        var code = await SandboxCommands.Call(p, async hc =>
+        {
+            var r = await hc.AllowAsync(p.GetValue(target)!, await File.ReadAllTextAsync(file.FullName, ct), ct);
+            if (p.GetValue(CommonOptions.Json))
+            {
+                Printer.Json(r);
+            }
+            else
+            {
+                Console.Out.WriteLine(r.Open ? $"open: {r.Address} until {r.Until:u}" : $"refused: {r.Explanation}");
+            }
+
+            refused = !r.Open;
+        });
+        return code == 0 && refused ? 3 : code;
     }
 
     public static Command PolicyReload()

@@ -29,6 +29,7 @@ public static class HostAgent
         var stateDir = ResolveRealPath(options.StateDir);
         options = options with { StateDir = stateDir };
         var agentLock = AgentLock.Acquire(stateDir);
+        NftablesContainment? containment = null;
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
@@ -52,14 +53,20 @@ public static class HostAgent
             builder.Services.AddSingleton(runtimes.For(RuntimeTier.Container));
             // Containment: with a policy file, every sandbox's traffic goes through its nftables chain on the host
             // side of its veth and is forwarded only as its trust level allows; without one, nothing is forwarded.
-            var containment = OpenContainment(options);
+            containment = OpenContainment(options);
             builder.Services.AddSingleton(new TierPolicy(options.Tiers, containment is null ? null : containment.TrustOf));
             builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace, forwarding: containment is not null));
-            builder.Services.AddSingleton<ISandboxContainment>(sp => (ISandboxContainment?)containment ?? NoContainment.Instance);
             if (containment is not null)
             {
-                builder.Services.AddSingleton(containment);
-                builder.Services.AddSingleton<Watch.ISandboxQuarantine>(containment);
+                // Through a factory, so that the container disposes it (rules socket, policy watcher) with the agent.
+                var owned = containment;
+                builder.Services.AddSingleton(_ => owned);
+                builder.Services.AddSingleton<ISandboxContainment>(sp => sp.GetRequiredService<NftablesContainment>());
+                builder.Services.AddSingleton<Watch.ISandboxQuarantine>(sp => sp.GetRequiredService<NftablesContainment>());
+            }
+            else
+            {
+                builder.Services.AddSingleton<ISandboxContainment>(NoContainment.Instance);
             }
 
             builder.Services.AddSingleton<SandboxService>();
@@ -76,6 +83,7 @@ public static class HostAgent
 
             var app = builder.Build();
             _ = app.Services.GetRequiredService<AgentLock>(); // resolved now, so disposing the app releases the folder
+            _ = app.Services.GetService<NftablesContainment>(); // likewise: disposing the app closes containment
             // Said once the agent is up, after its "ready" line, which scripts and tests wait for first.
             app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
@@ -92,6 +100,7 @@ public static class HostAgent
         }
         catch
         {
+            containment?.Dispose();
             agentLock.Dispose();
             throw;
         }

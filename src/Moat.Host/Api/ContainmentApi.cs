@@ -24,23 +24,23 @@ public static class ContainmentApi
 {
     public static IEndpointRouteBuilder MapContainmentApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/v1").AddEndpointFilter(SandboxApi.ProblemFilter);
+        var api = app.MapGroup("/v1").AddEndpointFilter(SandboxApi.ProblemFilter).AddEndpointFilter(InputProblemFilter);
 
         api.MapPost("/sandboxes/{reference}/quarantine", async (string reference, bool? freeze, SandboxService s, CancellationToken ct) =>
         {
             var c = Required(s);
             var sandbox = s.Get(reference);
-            await Translate(() => c.Inner.QuarantineAsync(sandbox.Id, freeze ?? false, ct));
+            await c.Inner.QuarantineAsync(sandbox.Id, freeze ?? false, ct);
             return TypedResults.Ok(new QuarantineResponse(sandbox.Id, true, freeze ?? false, "nftables drop of every packet to and from the sandbox"));
         });
         api.MapDelete("/sandboxes/{reference}/quarantine", async (string reference, SandboxService s, CancellationToken ct) =>
         {
             var c = Required(s);
             var sandbox = s.Get(reference);
-            await Translate(() => c.Inner.ReleaseAsync(sandbox.Id, ct));
+            await c.Inner.ReleaseAsync(sandbox.Id, ct);
             return TypedResults.Ok(new QuarantineResponse(sandbox.Id, false, false, "rules of its trust level back in force"));
         });
-        api.MapPost("/sandboxes/{reference}/allow", async (string reference, AllowRequest req, SandboxService s) =>
+        api.MapPost("/sandboxes/{reference}/allow", (string reference, AllowRequest req, SandboxService s) =>
         {
             var c = Required(s);
             var sandbox = s.Get(reference);
@@ -49,13 +49,13 @@ public static class ContainmentApi
                 throw new InvalidRequestException("the request carries no certificate: give the authcert chain as PEM (see 'moat authcert issue').");
             }
 
-            var verdict = await Translate(() => Task.FromResult(c.Inner.Allow(sandbox.Id, req.Pem)));
+            var verdict = c.Inner.Allow(sandbox.Id, req.Pem);
             return TypedResults.Ok(new AllowResponse(verdict.IsOpen, verdict.Address?.ToString(), verdict.ValidUntil, verdict.Explanation));
         });
-        api.MapPost("/policy/reload", async (SandboxService s) =>
+        api.MapPost("/policy/reload", (SandboxService s) =>
         {
             var c = Required(s);
-            var policy = await Translate(() => Task.FromResult(c.Inner.ReloadPolicy()));
+            var policy = c.Inner.ReloadPolicy();
             return TypedResults.Ok(new PolicyResponse(policy.Source, policy.DefaultTrust.ToString(), policy.Clients.Count, policy.Allow.Count));
         });
         return app;
@@ -65,21 +65,16 @@ public static class ContainmentApi
         s.Containment as NftablesContainment
         ?? throw new ResourceExhaustedException("this host enforces no containment policy: start the agent with --policy FILE (or put policy.yaml in its state folder).");
 
-    private static async Task Translate(Func<Task> action) => await Translate(async () =>
-    {
-        await action().ConfigureAwait(false);
-        return true;
-    }).ConfigureAwait(false);
-
-    private static async Task<T> Translate<T>(Func<Task<T>> action)
+    /// <summary>Containment refuses bad input (a policy file, a certificate) with one sentence: a 400 for the caller.</summary>
+    private static async ValueTask<object?> InputProblemFilter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         try
         {
-            return await action().ConfigureAwait(false);
+            return await next(context);
         }
         catch (ContainmentException e)
         {
-            throw new InvalidRequestException(e.Message);
+            return TypedResults.Problem(e.Message, statusCode: 400);
         }
     }
 }

@@ -17,7 +17,8 @@ public sealed class ContainmentWiringTests
     public async Task Trust_from_the_policy_decides_whether_a_sandbox_reaches_its_host_and_quarantine_cuts_it_off()
     {
         await using var h = await AgentHarness.StartAsync(policy: Policy);
-        using var web = await StartHttpServerAsync(h);
+        var webRoot = Directory.CreateTempSubdirectory("moat-cw-").FullName;
+        using var web = await StartHttpServerAsync(h, webRoot);
         try
         {
             var trusted = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "ops", Client = "ops" });
@@ -39,7 +40,7 @@ public sealed class ContainmentWiringTests
 
             // A restarted agent puts the same rules back from its store.
             await h.StopAgentAsync();
-            await h.InHostNs("nft", "delete", "table", "inet", "moat");
+            Assert.Equal(0, (await h.InHostNs("nft", "delete", "table", "inet", "moat")).Code);
             await h.StartAgentAsync();
             Assert.Equal(0, await FetchAsync(h, "ops"));
             Assert.NotEqual(0, await FetchAsync(h, "stranger"));
@@ -52,6 +53,7 @@ public sealed class ContainmentWiringTests
         finally
         {
             web.Kill(entireProcessTree: true);
+            Directory.Delete(webRoot, recursive: true);
         }
     }
 
@@ -73,10 +75,9 @@ public sealed class ContainmentWiringTests
         return r.Stdout.Contains("200 OK", StringComparison.Ordinal) ? 0 : 1;
     }
 
-    private static async Task<Process> StartHttpServerAsync(AgentHarness h)
+    private static async Task<Process> StartHttpServerAsync(AgentHarness h, string root)
     {
         var hostNs = h.HostNs;
-        var root = Directory.CreateTempSubdirectory("moat-cw-").FullName;
         File.WriteAllText(Path.Combine(root, "ok"), "ok\n");
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "netns", "exec", hostNs, "busybox", "httpd", "-f", "-p", "8080", "-h", root })
