@@ -73,6 +73,9 @@ public sealed class FabricAgentTests
     {
         await using var f = await FabricHarness.StartAsync(pool: "198.19.4.0/24");
         await using var cp = await f.ControlAsync(f.AdminJid);
+        // The host must be online before it can answer: its presence says so.
+        await cp.WatchAsync(f.HostJid);
+        await FabricHarness.WaitForAsync(() => cp.Hosts.Any(h => h.Jid == f.HostJid + "/agent"), "the host's presence");
 
         var unknown = await Assert.ThrowsAsync<FabricCallException>(() => cp.CallAsync<object>(f.HostJid, "format-disk", null, null));
         Assert.Equal("bad-request", unknown.Condition);

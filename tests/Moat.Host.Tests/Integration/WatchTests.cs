@@ -137,9 +137,10 @@ public sealed class WatchTests
             await PollAsync(async () => (await h.Client.WatchStatusAsync()).FlowEvents - before >= 100, "the burst's conntrack events reached the detectors");
 
             // Untrusted: one probe after another to closed ports of the eight hosts (up to 200 probes, 1 s connect
-            // timeout); the scanner gives up at its first probe that times out instead of being refused (cut off).
+            // timeout); the scanner gives up after two probes in a row that time out instead of being refused (cut
+            // off). `date +%s` has one-second steps, so one fast refused probe may straddle a step; two in a row cannot.
             using var scanStop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-            var scan = h.Client.ExecAsync(mallory.Id, ["sh", "-c", "for p in $(seq 1 25); do for i in 1 2 3 4 5 6 7 8; do s=$(date +%s); nc -w 1 198.19.200.$i $p </dev/null; [ $(( $(date +%s) - s )) -ge 1 ] && exit 0; done; done; exit 0"], timeoutSeconds: 80, ct: scanStop.Token);
+            var scan = h.Client.ExecAsync(mallory.Id, ["sh", "-c", "slow=0; for p in $(seq 1 25); do for i in 1 2 3 4 5 6 7 8; do s=$(date +%s); nc -w 1 198.19.200.$i $p </dev/null; if [ $(( $(date +%s) - s )) -ge 1 ]; then slow=$((slow+1)); [ $slow -ge 2 ] && exit 0; else slow=0; fi; done; done; exit 0"], timeoutSeconds: 80, ct: scanStop.Token);
             ResponseView? quarantine = null;
             await PollAsync(async () =>
             {
