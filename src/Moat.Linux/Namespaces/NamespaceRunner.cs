@@ -6,6 +6,8 @@ namespace Moat.Linux.Namespaces;
 /// <summary>
 /// Runs code inside a network namespace on a thread made for it. setns() moves only the calling thread,
 /// so the work never runs on a pool thread: the thread ends with the work and its namespace dies with it.
+/// The work must be synchronous and must not queue thread-pool work: a thread is born in the namespaces of the
+/// thread that starts it, so a pool worker started from inside would live in the namespace for good.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public static class NamespaceRunner
@@ -43,14 +45,41 @@ public static class NamespaceRunner
         var thread = new Thread(
             () =>
             {
+                // Completing the task may make the thread pool start a worker, and a new thread is born in the
+                // namespaces of the thread that starts it: this thread goes home before it completes anything.
+                T result = default!;
+                Exception? failure = null;
                 try
                 {
+                    using var home = Interop.OpenReadOnly("/proc/thread-self/ns/net");
                     Interop.Check(Interop.SetNs(ns.Handle, Interop.CLONE_NEWNET), $"setns into network namespace {ns.Path}");
-                    completion.TrySetResult(func());
+                    try
+                    {
+                        result = func();
+                    }
+                    catch (Exception e)
+                    {
+                        failure = e;
+                    }
+
+                    if (Interop.SetNs(home, Interop.CLONE_NEWNET) < 0)
+                    {
+                        Environment.FailFast($"Could not return a thread to its own network namespace after running in {ns.Path}.");
+                    }
                 }
                 catch (Exception e)
                 {
-                    completion.TrySetException(e);
+                    // Opening our own namespace or entering the target failed: this thread never left home.
+                    failure ??= e;
+                }
+
+                if (failure is null)
+                {
+                    completion.TrySetResult(result);
+                }
+                else
+                {
+                    completion.TrySetException(failure);
                 }
             },
             StackSize)

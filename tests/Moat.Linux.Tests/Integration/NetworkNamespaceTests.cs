@@ -148,6 +148,59 @@ public sealed class NetworkNamespaceTests
     }
 
     [Fact]
+    public async Task RunAsync_LeavesNoThreadOfTheProcessInsideTheNamespace()
+    {
+        // A thread is born in the namespaces of the thread that creates it; completing a task from inside the
+        // namespace could make the pool start its next worker there. Every round gives the pool that chance.
+        var name = TestNames.Unique("ns");
+        try
+        {
+            using var ns = NetworkNamespace.Create(name);
+            var inside = await NamespaceRunner.RunAsync(ns, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+            // The pool starts a worker on the requesting thread while it has fewer threads than its goal; a high
+            // minimum keeps that true for every round.
+            ThreadPool.GetMinThreads(out var workers, out var ports);
+            ThreadPool.SetMinThreads(Math.Max(workers, 200), ports);
+            try
+            {
+                var rounds = Enumerable.Range(0, 64).Select(_ => NamespaceRunner.RunAsync(ns, () => Thread.SpinWait(1000)));
+                await Task.WhenAll(rounds);
+            }
+            finally
+            {
+                ThreadPool.SetMinThreads(workers, ports);
+            }
+
+            var stranded = Directory.EnumerateDirectories("/proc/self/task")
+                .Select(task => (task, ns: TryReadLink(Path.Combine(task, "ns", "net"))))
+                .Where(t => t.ns == inside)
+                .Select(t => Path.GetFileName(t.task))
+                .ToList();
+            Assert.Empty(stranded);
+        }
+        finally
+        {
+            NetworkNamespace.Delete(name);
+        }
+
+        static string? TryReadLink(string path)
+        {
+            try
+            {
+                return new FileInfo(path).LinkTarget;
+            }
+            catch (IOException)
+            {
+                return null; // the thread ended while we looked
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    [Fact]
     public void SysctlWrite_InsideNamespace_ChangesOnlyThatNamespace()
     {
         var name = TestNames.Unique("ns");
