@@ -14,7 +14,27 @@ using Moat.Images.Store;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine("""
+        Moat.Host.Bench [latency|density|churn|all|tiers] [--runs N] [--density N] [--cycles N]
+          latency   create-to-running p50/p99 over --runs (200): floor, bare runc, by hand, Moat cold, Moat warm claim
+          density   start --density (1000) idle sandboxes, report host memory each, exec into one, destroy all
+          churn     --cycles (1000) create/destroy cycles, then count what was left behind
+          all       the three above in one run (default)
+          tiers     container vs gvisor tier side by side
+        Run as root from the repository root; figures go to stdout as Markdown tables.
+        """);
+    return;
+}
+
 var mode = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
+if (mode is not ("latency" or "density" or "churn" or "all" or "tiers"))
+{
+    Console.Error.WriteLine($"unknown mode '{mode}'; see --help");
+    Environment.Exit(2);
+}
+
 if (mode == "tiers") { await TierBench.RunAsync(args); return; } // runtime tiers side by side: Tiers.cs
 int Arg(string name, int fallback)
 {
