@@ -282,7 +282,7 @@ internal static class SandboxCommands
             Console.Out.WriteLine($"""
                 id:        {s.Id}
                 name:      {s.Name ?? "-"}
-                state:     {s.State.ToString().ToLowerInvariant()} (runtime: {d.RuntimeStatus}, pid {d.Pid})
+                state:     {StateLine(d)}
                 runtime:   {d.Runtime} (tier: {d.Tier.Name()})
                 exec monitoring: {d.ExecMonitoring}
                 image:     {s.Spec.Image} ({s.ImageDigest[..Math.Min(12, s.ImageDigest.Length)]})
@@ -298,6 +298,17 @@ internal static class SandboxCommands
                 """);
         }));
         return c;
+    }
+
+    /// <summary>The stored state with what the runtime says now: a sandbox whose main process ended shows as exited, and
+    /// one the kernel stopped at its memory limit says so.</summary>
+    internal static string StateLine(SandboxDetails d)
+    {
+        var state = d.Sandbox.State == SandboxState.Running && d.RuntimeStatus == "stopped" ? "exited" : d.Sandbox.State.ToString().ToLowerInvariant();
+        var oom = d.OomKills > 0
+            ? $"; out of memory: the kernel killed {d.OomKills} of its processes at its {d.Sandbox.Spec.MemoryBytes / SandboxSpec.MiB} MiB limit"
+            : "";
+        return $"{state} (runtime: {d.RuntimeStatus}, pid {d.Pid}){oom}";
     }
 
     /// <summary>Runs an API call and turns the agent's refusal or absence into one line and a non-zero exit.</summary>

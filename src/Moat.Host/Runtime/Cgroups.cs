@@ -51,6 +51,29 @@ internal static class Cgroups
         File.WriteAllText(Path.Combine(V1Root, "pids", cgroupPath.TrimStart('/'), "pids.max"), pids.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>How many times the kernel's OOM killer killed a process of the cgroup at its memory limit; 0 when unknown.</summary>
+    public static long OomKills(string cgroupPath)
+    {
+        var rel = cgroupPath.TrimStart('/');
+        var file = IsV1 ? Path.Combine(V1Root, "memory", rel, "memory.oom_control") : Path.Combine(V1Root, rel, "memory.events");
+        try
+        {
+            foreach (var line in File.ReadLines(file))
+            {
+                if (line.StartsWith("oom_kill ", StringComparison.Ordinal))
+                {
+                    return long.Parse(line.AsSpan("oom_kill ".Length), System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The cgroup is gone (sandbox destroyed or never started): nothing was counted that we can still see.
+        }
+
+        return 0;
+    }
+
     /// <summary>Every cgroup folder of the path that exists now, across hierarchies.</summary>
     public static IReadOnlyList<string> Existing(string cgroupPath)
     {

@@ -384,6 +384,7 @@ public sealed partial class SandboxService
         {
             Tier = s.Tier,
             ExecMonitoring = ExecMonitoringOf(s.Tier),
+            OomKills = Cgroups.OomKills(s.CgroupPath),
         };
     }
 
@@ -611,4 +612,7 @@ public sealed record SandboxDetails(
     public RuntimeTier Tier { get; init; } = RuntimeTier.Container;
 
     public string ExecMonitoring { get; init; } = SandboxService.ExecMonitoringOf(RuntimeTier.Container);
+
+    /// <summary>Processes of the sandbox the kernel killed at its memory limit (the sandbox's own OOM killer, not the host's).</summary>
+    public long OomKills { get; init; }
 }

@@ -22,7 +22,9 @@ public sealed class LimitsTests
         // the classic hog, cheap on CPU), while the spinner still runs.
         var hog = await h.Client.ExecAsync("bad", ["sh", "-c", "tail /dev/zero; echo survived $?"], timeoutSeconds: 120);
         Assert.Contains("survived 137", hog.Stdout, StringComparison.Ordinal);
-        Assert.True(OomKills($"/sys/fs/cgroup/memory/{cg}/memory.oom_control") > 0);
+        var kills = OomKills($"/sys/fs/cgroup/memory/{cg}/memory.oom_control");
+        Assert.True(kills > 0);
+        Assert.Equal(kills, (await h.Client.InspectAsync("bad")).OomKills); // inspect tells the client why
 
         // Fork bomb: stopped at the pids limit. The children live long (so a slow, loaded machine still reaches the
         // limit before any exits) and do not hold the exec's output open (so the exec returns when the loop ends).
