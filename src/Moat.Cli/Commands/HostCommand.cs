@@ -179,6 +179,9 @@ internal static partial class HostCommand
                 Console.Out.WriteLine($"tier {t.Tier.Name()}: {(t.Available ? "available, " + t.Runtime : "unavailable")} ({t.Detail})");
             }
 
+            Console.Out.WriteLine($"containment: {s.Containment}");
+            Console.Out.WriteLine($"flow log: {s.FlowLog}");
+
             return 0;
         });
         cmd.Subcommands.Add(status);

@@ -63,6 +63,9 @@ public static class HostAgent
                 builder.Services.AddSingleton(_ => owned);
                 builder.Services.AddSingleton<ISandboxContainment>(sp => sp.GetRequiredService<NftablesContainment>());
                 builder.Services.AddSingleton<Watch.ISandboxQuarantine>(sp => sp.GetRequiredService<NftablesContainment>());
+                builder.Services.AddSingleton(owned.Flows);
+                builder.Services.AddSingleton<FlowLogService>();
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<FlowLogService>());
             }
             else
             {
@@ -90,9 +93,14 @@ public static class HostAgent
             app.MapSandboxApi();
             app.MapContainmentApi();
             Watch.WatchApi.MapWatchApi(app);
-            app.MapGet("/v1/host", (SandboxService s, WarmPool pool) => TypedResults.Ok(new HostStatus(
+            app.MapGet("/v1/host", (SandboxService s, WarmPool pool, ISandboxContainment contained, IServiceProvider sp) => TypedResults.Ok(new HostStatus(
                 Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
-                pool.Status(), report) { Tiers = runtimes.Status }));
+                pool.Status(), report)
+            {
+                Tiers = runtimes.Status,
+                Containment = contained.Mechanism,
+                FlowLog = sp.GetService<FlowLogService>()?.Status ?? "off (containment is off)",
+            }));
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
             File.Delete(options.SocketPath);

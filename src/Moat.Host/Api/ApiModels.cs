@@ -22,6 +22,12 @@ public sealed record HostStatus(
 {
     /// <summary>Each runtime tier and whether this host can run it (and why not).</summary>
     public IReadOnlyList<Runtime.TierAvailability> Tiers { get; init; } = [];
+
+    /// <summary>What enforces network containment here (or why nothing does).</summary>
+    public string Containment { get; init; } = "";
+
+    /// <summary>Whether connections are being recorded, and where.</summary>
+    public string FlowLog { get; init; } = "";
 }
 
 /// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Moat.Containment;
+using Moat.Containment.Flows;
 using Moat.Containment.Hosting;
 using Moat.Containment.Trust;
 using Moat.Host.Sandboxes;
@@ -10,9 +11,14 @@ namespace Moat.Host.Network;
 /// Containment by the administrator's policy (Moat.Containment): each sandbox's nftables chain on the host side of
 /// its veth, per trust level. It is also the watchers' quarantine: a quarantined sandbox's map entries turn to drop.
 /// </summary>
-public sealed class NftablesContainment(SandboxContainment containment) : ISandboxContainment, Watch.ISandboxQuarantine, IDisposable
+/// <remarks>Every contained sandbox is also named in the flow log's attribution table, so that its connections are
+/// recorded under its id and client (trusted ones too: a post-mortem may need them as well).</remarks>
+public sealed class NftablesContainment(SandboxContainment containment, FlowAttributionTable? flows = null) : ISandboxContainment, Watch.ISandboxQuarantine, IDisposable
 {
     public SandboxContainment Inner => containment;
+
+    /// <summary>Who the flow log attributes connections to: the sandboxes this containment admitted.</summary>
+    public FlowAttributionTable Flows { get; } = flows ?? new FlowAttributionTable();
 
     string ISandboxContainment.Mechanism => "nftables per-sandbox chains by trust level (policy " + containment.Rules.Policy.Source + ")";
 
@@ -34,17 +40,28 @@ public sealed class NftablesContainment(SandboxContainment containment) : ISandb
     public string Admit(Sandbox sandbox)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
-        return containment.Admit(Identity(sandbox)).ToName();
+        var identity = Identity(sandbox);
+        var trust = containment.Admit(identity).ToName();
+        Flows.Set(identity.Id, identity.Address, identity.Client);
+        return trust;
     }
 
     public void Forget(Sandbox sandbox)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         containment.Forget(sandbox.Id);
+        Flows.Remove(sandbox.Id);
     }
 
-    public void Reconcile(IEnumerable<Sandbox> live) =>
-        containment.Reconcile(live.Where(s => s.Address is not null).Select(Identity));
+    public void Reconcile(IEnumerable<Sandbox> live)
+    {
+        var identities = live.Where(s => s.Address is not null).Select(Identity).ToList();
+        containment.Reconcile(identities);
+        foreach (var s in identities)
+        {
+            Flows.Set(s.Id, s.Address, s.Client);
+        }
+    }
 
     public Task QuarantineAsync(Sandbox sandbox, CancellationToken cancellationToken = default) =>
         containment.QuarantineAsync(sandbox.Id, freeze: false, cancellationToken);

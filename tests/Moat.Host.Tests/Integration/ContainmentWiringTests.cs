@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Moat.Containment.Flows;
+using Moat.Containment.Rules;
 using Moat.Host.Client;
 using Moat.Host.Sandboxes;
 
@@ -23,10 +25,21 @@ public sealed class ContainmentWiringTests
         {
             var trusted = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "ops", Client = "ops" });
             var stranger = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "stranger", Client = "someone" });
+            await WaitForFlowLogAsync(h);
 
             // The gateway address lives on the host end of each veth; the host's web server answers on it.
             Assert.Equal(0, await FetchAsync(h, "ops"));
             Assert.NotEqual(0, await FetchAsync(h, "stranger"));
+
+            // The flow log names both: the stranger's try refused by the rule that keeps sandboxes off their host,
+            // the trusted sandbox's connection allowed, each with its client.
+            var refused = await WaitForFlowAsync(h, stranger.Id, f => f.Verdict == FlowVerdict.Refused && f.DestinationPort == 8080);
+            Assert.Equal("someone", refused.Client);
+            Assert.Equal(RuleCompiler.RuleHost, refused.Rule);
+            Assert.Equal(stranger.Address, refused.Source.ToString());
+            var allowed = await WaitForFlowAsync(h, trusted.Id, f => f.Verdict == FlowVerdict.Allowed && f.DestinationPort == 8080);
+            Assert.Equal("ops", allowed.Client);
+            Assert.Equal(6, allowed.Protocol);
 
             // A client cannot raise its own trust.
             var raise = await Assert.ThrowsAsync<HostApiException>(() =>
@@ -66,6 +79,37 @@ public sealed class ContainmentWiringTests
         var e = await Assert.ThrowsAsync<HostApiException>(() => h.Client.QuarantineAsync("plain", freeze: false));
         Assert.Equal(409, e.Status);
         Assert.Contains("--policy", e.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForFlowLogAsync(AgentHarness h)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string status;
+        while (!(status = (await h.Client.StatusAsync()).FlowLog).StartsWith("recording", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the agent's flow log did not start: {status}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Reads the agent's flow log (as `moat flows` does) until a record of the sandbox matches.</summary>
+    private static async Task<FlowRecord> WaitForFlowAsync(AgentHarness h, string sandboxId, Func<FlowRecord, bool> match)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using (var store = FlowStore.OpenReadOnly(Path.Combine(h.Options.StateDir, "flows.db")))
+            {
+                var found = store.Query(new FlowQuery { SandboxId = sandboxId }).FirstOrDefault(match);
+                if (found is not null)
+                {
+                    return found;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no matching flow of {sandboxId} was recorded");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>An HTTP request with busybox nc (static busybox's wget crashes resolving through NSS): 0 when the page came back.</summary>

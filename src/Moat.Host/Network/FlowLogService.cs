@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Moat.Containment.Flows;
+using Moat.Containment.Rules;
+using Moat.Host.Agent;
+
+namespace Moat.Host.Network;
+
+/// <summary>
+/// The agent's flow log (WASCo's "who did it"): every connection of a contained sandbox, allowed (conntrack events)
+/// or refused (NFLOG from the sandbox's chain), with its client and the rule that decided, in
+/// <c>&lt;state&gt;/flows.db</c>, which <c>moat flows</c> reads. Runs only when containment is on.
+/// </summary>
+/// <remarks>
+/// A flow log that cannot start (another process holds the NFLOG group, the kernel lacks conntrack events) does not
+/// stop the agent: it says why in the log and in <c>moat host status</c>, and the rules keep refusing regardless.
+/// </remarks>
+public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributionTable attribution, ILogger<FlowLog> flowLogger, ILogger<FlowLogService> logger) : BackgroundService
+{
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile string _status = "starting";
+    private FlowLog? _log;
+
+    public static string DatabasePath(HostAgentOptions agent) => Path.Combine(agent.StateDir, "flows.db");
+
+    /// <summary>One phrase for `moat host status`.</summary>
+    public string Status => _log is { } log && _status == "recording"
+        ? $"recording to {DatabasePath(agent)} ({log.Counters.Recorded} flows this run, {log.Counters.KernelOverruns} kernel overruns)"
+        : _status;
+
+    /// <summary>Completes once the kernel subscriptions are in place (or faults with why they are not).</summary>
+    public Task Started => _started.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var options = new FlowLogOptions
+        {
+            DatabasePath = DatabasePath(agent),
+            NetworkNamespacePath = agent.HostNamespace is { } ns ? Path.Combine("/run/netns", ns) : null,
+            NflogGroup = ContainmentOptions.Default.LogGroup,
+        };
+        _log = new FlowLog(options, attribution, flowLogger);
+        _ = _log.Started.ContinueWith(
+            t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    _status = "recording";
+                    _started.TrySetResult();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        try
+        {
+            await _log.RunAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Database, namespace or kernel subscription: said once, and the agent goes on (see remarks).
+            _status = "not running: " + e.Message;
+            _started.TrySetException(e);
+            LogNotRunning(logger, e.Message);
+        }
+        finally
+        {
+            _started.TrySetCanceled(CancellationToken.None);
+        }
+    }
+
+    [LoggerMessage(EventId = 5300, Level = LogLevel.Error, Message = "Flow log not running: {Reason}. Rules still refuse what they refuse, but connections are not recorded.")]
+    private static partial void LogNotRunning(ILogger logger, string reason);
+}
