@@ -3,7 +3,7 @@ using Moat.Cli.Output;
 
 namespace Moat.Cli.Commands;
 
-/// <summary>`moat sandbox quarantine|release|allow` and `moat policy reload`: network containment through the agent.</summary>
+/// <summary>`moat sandbox quarantine|allow|evidence` and `moat policy reload`: network containment and post-mortems through the agent.</summary>
 internal static class ContainmentVerbs
 {
     public static Command Quarantine()
@@ -20,6 +20,40 @@ internal static class ContainmentVerbs
             Print(p, p.GetValue(lift)
                 ? await hc.LiftQuarantineAsync(p.GetValue(target)!, ct)
                 : await hc.QuarantineAsync(p.GetValue(target)!, p.GetValue(freeze), ct))));
+        return c;
+    }
+
+    public static Command Evidence()
+    {
+        var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Write here (a new or empty folder); default <state>/evidence/<id>-<time>." };
+        var c = new Command("evidence", """
+            Export what a post-mortem of a sandbox needs, without stopping or changing it: its file system changes
+            (list and tar of the overlay's upper layer), processes, every flow the flow log has of it, the watchers'
+            alerts and exec records, the nftables rules in force, its console, and a manifest with each file's SHA-256.
+            Quarantine first to keep it from doing more: moat sandbox quarantine web --freeze
+            Example: moat sandbox evidence web --out /srv/cases/web-2026-12-02
+            """) { target, output };
+        c.SetAction((p, ct) => SandboxCommands.Call(p, async hc =>
+        {
+            var r = await hc.EvidenceAsync(p.GetValue(target)!, p.GetValue(output)?.FullName, ct);
+            if (p.GetValue(CommonOptions.Json))
+            {
+                Printer.Json(r);
+                return;
+            }
+
+            Console.Out.WriteLine($"evidence of {r.SandboxId} in {r.Directory}");
+            foreach (var f in r.Files)
+            {
+                Console.Out.WriteLine($"  {f.Name,-26} {f.Bytes,10:N0} B  sha256 {f.Sha256[..16]}…  {f.What}");
+            }
+
+            foreach (var n in r.Notes)
+            {
+                Console.Out.WriteLine($"  note: {n}");
+            }
+        }));
         return c;
     }
 

@@ -1,7 +1,7 @@
 namespace Moat.Containment.Rules;
 
 /// <summary>Names of the objects in the containment table; per-sandbox ones carry the sandbox id.</summary>
-internal static class RuleNames
+public static class RuleNames
 {
     public const string ForwardChain = "forward";
     public const string InputChain = "input";

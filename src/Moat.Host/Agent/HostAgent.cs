@@ -80,6 +80,7 @@ public static class HostAgent
             builder.Services.TryAddSingleton<Watch.ISandboxQuarantine>(sp => new Watch.LinkQuarantine(options.HostNamespace, sp.GetRequiredService<ISandboxNetwork>()));
             builder.Services.AddSingleton<Watch.WatchService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<Watch.WatchService>());
+            builder.Services.AddSingleton<Evidence.EvidenceCollector>();
             Fabric.FabricAgent.Register(builder.Services, options.Fabric);
             // Registered through a factory so that the container disposes it (releasing the folder) when the agent stops.
             builder.Services.AddSingleton(_ => agentLock);

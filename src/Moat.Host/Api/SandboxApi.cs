@@ -55,6 +55,8 @@ public static class SandboxApi
         });
         api.MapPost("/sandboxes/{reference}/interactive", (string reference, InteractiveRequest req, SandboxService s) =>
             TypedResults.Ok(s.InteractiveExec(reference, req.Command ?? [], req.Tty)));
+        api.MapPost("/sandboxes/{reference}/evidence", async (string reference, string? directory, Evidence.EvidenceCollector e, CancellationToken ct) =>
+            TypedResults.Ok(await e.CollectAsync(reference, directory, ct)));
         api.MapGet("/sandboxes/{reference}/logs", (string reference, int? tail, SandboxService s) =>
             TypedResults.Text(s.Logs(reference, Math.Clamp(tail ?? 65536, 1, 16 << 20))));
         MapTransferApi(api);

@@ -57,6 +57,9 @@ public sealed class HostClient : IDisposable
     public Task<QuarantineResponse> LiftQuarantineAsync(string reference, CancellationToken ct = default) =>
         Send<QuarantineResponse>(HttpMethod.Delete, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/quarantine", null, ct);
 
+    public Task<Evidence.EvidenceReport> EvidenceAsync(string reference, string? directory, CancellationToken ct = default) =>
+        Send<Evidence.EvidenceReport>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/evidence" + (directory is null ? "" : "?directory=" + Uri.EscapeDataString(directory)), null, ct);
+
     public Task<AllowResponse> AllowAsync(string reference, string pem, CancellationToken ct = default) =>
         Send<AllowResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/allow", new AllowRequest(pem), ct);
 

@@ -74,6 +74,31 @@ internal static class Cgroups
         return 0;
     }
 
+    /// <summary>The processes in the sandbox's cgroup now (from the pids hierarchy, or the unified one); empty when gone.</summary>
+    public static IReadOnlyList<int> Processes(string cgroupPath)
+    {
+        var rel = cgroupPath.TrimStart('/');
+        var candidates = IsV1
+            ? new[] { Path.Combine(V1Root, "pids", rel), Path.Combine(V1Root, "memory", rel), Path.Combine(V1Root, "unified", rel) }
+            : [Path.Combine(V1Root, rel)];
+        foreach (var dir in candidates)
+        {
+            try
+            {
+                return File.ReadAllLines(Path.Combine(dir, "cgroup.procs"))
+                    .Where(l => l.Length > 0)
+                    .Select(l => int.Parse(l, System.Globalization.CultureInfo.InvariantCulture))
+                    .ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // not in this hierarchy: try the next
+            }
+        }
+
+        return [];
+    }
+
     /// <summary>Every cgroup folder of the path that exists now, across hierarchies.</summary>
     public static IReadOnlyList<string> Existing(string cgroupPath)
     {

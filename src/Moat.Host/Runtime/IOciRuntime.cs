@@ -29,6 +29,10 @@ public interface IOciRuntime
 
     Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken = default);
 
+    /// <summary>The container's processes as the runtime reports them (its `ps` table): for gVisor, the programs
+    /// inside its own kernel, which the host cannot see. The runtime's error text when it cannot say.</summary>
+    Task<ProcessResult> ProcessesAsync(string id, CancellationToken cancellationToken = default);
+
     /// <summary>The argument list that runs an interactive command in the container attached to the caller's terminal.</summary>
     IReadOnlyList<string> InteractiveExecCommand(string id, IReadOnlyList<string> command, bool tty);
 }

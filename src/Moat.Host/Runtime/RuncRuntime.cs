@@ -88,6 +88,8 @@ internal sealed class RuncRuntime : IOciRuntime
 
     public Task ResumeAsync(string id, CancellationToken cancellationToken = default) => Checked(["resume", id], cancellationToken);
 
+    public Task<ProcessResult> ProcessesAsync(string id, CancellationToken cancellationToken = default) => Runc(["ps", id], cancellationToken);
+
     public async Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var args = new List<string> { "--root", _root, "exec" };

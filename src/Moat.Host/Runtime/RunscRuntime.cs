@@ -135,6 +135,8 @@ internal sealed class RunscRuntime : IOciRuntime
 
     public Task ResumeAsync(string id, CancellationToken cancellationToken = default) => Checked(id, ["resume", id], cancellationToken);
 
+    public Task<ProcessResult> ProcessesAsync(string id, CancellationToken cancellationToken = default) => Runsc(id, ["ps", id], cancellationToken);
+
     public async Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var args = new List<string> { "exec" };

@@ -25,7 +25,7 @@ public sealed class ContainmentWiringTests
         {
             var trusted = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "ops", Client = "ops" });
             var stranger = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "stranger", Client = "someone" });
-            await WaitForFlowLogAsync(h);
+            await FlowLogWaits.UntilRecordingAsync(h);
 
             // The gateway address lives on the host end of each veth; the host's web server answers on it.
             Assert.Equal(0, await FetchAsync(h, "ops"));
@@ -33,11 +33,11 @@ public sealed class ContainmentWiringTests
 
             // The flow log names both: the stranger's try refused by the rule that keeps sandboxes off their host,
             // the trusted sandbox's connection allowed, each with its client.
-            var refused = await WaitForFlowAsync(h, stranger.Id, f => f.Verdict == FlowVerdict.Refused && f.DestinationPort == 8080);
+            var refused = await FlowLogWaits.UntilFlowAsync(h, stranger.Id, f => f.Verdict == FlowVerdict.Refused && f.DestinationPort == 8080);
             Assert.Equal("someone", refused.Client);
             Assert.Equal(RuleCompiler.RuleHost, refused.Rule);
             Assert.Equal(stranger.Address, refused.Source.ToString());
-            var allowed = await WaitForFlowAsync(h, trusted.Id, f => f.Verdict == FlowVerdict.Allowed && f.DestinationPort == 8080);
+            var allowed = await FlowLogWaits.UntilFlowAsync(h, trusted.Id, f => f.Verdict == FlowVerdict.Allowed && f.DestinationPort == 8080);
             Assert.Equal("ops", allowed.Client);
             Assert.Equal(6, allowed.Protocol);
 
@@ -81,39 +81,8 @@ public sealed class ContainmentWiringTests
         Assert.Contains("--policy", e.Message, StringComparison.Ordinal);
     }
 
-    private static async Task WaitForFlowLogAsync(AgentHarness h)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        string status;
-        while (!(status = (await h.Client.StatusAsync()).FlowLog).StartsWith("recording", StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"the agent's flow log did not start: {status}");
-            await Task.Delay(20);
-        }
-    }
-
-    /// <summary>Reads the agent's flow log (as `moat flows` does) until a record of the sandbox matches.</summary>
-    private static async Task<FlowRecord> WaitForFlowAsync(AgentHarness h, string sandboxId, Func<FlowRecord, bool> match)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            using (var store = FlowStore.OpenReadOnly(Path.Combine(h.Options.StateDir, "flows.db")))
-            {
-                var found = store.Query(new FlowQuery { SandboxId = sandboxId }).FirstOrDefault(match);
-                if (found is not null)
-                {
-                    return found;
-                }
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"no matching flow of {sandboxId} was recorded");
-            await Task.Delay(50);
-        }
-    }
-
     /// <summary>An HTTP request with busybox nc (static busybox's wget crashes resolving through NSS): 0 when the page came back.</summary>
-    private static async Task<int> FetchAsync(AgentHarness h, string sandbox)
+    internal static async Task<int> FetchAsync(AgentHarness h, string sandbox)
     {
         var r = await h.Client.ExecAsync(sandbox, ["sh", "-c", "printf 'GET /ok HTTP/1.0\\r\\n\\r\\n' | nc -w 2 169.254.1.1 8080"], timeoutSeconds: 30);
         return r.Stdout.Contains("200 OK", StringComparison.Ordinal) ? 0 : 1;
