@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Moat.Xmpp.Server;
 
@@ -58,14 +59,26 @@ public static class XmppCommands
                     Port = parse.GetValue(port),
                     AllowPlainWithoutTls = parse.GetValue(plain),
                 }, ct);
-                Console.WriteLine($"Prosody serves {server.Domain} on {server.Address}:{server.Port}; data in {server.DataDirectory}. Ctrl-C stops it.");
+                // SIGTERM (a service manager, `kill`) and Ctrl-C both end the wait here, and the runtime is kept from
+                // starting its own shutdown, so that disposing the server below stops Prosody before this process
+                // ends: left to the runtime, SIGTERM would end the process with Prosody still running.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+                using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+                Console.WriteLine($"Prosody serves {server.Domain} on {server.Address}:{server.Port}; data in {server.DataDirectory}. Ctrl-C or SIGTERM stops it.");
                 try
                 {
-                    await server.WaitForExitAsync(ct);
+                    await server.WaitForExitAsync(stop.Token);
                 }
                 catch (OperationCanceledException)
                 {
-                    // Ctrl-C: disposing the server stops Prosody.
+                    // Stopped: disposing the server stops Prosody.
+                }
+
+                void Stop(PosixSignalContext context)
+                {
+                    context.Cancel = true;
+                    stop.Cancel();
                 }
 
                 return 0;
