@@ -18,6 +18,9 @@ public sealed record AdminPolicy
     /// <summary>What semi-trusted sandboxes may reach, in order; anything else is refused and logged.</summary>
     public IReadOnlyList<AllowRule> Allow { get; init; } = [];
 
+    /// <summary>Rate limits per trust level (HTB shaping); a level not listed is not shaped.</summary>
+    public IReadOnlyDictionary<TrustLevel, Shaping.SandboxRates> Rates { get; init; } = new Dictionary<TrustLevel, Shaping.SandboxRates>();
+
     /// <summary>Where this policy came from (a file path, or "built-in").</summary>
     public string Source { get; init; } = "built-in";
 
@@ -25,6 +28,9 @@ public sealed record AdminPolicy
     public static AdminPolicy Default { get; } = new();
 
     public TrustLevel TrustFor(string client) => Clients.TryGetValue(client, out var level) ? level : DefaultTrust;
+
+    /// <summary>The rates a sandbox of this trust level is shaped to, or null when the level is not shaped.</summary>
+    public Shaping.SandboxRates? RatesFor(TrustLevel trust) => Rates.TryGetValue(trust, out var rates) ? rates : null;
 }
 
 /// <summary>Transport protocols a policy can name.</summary>

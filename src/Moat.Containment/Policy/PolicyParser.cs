@@ -21,11 +21,14 @@ namespace Moat.Containment.Policy;
 ///     protocols: [tcp]              # tcp | udp | icmp; omitted: any
 ///     ports: [5432, 8000-8100]      # omitted: any (SMTP 25 only when listed)
 ///     rate: 10mbit                  # optional: bit | kbit | mbit | gbit per second
+/// rates:                            # shaping per trust level (needs `moat host --uplink DEV=RATE`)
+///   untrusted: { egress: 10mbit, rest: 1mbit, flows: [{ name: data, remote: 198.18.3.0/24, rate: 8mbit }] }
 /// </code>
+/// The rates section is read by PolicyParser.Rates.cs.
 /// </summary>
 public static partial class PolicyParser
 {
-    private static readonly string[] TopLevel = ["default-trust", "clients", "allow"];
+    private static readonly string[] TopLevel = ["default-trust", "clients", "allow", "rates"];
     private static readonly string[] RuleFields = ["name", "prefixes", "protocols", "ports", "rate"];
 
     public static AdminPolicy ParseFile(string path)
@@ -79,6 +82,9 @@ public static partial class PolicyParser
                     break;
                 case "allow":
                     policy = policy with { Allow = Rules(source, value) };
+                    break;
+                case "rates":
+                    policy = policy with { Rates = Rates(source, value) };
                     break;
                 default:
                     throw new PolicyException(source, keyNode.Start.Line, key, $"unknown key; the policy's keys are {string.Join(", ", TopLevel)}.");

@@ -86,6 +86,13 @@ public sealed class PolicyParserTests
     [InlineData("allow:\n  - prefixes: [198.18.2.0/24]\n    prots: [tcp]\n", 3, "allow[0].prots", "unknown key")]
     [InlineData("allow:\n  - name: a\n    prefixes: [198.18.2.0/24]\n  - name: a\n    prefixes: [198.18.3.0/24]\n", 4, "allow[1].name", "used by an earlier rule")]
     [InlineData("allow: [\n", 2, "(syntax)", "not valid YAML")]
+    [InlineData("rates:\n  untrusted: { rest: 1mbit }\n", 2, "rates.untrusted.egress", "is missing")]
+    [InlineData("rates:\n  nobody: { egress: 1mbit }\n", 2, "rates", "is not a trust level")]
+    [InlineData("rates:\n  untrusted: { egress: 1 zillion }\n", 2, "rates.untrusted.egress", "not valid")]
+    [InlineData("rates:\n  untrusted: { egress: 10mbit, burst: 1 }\n", 2, "rates.untrusted.burst", "unknown key")]
+    [InlineData("rates:\n  untrusted:\n    egress: 10mbit\n    flows:\n      - { name: data, remote: 198.18.3.1/24 }\n", 5, "rates.untrusted.flows[0].remote", "host bits zero")]
+    [InlineData("rates:\n  untrusted:\n    egress: 10mbit\n    flows:\n      - { name: data, remote: 198.18.3.0/24, port: 80 }\n", 3, "rates.untrusted", "without a protocol")]
+    [InlineData("rates:\n  untrusted:\n    egress: 1mbit\n    flows:\n      - { name: data, remote: 198.18.3.0/24, rate: 5mbit }\n", 3, "rates.untrusted", "more than the sandbox's egress cap")]
     public void Parse_BadField_OneSentenceNamingFileLineAndField(string yaml, int line, string field, string problem)
     {
         var error = Assert.Throws<PolicyException>(() => PolicyParser.Parse(yaml, "/etc/moat/policy.yaml"));
@@ -94,6 +101,34 @@ public sealed class PolicyParserTests
         Assert.Equal(field, error.Field);
         Assert.StartsWith($"/etc/moat/policy.yaml line {line}, field '{field}': ", error.Message, StringComparison.Ordinal);
         Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_Rates_ReadsEachTrustLevelsCapsAndFlowClasses()
+    {
+        var policy = PolicyParser.Parse("""
+            rates:
+              untrusted:
+                egress: 10mbit
+                ingress: 20mbit
+                rest: 1mbit
+                flows:
+                  - { name: data, remote: 198.18.3.0/24, protocol: tcp, port: 5432, rate: 8mbit }
+                  - { name: any-v6, remote: "2001:db8::/32" }
+              semi-trusted: { egress: 1gbit }
+            """, "p.yaml");
+
+        var untrusted = policy.RatesFor(TrustLevel.Untrusted)!;
+        Assert.Equal(10_000_000UL, untrusted.Egress.BitsPerSecond);
+        Assert.Equal(20_000_000UL, untrusted.Ingress!.Value.BitsPerSecond);
+        Assert.Equal(1_000_000UL, untrusted.Rest!.Value.BitsPerSecond);
+        Assert.Equal(2, untrusted.Flows.Count);
+        var data = untrusted.Flows[0];
+        Assert.Equal(("data", IPNetwork.Parse("198.18.3.0/24"), Moat.Containment.Shaping.FlowProtocol.Tcp, (ushort?)5432, 8_000_000UL),
+            (data.Name, data.Remote, data.Protocol, data.Port, data.Rate!.Value.BitsPerSecond));
+        Assert.Null(untrusted.Flows[1].Rate);
+        Assert.Equal(1_000_000_000UL, policy.RatesFor(TrustLevel.SemiTrusted)!.Egress.BitsPerSecond);
+        Assert.Null(policy.RatesFor(TrustLevel.Trusted));
     }
 
     [Fact]
