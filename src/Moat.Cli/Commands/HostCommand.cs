@@ -64,6 +64,13 @@ internal static partial class HostCommand
             Description = "Root certificate(s) (PEM) that authcerts given to 'moat sandbox allow' must chain to.",
         };
 
+        var uplink = new Option<string[]>("--uplink")
+        {
+            Description = "An uplink sandbox traffic leaves by, as DEV=RATE with its real bandwidth (e.g. eth0=1gbit); repeatable. "
+                + "With one, the policy's 'rates' are enforced (HTB, shared fairly between the host and its sandboxes).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -73,7 +80,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot, uplink,
         };
         var fabric = new FabricCommands.HostOptions();
         fabric.AddTo(cmd);
@@ -125,6 +132,7 @@ internal static partial class HostCommand
                 Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
                 PolicyFile = p.GetValue(policyFile) is { } pf ? Path.GetFullPath(pf) : null,
                 AuthCertRoot = p.GetValue(authcertRoot) is { } ar ? Path.GetFullPath(ar) : null,
+                Uplinks = p.GetValue(uplink) ?? [],
             };
             try
             {
@@ -181,6 +189,7 @@ internal static partial class HostCommand
 
             Console.Out.WriteLine($"containment: {s.Containment}");
             Console.Out.WriteLine($"flow log: {s.FlowLog}");
+            Console.Out.WriteLine($"rate limits: {s.Shaping}");
 
             return 0;
         });

@@ -5,6 +5,7 @@ using Moat.Containment.AuthCerts;
 using Moat.Containment.Policy;
 using Moat.Containment.Quarantine;
 using Moat.Containment.Rules;
+using Moat.Containment.Shaping;
 using Moat.Containment.Trust;
 using Moat.Linux.Namespaces;
 using Moat.Pki.AuthCerts;
@@ -16,29 +17,36 @@ public sealed record SandboxIdentity(string Id, string HostInterface, IPAddress 
 
 /// <summary>
 /// Network containment as the host agent uses it: one object for the agent's lifetime that owns the rules, the
-/// policy file (with live reload), authcert openings and quarantine. The agent calls <see cref="Reconcile"/> at start
-/// with every live sandbox from its store, <see cref="Admit"/> when a sandbox gets its identity and
-/// <see cref="Forget"/> when it is destroyed.
+/// policy file (with live reload), authcert openings, quarantine and, when the host shares an uplink, the rate limits
+/// of each trust level. The agent calls <see cref="ReconcileAsync"/> at start with every live sandbox from its store,
+/// <see cref="AdmitAsync"/> when a sandbox gets its identity and <see cref="ForgetAsync"/> when it is destroyed.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed class SandboxContainment : IDisposable
+public sealed partial class SandboxContainment : IDisposable
 {
     private readonly ContainmentRules _rules;
     private readonly PolicyStore _policy;
     private readonly AuthCertVerifier? _verifier;
     private readonly Freezer _freezer;
+    private readonly SandboxShaper? _shaper;
+    private readonly ILogger? _logger;
 
-    private SandboxContainment(ContainmentRules rules, PolicyStore policy, AuthCertVerifier? verifier, Freezer freezer)
+    private SandboxContainment(ContainmentRules rules, PolicyStore policy, AuthCertVerifier? verifier, Freezer freezer, SandboxShaper? shaper, ILogger? logger)
     {
         _rules = rules;
         _policy = policy;
         _verifier = verifier;
         _freezer = freezer;
+        _shaper = shaper;
+        _logger = logger;
+        // A reloaded policy may change rates: every sandbox is shaped again to the new ones.
+        _policy.Reloaded += policy => _ = ReshapeAllAsync();
     }
 
     /// <param name="policyPath">The administrator's policy file (null or missing: everyone untrusted).</param>
     /// <param name="ns">The host's network namespace (null: the agent's own).</param>
     /// <param name="verifier">Verifies authcerts; null refuses every `sandbox allow`.</param>
+    /// <param name="shaper">Shapes sandboxes to their trust level's rates; null: the policy's rates are not enforced.</param>
     public static SandboxContainment Open(
         ContainmentOptions options,
         string? policyPath,
@@ -46,14 +54,18 @@ public sealed class SandboxContainment : IDisposable
         AuthCertVerifier? verifier = null,
         Freezer? freezer = null,
         TimeProvider? time = null,
-        ILoggerFactory? logs = null)
+        ILoggerFactory? logs = null,
+        SandboxShaper? shaper = null)
     {
         var policy = PolicyStore.Load(policyPath);
         var rules = ContainmentRules.Open(options, policy, ns, time, logs?.CreateLogger<ContainmentRules>());
-        return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer());
+        return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer(), shaper, logs?.CreateLogger<SandboxContainment>());
     }
 
     public ContainmentRules Rules => _rules;
+
+    /// <summary>The shaper enforcing the policy's rates, or null when this host shapes nothing.</summary>
+    public SandboxShaper? Shaper => _shaper;
 
     /// <summary>The trust a new sandbox of <paramref name="client"/> gets; refuses a request for more than the policy gives.</summary>
     public TrustLevel TrustFor(string client, TrustLevel? requested) => TrustAssignment.Resolve(_rules.Policy, client, requested);
@@ -76,6 +88,80 @@ public sealed class SandboxContainment : IDisposable
 
     /// <summary>A sandbox is being destroyed: its chain, sets and map elements go.</summary>
     public void Forget(string id) => _rules.Remove(id);
+
+    /// <summary>Rules as <see cref="Admit"/>, then the rates of its trust level (or none) before it can send anything.</summary>
+    /// <exception cref="ShapingException">The kernel refused the rates: the caller should not hand the sandbox out.</exception>
+    public async Task<TrustLevel> AdmitAsync(SandboxIdentity sandbox, CancellationToken cancellationToken = default)
+    {
+        var trust = Admit(sandbox);
+        await ShapeAsync(sandbox.Id, sandbox.HostInterface, trust, cancellationToken).ConfigureAwait(false);
+        return trust;
+    }
+
+    /// <summary>Rules and rates of a destroyed sandbox go.</summary>
+    public async Task ForgetAsync(string id, CancellationToken cancellationToken = default)
+    {
+        Forget(id);
+        if (_shaper is not null)
+        {
+            await _shaper.RemoveAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>At agent start: rules as <see cref="Reconcile"/>, then the kernel's shaping made to match (a sandbox
+    /// whose veth is not back yet is reported and shaped when it is re-admitted).</summary>
+    public async Task<ShapingReconcileResult?> ReconcileAsync(IEnumerable<SandboxIdentity> live, IEnumerable<string>? quarantined = null, CancellationToken cancellationToken = default)
+    {
+        var list = live.ToList();
+        Reconcile(list, quarantined);
+        if (_shaper is null)
+        {
+            return null;
+        }
+
+        var policy = _rules.Policy;
+        var shaped = list
+            .Select(s => (s, rates: policy.RatesFor(TrustFor(s.Client, s.RequestedTrust))))
+            .Where(x => x.rates is not null)
+            .Select(x => new ShapedSandbox(x.s.Id, x.s.HostInterface, x.rates!));
+        return await _shaper.ReconcileAsync(shaped, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ShapeAsync(string id, string hostInterface, TrustLevel trust, CancellationToken cancellationToken)
+    {
+        if (_shaper is null)
+        {
+            return;
+        }
+
+        if (_rules.Policy.RatesFor(trust) is { } rates)
+        {
+            await _shaper.ApplyAsync(id, hostInterface, rates, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await _shaper.RemoveAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReshapeAllAsync()
+    {
+        foreach (var s in _rules.Sandboxes)
+        {
+            try
+            {
+                await ShapeAsync(s.Id, s.HostInterface, TrustFor(s.Client, s.RequestedTrust), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ContainmentException or ShapingException)
+            {
+                // A sandbox whose trust the new policy refuses, or rates the kernel refuses: it keeps what it had.
+                if (_logger is not null)
+                {
+                    LogReshapeFailed(_logger, s.Id, e.Message);
+                }
+            }
+        }
+    }
 
     /// <summary>Cuts the sandbox off at once; with <paramref name="freeze"/> its processes are frozen too.</summary>
     public async Task QuarantineAsync(string id, bool freeze, CancellationToken cancellationToken = default)
@@ -116,7 +202,11 @@ public sealed class SandboxContainment : IDisposable
     {
         _policy.Dispose();
         _rules.Dispose();
+        _shaper?.Dispose();
     }
+
+    [LoggerMessage(EventId = 3400, Level = LogLevel.Warning, Message = "Sandbox {Id} keeps its old rates after the policy reload: {Reason}")]
+    private static partial void LogReshapeFailed(ILogger logger, string id, string reason);
 
     private static SandboxNetwork ToNetwork(SandboxIdentity s) =>
         new(s.Id, s.HostInterface, s.Address, s.Client, s.ClientAddress, s.RequestedTrust);

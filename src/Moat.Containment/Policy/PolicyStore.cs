@@ -25,6 +25,9 @@ public sealed partial class PolicyStore : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>Raised after a reload put a new policy in force (by <see cref="Reload"/> or the file watcher).</summary>
+    public event Action<AdminPolicy>? Reloaded;
+
     /// <summary>The policy file, or null when the host runs on the built-in policy.</summary>
     public string? Path { get; }
 
@@ -36,12 +39,15 @@ public sealed partial class PolicyStore : IDisposable
     /// <exception cref="ContainmentException">The file is invalid or the kernel refused the rules.</exception>
     public AdminPolicy Reload()
     {
+        AdminPolicy policy;
         lock (_lock)
         {
-            var policy = Load(Path);
+            policy = Load(Path);
             _rules.ReplacePolicy(policy);
-            return policy;
         }
+
+        Reloaded?.Invoke(policy);
+        return policy;
     }
 
     /// <summary>Reloads whenever the file changes (after 200 ms of quiet); refusals are logged and change nothing.</summary>

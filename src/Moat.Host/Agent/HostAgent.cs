@@ -53,7 +53,7 @@ public static class HostAgent
             builder.Services.AddSingleton(runtimes.For(RuntimeTier.Container));
             // Containment: with a policy file, every sandbox's traffic goes through its nftables chain on the host
             // side of its veth and is forwarded only as its trust level allows; without one, nothing is forwarded.
-            containment = OpenContainment(options);
+            containment = await OpenContainmentAsync(options, cancellationToken).ConfigureAwait(false);
             builder.Services.AddSingleton(new TierPolicy(options.Tiers, containment is null ? null : containment.TrustOf));
             builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace, forwarding: containment is not null));
             if (containment is not null)
@@ -101,6 +101,7 @@ public static class HostAgent
                 Tiers = runtimes.Status,
                 Containment = contained.Mechanism,
                 FlowLog = sp.GetService<FlowLogService>()?.Status ?? "off (containment is off)",
+                Shaping = (contained as NftablesContainment)?.Shaping ?? "off (containment is off)",
             }));
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
@@ -115,7 +116,7 @@ public static class HostAgent
         }
     }
 
-    private static NftablesContainment? OpenContainment(HostAgentOptions options)
+    private static async Task<NftablesContainment?> OpenContainmentAsync(HostAgentOptions options, CancellationToken cancellationToken)
     {
         if (options.ResolvedPolicyFile is not { } policy)
         {
@@ -125,12 +126,40 @@ public static class HostAgent
         using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);
         var roots = options.AuthCertRoot is null ? null
             : new Moat.Pki.AuthCerts.AuthCertVerifier(Moat.Pki.Storage.PemFiles.ReadCertificates(options.AuthCertRoot));
-        var contained = Moat.Containment.Hosting.SandboxContainment.Open(
-            Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [System.Net.IPNetwork.Parse(options.AddressPool)] },
-            policy,
-            ns,
-            roots);
-        return new NftablesContainment(contained);
+        var uplinks = options.ParsedUplinks();
+        Moat.Containment.Shaping.SandboxShaper? shaper;
+        try
+        {
+            shaper = uplinks.Count == 0 ? null
+                : await Moat.Containment.Shaping.SandboxShaper.StartAsync(new Moat.Containment.Shaping.ShapingOptions { Uplinks = uplinks, Namespace = ns }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Moat.Containment.Shaping.ShapingException e)
+        {
+            throw new InvalidRequestException($"rate limits cannot start on --uplink {string.Join(", ", options.Uplinks)}: {e.Message}");
+        }
+
+        try
+        {
+            // Replies to what sandboxes send come back in by the uplinks: the host forwards from them (and only them,
+            // besides the sandboxes' own veths), so that a host with ip_forward off still carries its sandboxes' flows.
+            foreach (var u in uplinks)
+            {
+                Moat.Linux.Namespaces.Sysctl.Write(ns, $"net.ipv4.conf.{u.Device}.forwarding", "1");
+            }
+
+            var contained = Moat.Containment.Hosting.SandboxContainment.Open(
+                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [System.Net.IPNetwork.Parse(options.AddressPool)] },
+                policy,
+                ns,
+                roots,
+                shaper: shaper);
+            return new NftablesContainment(contained);
+        }
+        catch
+        {
+            shaper?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>runc refuses a root file system path that goes through a symlink, so the state folder is resolved once.</summary>

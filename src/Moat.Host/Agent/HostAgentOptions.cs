@@ -42,6 +42,31 @@ public sealed record HostAgentOptions
     /// <summary>Root certificate(s) (PEM) that authcerts presented to `sandbox allow` must chain to.</summary>
     public string? AuthCertRoot { get; init; }
 
+    /// <summary>
+    /// Uplinks sandbox traffic leaves by, each as DEV=RATE (e.g. eth0=1gbit): with one or more, the policy's rates are
+    /// enforced by HTB on these devices, shared fairly between the host and its sandboxes. Empty: nothing is shaped.
+    /// </summary>
+    public IReadOnlyList<string> Uplinks { get; init; } = [];
+
+    /// <summary>The uplinks parsed; refuses a malformed entry with one sentence.</summary>
+    public IReadOnlyList<Moat.Containment.Shaping.UplinkShaping> ParsedUplinks() => [.. Uplinks.Select(entry =>
+    {
+        var eq = entry.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0)
+        {
+            throw new InvalidRequestException($"uplink '{entry}' is not DEV=RATE (for example eth0=1gbit).");
+        }
+
+        try
+        {
+            return new Moat.Containment.Shaping.UplinkShaping(entry[..eq], Moat.Containment.Shaping.BitRate.Parse(entry[(eq + 1)..], $"bandwidth of uplink {entry[..eq]}"));
+        }
+        catch (Moat.Containment.Shaping.ShapingInputException e)
+        {
+            throw new InvalidRequestException($"uplink '{entry}': {e.Message}");
+        }
+    })];
+
     public string? ResolvedPolicyFile =>
         PolicyFile ?? (File.Exists(Path.Combine(StateDir, "policy.yaml")) ? Path.Combine(StateDir, "policy.yaml") : null);
 
@@ -70,6 +95,7 @@ public sealed record HostAgentOptions
         }
 
         _ = new Network.AddressPool(AddressPool);
+        _ = ParsedUplinks();
         Tiers.Validate();
         Watch.Validate();
         Fabric?.Validate();

@@ -19,7 +19,7 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
         int adopted = 0, restarted = 0, repaired = 0, rolledBack = 0, orphans = 0;
         // Containment first: rules (and their table) for exactly the sandboxes the store holds, orphan chains removed,
         // so that the repairs below re-admit sandboxes into a table that exists; a sandbox rolled back below is forgotten.
-        sandboxes.Containment.Reconcile(sandboxes.Store.List());
+        await sandboxes.Containment.ReconcileAsync(sandboxes.Store.List(), cancellationToken).ConfigureAwait(false);
         // Each tier's runtime keeps its own state root; a sandbox is looked up in its own tier's listing only.
         var listings = new Dictionary<RuntimeTier, Dictionary<string, ContainerState>>();
         foreach (var (tier, runtime) in sandboxes.Runtimes.Available)

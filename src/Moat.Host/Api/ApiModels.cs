@@ -28,6 +28,9 @@ public sealed record HostStatus(
 
     /// <summary>Whether connections are being recorded, and where.</summary>
     public string FlowLog { get; init; } = "";
+
+    /// <summary>Whether the policy's rates are enforced, and how.</summary>
+    public string Shaping { get; init; } = "";
 }
 
 /// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>

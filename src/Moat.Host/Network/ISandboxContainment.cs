@@ -11,13 +11,13 @@ public interface ISandboxContainment
     /// <summary>One phrase for `moat host status`: what enforces containment on this host.</summary>
     string Mechanism { get; }
 
-    /// <summary>Puts the sandbox's rules in force (replacing earlier ones); returns the trust level it got.</summary>
-    string Admit(Sandbox sandbox);
+    /// <summary>Puts the sandbox's rules (and rates) in force, replacing earlier ones; returns the trust level it got.</summary>
+    Task<string> AdmitAsync(Sandbox sandbox, CancellationToken cancellationToken = default);
 
-    void Forget(Sandbox sandbox);
+    Task ForgetAsync(Sandbox sandbox, CancellationToken cancellationToken = default);
 
     /// <summary>Rules for exactly these sandboxes; chains of sandboxes that no longer exist are removed.</summary>
-    void Reconcile(IEnumerable<Sandbox> live);
+    Task ReconcileAsync(IEnumerable<Sandbox> live, CancellationToken cancellationToken = default);
 }
 
 /// <summary>No containment configured: sandboxes reach their host and nothing beyond it (no forwarding).</summary>
@@ -27,13 +27,9 @@ public sealed class NoContainment : ISandboxContainment
 
     public string Mechanism => "none (no policy file: sandboxes reach their host only, nothing is forwarded)";
 
-    public string Admit(Sandbox sandbox) => "none";
+    public Task<string> AdmitAsync(Sandbox sandbox, CancellationToken cancellationToken = default) => Task.FromResult("none");
 
-    public void Forget(Sandbox sandbox)
-    {
-    }
+    public Task ForgetAsync(Sandbox sandbox, CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-    public void Reconcile(IEnumerable<Sandbox> live)
-    {
-    }
+    public Task ReconcileAsync(IEnumerable<Sandbox> live, CancellationToken cancellationToken = default) => Task.CompletedTask;
 }

@@ -37,31 +37,51 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
         }
     }
 
-    public string Admit(Sandbox sandbox)
+    public async Task<string> AdmitAsync(Sandbox sandbox, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         var identity = Identity(sandbox);
-        var trust = containment.Admit(identity).ToName();
+        string trust;
+        try
+        {
+            trust = (await containment.AdmitAsync(identity, cancellationToken).ConfigureAwait(false)).ToName();
+        }
+        catch (Moat.Containment.Shaping.ShapingException e)
+        {
+            throw new MoatHostException($"the rates of sandbox {sandbox.Id}'s trust level could not be put in force: {e.Message}", e);
+        }
+
         Flows.Set(identity.Id, identity.Address, identity.Client);
         return trust;
     }
 
-    public void Forget(Sandbox sandbox)
+    public async Task ForgetAsync(Sandbox sandbox, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
-        containment.Forget(sandbox.Id);
+        await containment.ForgetAsync(sandbox.Id, cancellationToken).ConfigureAwait(false);
         Flows.Remove(sandbox.Id);
     }
 
-    public void Reconcile(IEnumerable<Sandbox> live)
+    public async Task ReconcileAsync(IEnumerable<Sandbox> live, CancellationToken cancellationToken = default)
     {
         var identities = live.Where(s => s.Address is not null).Select(Identity).ToList();
-        containment.Reconcile(identities);
+        var shaping = await containment.ReconcileAsync(identities, cancellationToken: cancellationToken).ConfigureAwait(false);
+        LastShaping = shaping;
         foreach (var s in identities)
         {
             Flows.Set(s.Id, s.Address, s.Client);
         }
     }
+
+    /// <summary>What the shaper did at the last reconcile (null when this host shapes nothing).</summary>
+    public Moat.Containment.Shaping.ShapingReconcileResult? LastShaping { get; private set; }
+
+    /// <summary>One phrase for `moat host status`: whether the policy's rates are enforced, and on which uplinks.</summary>
+    public string Shaping => containment.Shaper is { } shaper
+        ? $"HTB on the uplink by trust level ({shaper.SandboxIds.Count} sandboxes shaped; rates from policy {containment.Rules.Policy.Source})"
+        : containment.Rules.Policy.Rates.Count > 0
+            ? "off: the policy sets rates but the agent was started without --uplink DEV=RATE, so they are not enforced"
+            : "off (the policy sets no rates)";
 
     public Task QuarantineAsync(Sandbox sandbox, CancellationToken cancellationToken = default) =>
         containment.QuarantineAsync(sandbox.Id, freeze: false, cancellationToken);

@@ -200,7 +200,7 @@ public sealed partial class SandboxService
             }
 
             // The claim gives the sandbox its client: its rules are replaced by that client's before it runs code.
-            _containment.Admit(claimed);
+            await _containment.AdmitAsync(claimed, cancellationToken).ConfigureAwait(false);
 
             var pooled = SandboxSpec.Default;
             if (spec.MemoryBytes != pooled.MemoryBytes || spec.Cpus != pooled.Cpus || spec.Pids != pooled.Pids)
@@ -433,7 +433,7 @@ public sealed partial class SandboxService
         if (s.Address is not null)
         {
             // Rules in force before the sandbox's first process starts.
-            _containment.Admit(s);
+            await _containment.AdmitAsync(s, cancellationToken).ConfigureAwait(false);
         }
 
         var dir = SandboxDir(s);
@@ -479,7 +479,7 @@ public sealed partial class SandboxService
 
         await OverlayRootfs.UnmountAsync(RootfsDir(s), cancellationToken).ConfigureAwait(false);
         await _network.DestroyAsync(s.Netns, s.HostInterface, cancellationToken).ConfigureAwait(false);
-        _containment.Forget(s);
+        await _containment.ForgetAsync(s, cancellationToken).ConfigureAwait(false);
         var busy = Cgroups.Remove(s.CgroupPath);
         if (busy.Count > 0)
         {

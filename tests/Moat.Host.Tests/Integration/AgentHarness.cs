@@ -24,7 +24,17 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public string HostNs => Options.HostNamespace!;
 
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null)
+    /// <summary>With an uplink: the namespace at its far end ("the world"), address <see cref="WorldAddress"/>.</summary>
+    public string? WorldNs { get; private set; }
+
+    public const string WorldAddress = "198.18.250.2";
+
+    /// <summary>The host's uplink device (in <see cref="HostNs"/>) when the harness made one.</summary>
+    public const string UplinkDevice = "up0";
+
+    /// <param name="uplink">A bandwidth (e.g. 100mbit): the host namespace gets an uplink up0 to a "world" namespace
+    /// that routes the address pool back, and the agent shapes on it (--uplink up0=RATE).</param>
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -35,6 +45,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             Pool = warm ?? new Dictionary<string, int>(),
             Runtime = runtime,
             Tiers = tiers ?? TierOptions.Default,
+            Uplinks = uplink is null ? [] : [$"{UplinkDevice}={uplink}"],
         };
         Directory.CreateDirectory(options.StateDir);
         if (policy is not null)
@@ -49,6 +60,18 @@ internal sealed class AgentHarness : IAsyncDisposable
         var h = new AgentHarness(options);
         try
         {
+            if (uplink is not null)
+            {
+                h.WorldNs = "mtw" + tag;
+                await Sh("ip", "netns", "add", h.WorldNs);
+                await Sh("ip", "-n", options.HostNamespace, "link", "add", UplinkDevice, "type", "veth", "peer", "name", "wan0", "netns", h.WorldNs);
+                await Sh("ip", "-n", options.HostNamespace, "addr", "add", "198.18.250.1/30", "dev", UplinkDevice);
+                await Sh("ip", "-n", options.HostNamespace, "link", "set", UplinkDevice, "up");
+                await Sh("ip", "-n", h.WorldNs, "addr", "add", WorldAddress + "/30", "dev", "wan0");
+                await Sh("ip", "-n", h.WorldNs, "link", "set", "wan0", "up");
+                await Sh("ip", "-n", h.WorldNs, "route", "add", pool, "via", "198.18.250.1");
+            }
+
             await h.StartAgentAsync();
         }
         catch
@@ -174,6 +197,11 @@ internal sealed class AgentHarness : IAsyncDisposable
         }
 
         await Sh("ip", "netns", "del", HostNs);
+        if (WorldNs is not null)
+        {
+            await Sh("ip", "netns", "del", WorldNs);
+        }
+
         if (Directory.Exists(Options.StateDir))
         {
             Directory.Delete(Options.StateDir, recursive: true);
