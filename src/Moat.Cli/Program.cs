@@ -26,7 +26,7 @@ root.Subcommands.Add(Moat.Xmpp.Cli.XmppCommands.Create());
 root.Subcommands.Add(Moat.Jobs.Cli.JobCommands.Create());
 root.Subcommands.Add(Moat.Honeyfarm.Cli.HoneyfarmCommands.Create());
 root.Subcommands.Add(Moat.Containment.Cli.ClientCommands.Create());
-root.Subcommands.Add(Moat.Containment.Cli.FlowCommands.Create());
+root.Subcommands.Add(Moat.Containment.Cli.FlowCommands.Create(SandboxCommands.TryResolveIdAsync));
 var policy = Moat.Containment.Cli.PolicyCommands.Create();
 policy.Subcommands.Add(ContainmentVerbs.PolicyReload());
 root.Subcommands.Add(policy);

@@ -312,6 +312,27 @@ internal static class SandboxCommands
         return $"{state} (runtime: {d.RuntimeStatus}, pid {d.Pid}){oom}";
     }
 
+    /// <summary>The id of a sandbox the local agent knows by this name or id; null when the agent is not running or
+    /// knows no such sandbox (a destroyed sandbox's flows are still found by its id).</summary>
+    internal static async Task<string?> TryResolveIdAsync(string reference, CancellationToken ct)
+    {
+        var socket = Path.Combine(Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? Moat.Host.Agent.HostAgentOptions.DefaultStateDir, "agent.sock");
+        if (!File.Exists(socket))
+        {
+            return null;
+        }
+
+        using var hc = new HostClient(socket);
+        try
+        {
+            return (await hc.InspectAsync(reference, ct)).Sandbox.Id;
+        }
+        catch (Exception e) when (e is HostApiException or HttpRequestException or IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Runs an API call and turns the agent's refusal or absence into one line and a non-zero exit.</summary>
     internal static async Task<int> Call(ParseResult p, Func<HostClient, Task> body)
     {

@@ -12,9 +12,11 @@ public static class FlowCommands
     public static string DefaultDatabasePath =>
         Path.Combine(Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? "/var/lib/moat", "flows.db");
 
-    public static Command Create()
+    /// <param name="resolveSandbox">Turns a sandbox name into its id (the log keeps ids); null when it cannot, in which
+    /// case the value is taken as an id. The moat CLI asks the host agent.</param>
+    public static Command Create(Func<string, CancellationToken, Task<string?>>? resolveSandbox = null)
     {
-        var sandbox = new Option<string?>("--sandbox") { Description = "Only this sandbox's flows." };
+        var sandbox = new Option<string?>("--sandbox") { Description = "Only this sandbox's flows (its id, or its name while the host agent knows it)." };
         var client = new Option<string?>("--client") { Description = "Only flows of sandboxes handed to this client." };
         var since = new Option<string?>("--since") { Description = "Only flows that started since this time: an ISO 8601 time (2026-12-02T03:00Z) or an age (90s, 10m, 2h, 7d)." };
         var verdict = new Option<string?>("--verdict") { Description = "Only 'allowed' or only 'refused' flows." };
@@ -43,9 +45,15 @@ public static class FlowCommands
             var error = parseResult.InvocationConfiguration.Error;
             try
             {
+                var sandboxRef = parseResult.GetValue(sandbox);
+                if (sandboxRef is not null && resolveSandbox is not null)
+                {
+                    sandboxRef = await resolveSandbox(sandboxRef, cancellationToken).ConfigureAwait(false) ?? sandboxRef;
+                }
+
                 var query = new FlowQuery
                 {
-                    SandboxId = parseResult.GetValue(sandbox),
+                    SandboxId = sandboxRef,
                     Client = parseResult.GetValue(client),
                     Since = parseResult.GetValue(since) is { } s ? ParseSince(s, DateTimeOffset.UtcNow) : null,
                     Verdict = parseResult.GetValue(verdict) switch
