@@ -32,6 +32,7 @@ internal static class DataPathBench
         using var host = NetworkNamespace.Create(hostName);
         using var client = NetworkNamespace.Create(clientName);
         SandboxLink? link = null;
+        Process? iperfServer = null;
         try
         {
             using var rt = RtNetlink.OpenIn(host);
@@ -51,6 +52,7 @@ internal static class DataPathBench
             var others = Enumerable.Range(0, 1000).Select(i => new SandboxNetwork($"b{i:x8}", $"mhb{i:x8}", IPAddress.Parse($"198.18.{96 + (i / 250)}.{1 + (i % 250)}"), "mallory", Client)).ToList();
             using var rules = ContainmentRules.Open(options, AdminPolicy.Default, host);
             using var echo = EchoServer.Start(client, 7000);
+            iperfServer = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", clientName, "iperf3", "-s", "-p", "5201", "--logfile", "/dev/null"]))!;
 
             Console.WriteLine($"# datapath bench  {DateTime.UtcNow:u}  {Environment.ProcessorCount} cores  {rounds} rounds x {seconds} s iperf3, 2000 TCP round trips each");
             Console.WriteLine("rules            | throughput Gbit/s (per round)          | rtt median us  p99 us");
@@ -65,7 +67,7 @@ internal static class DataPathBench
                         rules.Reconcile([.. others, sandbox]);
                     }
 
-                    results[mode].Gbps.Add(await IperfAsync(sandboxName, clientName, seconds));
+                    results[mode].Gbps.Add(await IperfAsync(sandboxName, seconds));
                     results[mode].Rtt.AddRange(RoundTrips(link.Namespace, 2000));
                 }
             }
@@ -85,6 +87,12 @@ internal static class DataPathBench
         }
         finally
         {
+            if (iperfServer is { HasExited: false })
+            {
+                iperfServer.Kill();
+            }
+
+            iperfServer?.Dispose();
             link?.Dispose();
             NetworkNamespace.Delete(sandboxName);
             NetworkNamespace.Delete(hostName);
@@ -92,24 +100,23 @@ internal static class DataPathBench
         }
     }
 
-    private static async Task<double> IperfAsync(string sandboxNs, string clientNs, int seconds)
+    /// <summary>One iperf3 run from the sandbox to the long-running server in the client namespace (a one-shot
+    /// `iperf3 -s -1` per round sometimes never exited here, hanging the bench).</summary>
+    private static async Task<double> IperfAsync(string sandboxNs, int seconds)
     {
-        using var server = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", clientNs, "iperf3", "-s", "-1", "-p", "5201"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var deadline = Environment.TickCount64 + 10_000;
         while (true)
         {
             var (code, stdout, stderr) = await RunAsync("ip", "netns", "exec", sandboxNs, "iperf3", "-c", Client.ToString(), "-p", "5201", "-t", seconds.ToString(CultureInfo.InvariantCulture), "-J");
             if (code == 0)
             {
-                await server.WaitForExitAsync();
                 using var json = JsonDocument.Parse(stdout);
                 return json.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble() / 1e9;
             }
 
-            // The server may not listen yet: retry, bounded.
+            // The server may not listen yet, or be finishing the previous run: retry, bounded.
             if (Environment.TickCount64 > deadline)
             {
-                server.Kill();
                 throw new InvalidOperationException($"iperf3 client failed: {stderr.Trim()} {stdout.Trim()}");
             }
 
