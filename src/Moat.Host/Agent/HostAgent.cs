@@ -120,7 +120,8 @@ public static class HostAgent
     {
         if (options.ResolvedPolicyFile is not { } policy)
         {
-            return null;
+            return options.Uplinks.Count == 0 ? null
+                : throw new InvalidRequestException("--uplink shapes sandboxes by the policy's rates, and there is no policy: give --policy FILE (or put policy.yaml in the state folder).");
         }
 
         using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);

@@ -6,7 +6,8 @@ namespace Moat.Mtd.Tests.Cli;
 
 public sealed class MtdCommandsTests
 {
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    /// <summary>Runs `moat mtd ...` in-process, capturing what it prints.</summary>
+    internal static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
     {
         var root = new RootCommand("test") { MtdCommands.Create() };
         using var output = new StringWriter();

@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text.Json;
 using Moat.Host.Sandboxes;
-using Moat.Mtd.Cli;
 using Moat.Mtd.Tests.Relocation;
 
 namespace Moat.Mtd.Tests.Cli;
@@ -9,15 +7,6 @@ namespace Moat.Mtd.Tests.Cli;
 /// <summary>`moat mtd relocate` against two real host agents of a lab: a sandbox and its files move; bad input is refused.</summary>
 public sealed class RelocateCommandTests
 {
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var root = new RootCommand("test") { MtdCommands.Create() };
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
-
     [Fact]
     public async Task Relocate_moves_the_sandbox_and_its_files_and_reports_as_json()
     {
@@ -27,7 +16,7 @@ public sealed class RelocateCommandTests
         var marker = Guid.NewGuid().ToString("N");
         Assert.Equal(0, (await a.Sandboxes.ExecAsync(job.Id, ["sh", "-c", $"echo {marker} > /work-marker"], null, TimeSpan.FromSeconds(10))).ExitCode);
 
-        var (exit, stdout, stderr) = await RunAsync("mtd", "relocate", "job", "--from", a.Options.StateDir, "--to", b.Options.StateDir, "--json");
+        var (exit, stdout, stderr) = await MtdCommandsTests.RunAsync("mtd", "relocate", "job", "--from", a.Options.StateDir, "--to", b.Options.StateDir, "--json");
 
         Assert.True(exit == 0, stderr + stdout);
         using var report = JsonDocument.Parse(stdout);
@@ -48,12 +37,12 @@ public sealed class RelocateCommandTests
         var nowhere = Directory.CreateTempSubdirectory("moat-no-agent-").FullName;
         try
         {
-            var (exit, stdout, stderr) = await RunAsync("mtd", "relocate", "job", "--from", a.Options.StateDir, "--to", nowhere);
+            var (exit, stdout, stderr) = await MtdCommandsTests.RunAsync("mtd", "relocate", "job", "--from", a.Options.StateDir, "--to", nowhere);
             Assert.Equal(2, exit);
             Assert.Empty(stdout);
             Assert.Contains("no host agent runs on", stderr, StringComparison.Ordinal);
 
-            (exit, _, stderr) = await RunAsync("mtd", "relocate", "ghost", "--from", a.Options.StateDir, "--to", lab.Hosts[1].Options.StateDir);
+            (exit, _, stderr) = await MtdCommandsTests.RunAsync("mtd", "relocate", "ghost", "--from", a.Options.StateDir, "--to", lab.Hosts[1].Options.StateDir);
             Assert.Equal(2, exit);
             Assert.Contains("ghost", stderr, StringComparison.Ordinal);
         }
