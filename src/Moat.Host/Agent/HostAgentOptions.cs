@@ -94,6 +94,11 @@ public sealed record HostAgentOptions
             }
         }
 
+        if (HostNamespace is not null && !File.Exists(Path.Combine("/run/netns", HostNamespace)))
+        {
+            throw new InvalidRequestException($"host network namespace '{HostNamespace}' does not exist: make it first (ip netns add {HostNamespace}), or leave out --host-netns to use this machine's.");
+        }
+
         _ = new Network.AddressPool(AddressPool);
         _ = ParsedUplinks();
         Tiers.Validate();
