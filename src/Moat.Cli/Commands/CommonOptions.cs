@@ -9,11 +9,14 @@ internal static class CommonOptions
     /// <summary>The image commands' option, shared so that one --state-dir means one thing everywhere.</summary>
     public static readonly Option<string> StateDir = CreateStateDir();
 
+    /// <summary>The state folder when --state-dir is not given: $MOAT_STATE_DIR, else /var/lib/moat.</summary>
+    public static string DefaultStateDir => Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? HostAgentOptions.DefaultStateDir;
+
     private static Option<string> CreateStateDir()
     {
         var o = Moat.Images.Cli.ImageCommands.StateDirOption;
         o.Description = "The host's state folder (store, images, sandboxes, the agent's socket). Env: MOAT_STATE_DIR.";
-        o.DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? HostAgentOptions.DefaultStateDir;
+        o.DefaultValueFactory = _ => DefaultStateDir;
         return o;
     }
 

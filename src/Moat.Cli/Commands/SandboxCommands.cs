@@ -316,7 +316,7 @@ internal static class SandboxCommands
     /// knows no such sandbox (a destroyed sandbox's flows are still found by its id).</summary>
     internal static async Task<string?> TryResolveIdAsync(string reference, CancellationToken ct)
     {
-        var socket = Path.Combine(Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? Moat.Host.Agent.HostAgentOptions.DefaultStateDir, "agent.sock");
+        var socket = Path.Combine(CommonOptions.DefaultStateDir, "agent.sock");
         if (!File.Exists(socket))
         {
             return null;

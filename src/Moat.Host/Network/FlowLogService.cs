@@ -17,19 +17,16 @@ namespace Moat.Host.Network;
 /// </remarks>
 public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributionTable attribution, ILogger<FlowLog> flowLogger, ILogger<FlowLogService> logger) : BackgroundService
 {
-    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private volatile string _status = "starting";
-    private FlowLog? _log;
+    private volatile string? _failure;
+    private volatile FlowLog? _log;
 
     public static string DatabasePath(HostAgentOptions agent) => Path.Combine(agent.StateDir, "flows.db");
 
     /// <summary>One phrase for `moat host status`.</summary>
-    public string Status => _log is { } log && _status == "recording"
-        ? $"recording to {DatabasePath(agent)} ({log.Counters.Recorded} flows this run, {log.Counters.KernelOverruns} kernel overruns)"
-        : _status;
-
-    /// <summary>Completes once the kernel subscriptions are in place (or faults with why they are not).</summary>
-    public Task Started => _started.Task;
+    public string Status => _failure is { } failure ? "not running: " + failure
+        : _log is { Started.IsCompletedSuccessfully: true } log
+            ? $"recording to {DatabasePath(agent)} ({log.Counters.Recorded} flows this run, {log.Counters.KernelOverruns} kernel overruns)"
+            : "starting";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -39,22 +36,11 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
             NetworkNamespacePath = agent.HostNamespace is { } ns ? Path.Combine("/run/netns", ns) : null,
             NflogGroup = ContainmentOptions.Default.LogGroup,
         };
-        _log = new FlowLog(options, attribution, flowLogger);
-        _ = _log.Started.ContinueWith(
-            t =>
-            {
-                if (t.IsCompletedSuccessfully)
-                {
-                    _status = "recording";
-                    _started.TrySetResult();
-                }
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+        var log = new FlowLog(options, attribution, flowLogger);
+        _log = log;
         try
         {
-            await _log.RunAsync(stoppingToken).ConfigureAwait(false);
+            await log.RunAsync(stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -62,13 +48,8 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Database, namespace or kernel subscription: said once, and the agent goes on (see remarks).
-            _status = "not running: " + e.Message;
-            _started.TrySetException(e);
+            _failure = e.Message;
             LogNotRunning(logger, e.Message);
-        }
-        finally
-        {
-            _started.TrySetCanceled(CancellationToken.None);
         }
     }
 

@@ -65,16 +65,12 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
     public async Task ReconcileAsync(IEnumerable<Sandbox> live, CancellationToken cancellationToken = default)
     {
         var identities = live.Where(s => s.Address is not null).Select(Identity).ToList();
-        var shaping = await containment.ReconcileAsync(identities, cancellationToken: cancellationToken).ConfigureAwait(false);
-        LastShaping = shaping;
+        await containment.ReconcileAsync(identities, cancellationToken: cancellationToken).ConfigureAwait(false);
         foreach (var s in identities)
         {
             Flows.Set(s.Id, s.Address, s.Client);
         }
     }
-
-    /// <summary>What the shaper did at the last reconcile (null when this host shapes nothing).</summary>
-    public Moat.Containment.Shaping.ShapingReconcileResult? LastShaping { get; private set; }
 
     /// <summary>One phrase for `moat host status`: whether the policy's rates are enforced, and on which uplinks.</summary>
     public string Shaping => containment.Shaper is { } shaper
