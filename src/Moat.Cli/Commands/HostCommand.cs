@@ -71,6 +71,13 @@ internal static partial class HostCommand
             AllowMultipleArgumentsPerToken = false,
         };
 
+        var tunnelAddress = new Option<string?>("--tunnel-address")
+        {
+            Description = "This host's IPv4 address as clients reach it. With it, each untrusted sandbox whose client gave its address "
+                + "(--client-address) gets a VXLAN tunnel to that client and reaches the rest of the network only through it; "
+                + "'moat sandbox inspect' prints the client's 'moat client tunnel' command. Needs a policy.",
+        };
+
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -80,7 +87,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot, uplink,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot, uplink, tunnelAddress,
         };
         var fabric = new FabricCommands.HostOptions();
         fabric.AddTo(cmd);
@@ -133,6 +140,7 @@ internal static partial class HostCommand
                 PolicyFile = p.GetValue(policyFile) is { } pf ? Path.GetFullPath(pf) : null,
                 AuthCertRoot = p.GetValue(authcertRoot) is { } ar ? Path.GetFullPath(ar) : null,
                 Uplinks = p.GetValue(uplink) ?? [],
+                TunnelAddress = p.GetValue(tunnelAddress),
             };
             try
             {
@@ -190,6 +198,7 @@ internal static partial class HostCommand
             Console.Out.WriteLine($"containment: {s.Containment}");
             Console.Out.WriteLine($"flow log: {s.FlowLog}");
             Console.Out.WriteLine($"rate limits: {s.Shaping}");
+            Console.Out.WriteLine($"tunnels:     {s.Tunnels}");
 
             return 0;
         });

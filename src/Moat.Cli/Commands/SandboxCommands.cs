@@ -297,6 +297,13 @@ internal static class SandboxCommands
                 volume:    {d.Volume ?? "-"}
                 created:   {s.CreatedAt:u}
                 """);
+            if (d.Tunnel is { } t)
+            {
+                Console.Out.WriteLine($"""
+                    tunnel:    VXLAN {t.Vni} from {t.HostAddress} to client {t.ClientAddress}{(t.Direct.Count == 0 ? "" : $"; direct to {string.Join(", ", t.Direct)}")}
+                               the client runs: {t.ClientCommand}
+                    """);
+            }
         }));
         return c;
     }

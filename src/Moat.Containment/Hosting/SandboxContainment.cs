@@ -7,6 +7,7 @@ using Moat.Containment.Quarantine;
 using Moat.Containment.Rules;
 using Moat.Containment.Shaping;
 using Moat.Containment.Trust;
+using Moat.Containment.Tunnels;
 using Moat.Linux.Namespaces;
 using Moat.Pki.AuthCerts;
 
@@ -29,24 +30,28 @@ public sealed partial class SandboxContainment : IDisposable
     private readonly AuthCertVerifier? _verifier;
     private readonly Freezer _freezer;
     private readonly SandboxShaper? _shaper;
+    private readonly TunnelManager? _tunnels;
     private readonly ILogger? _logger;
 
-    private SandboxContainment(ContainmentRules rules, PolicyStore policy, AuthCertVerifier? verifier, Freezer freezer, SandboxShaper? shaper, ILogger? logger)
+    private SandboxContainment(ContainmentRules rules, PolicyStore policy, AuthCertVerifier? verifier, Freezer freezer, SandboxShaper? shaper, TunnelManager? tunnels, ILogger? logger)
     {
         _rules = rules;
         _policy = policy;
         _verifier = verifier;
         _freezer = freezer;
         _shaper = shaper;
+        _tunnels = tunnels;
         _logger = logger;
-        // A reloaded policy may change rates: every sandbox is shaped again to the new ones.
-        _policy.Reloaded += policy => _ = ReshapeAllAsync();
+        // A reloaded policy may change rates and trust: every sandbox is shaped and tunnelled again to the new ones.
+        _policy.Reloaded += policy => _ = ReapplyAllAsync();
     }
 
     /// <param name="policyPath">The administrator's policy file (null or missing: everyone untrusted).</param>
     /// <param name="ns">The host's network namespace (null: the agent's own).</param>
     /// <param name="verifier">Verifies authcerts; null refuses every `sandbox allow`.</param>
     /// <param name="shaper">Shapes sandboxes to their trust level's rates; null: the policy's rates are not enforced.</param>
+    /// <param name="tunnels">Opens the VXLAN tunnel of each untrusted sandbox whose client gave its address; null: no
+    /// tunnels (an untrusted sandbox reaches its client and authcert-opened nodes only).</param>
     public static SandboxContainment Open(
         ContainmentOptions options,
         string? policyPath,
@@ -55,11 +60,12 @@ public sealed partial class SandboxContainment : IDisposable
         Freezer? freezer = null,
         TimeProvider? time = null,
         ILoggerFactory? logs = null,
-        SandboxShaper? shaper = null)
+        SandboxShaper? shaper = null,
+        TunnelManager? tunnels = null)
     {
         var policy = PolicyStore.Load(policyPath);
         var rules = ContainmentRules.Open(options, policy, ns, time, logs?.CreateLogger<ContainmentRules>());
-        return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer(), shaper, logs?.CreateLogger<SandboxContainment>());
+        return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer(), shaper, tunnels, logs?.CreateLogger<SandboxContainment>());
     }
 
     public ContainmentRules Rules => _rules;
@@ -89,22 +95,30 @@ public sealed partial class SandboxContainment : IDisposable
     /// <summary>A sandbox is being destroyed: its chain, sets and map elements go.</summary>
     public void Forget(string id) => _rules.Remove(id);
 
-    /// <summary>Rules as <see cref="Admit"/>, then the rates of its trust level (or none) before it can send anything.</summary>
+    /// <summary>Rules as <see cref="Admit"/>, then the rates of its trust level (or none) and, for an untrusted sandbox
+    /// whose client gave its address, the tunnel to it, before it can send anything.</summary>
     /// <exception cref="ShapingException">The kernel refused the rates: the caller should not hand the sandbox out.</exception>
+    /// <exception cref="TunnelException">The kernel refused the tunnel: likewise.</exception>
     public async Task<TrustLevel> AdmitAsync(SandboxIdentity sandbox, CancellationToken cancellationToken = default)
     {
         var trust = Admit(sandbox);
         await ShapeAsync(sandbox.Id, sandbox.HostInterface, trust, cancellationToken).ConfigureAwait(false);
+        await TunnelAsync(ToNetwork(sandbox), trust, cancellationToken).ConfigureAwait(false);
         return trust;
     }
 
-    /// <summary>Rules and rates of a destroyed sandbox go.</summary>
+    /// <summary>Rules, rates and tunnel of a destroyed sandbox go.</summary>
     public async Task ForgetAsync(string id, CancellationToken cancellationToken = default)
     {
         Forget(id);
         if (_shaper is not null)
         {
             await _shaper.RemoveAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_tunnels is not null)
+        {
+            await _tunnels.CloseAsync(id, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -114,6 +128,7 @@ public sealed partial class SandboxContainment : IDisposable
     {
         var list = live.ToList();
         Reconcile(list, quarantined);
+        await ReconcileTunnelsAsync([.. list.Select(ToNetwork)], cancellationToken).ConfigureAwait(false);
         if (_shaper is null)
         {
             return null;
@@ -144,17 +159,19 @@ public sealed partial class SandboxContainment : IDisposable
         }
     }
 
-    private async Task ReshapeAllAsync()
+    private async Task ReapplyAllAsync()
     {
         foreach (var s in _rules.Sandboxes)
         {
             try
             {
-                await ShapeAsync(s.Id, s.HostInterface, TrustFor(s.Client, s.RequestedTrust), CancellationToken.None).ConfigureAwait(false);
+                var trust = TrustFor(s.Client, s.RequestedTrust);
+                await ShapeAsync(s.Id, s.HostInterface, trust, CancellationToken.None).ConfigureAwait(false);
+                await TunnelAsync(s, trust, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ContainmentException or ShapingException)
             {
-                // A sandbox whose trust the new policy refuses, or rates the kernel refuses: it keeps what it had.
+                // A sandbox whose trust the new policy refuses, or rates or a tunnel the kernel refuses: it keeps what it had.
                 if (_logger is not null)
                 {
                     LogReshapeFailed(_logger, s.Id, e.Message);
@@ -184,15 +201,22 @@ public sealed partial class SandboxContainment : IDisposable
         _rules.Release(id);
     }
 
-    /// <summary>`sandbox allow --authcert`: verifies the PEM and opens its path until notAfter, or says why not.</summary>
-    public AuthCertVerdict Allow(string id, string pem, byte[]? clientPublicKey = null)
+    /// <summary>`sandbox allow --authcert`: verifies the PEM and opens its path until notAfter, or says why not. A
+    /// tunnelled sandbox reaches the opened node directly, not through its client.</summary>
+    public async Task<AuthCertVerdict> AllowAsync(string id, string pem, byte[]? clientPublicKey = null, CancellationToken cancellationToken = default)
     {
         if (_verifier is null)
         {
             throw new ContainmentInputException("This host has no authcert root configured, so it opens no path by certificate; start the agent with a root certificate.");
         }
 
-        return new AuthCertOpener(_verifier, _rules).Open(id, pem, clientPublicKey);
+        var verdict = new AuthCertOpener(_verifier, _rules).Open(id, pem, clientPublicKey);
+        if (verdict.IsOpen && verdict.Address is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork } address && _tunnels is not null)
+        {
+            await _tunnels.AddDirectAsync(id, new IPNetwork(address, 32), cancellationToken).ConfigureAwait(false);
+        }
+
+        return verdict;
     }
 
     /// <summary>`policy reload`: the file is re-read and put in force, or refused with the old policy kept.</summary>
@@ -203,9 +227,11 @@ public sealed partial class SandboxContainment : IDisposable
         _policy.Dispose();
         _rules.Dispose();
         _shaper?.Dispose();
+        _tunnels?.Dispose();
+        _tunnelGate.Dispose();
     }
 
-    [LoggerMessage(EventId = 3400, Level = LogLevel.Warning, Message = "Sandbox {Id} keeps its old rates after the policy reload: {Reason}")]
+    [LoggerMessage(EventId = 3400, Level = LogLevel.Warning, Message = "Sandbox {Id} keeps its old rates or tunnel after the policy reload: {Reason}")]
     private static partial void LogReshapeFailed(ILogger logger, string id, string reason);
 
     private static SandboxNetwork ToNetwork(SandboxIdentity s) =>

@@ -12,7 +12,7 @@ public sealed record CompiledRule(string RuleId, IReadOnlyList<NftExpression> Ex
 /// Compiles (policy, sandbox) into the rules of the sandbox's own chain (forward hook). Order, first match wins:
 /// not IPv4 → drop; spoofed source → drop; the fixed deny set → drop; policy rules that name SMTP;
 /// tcp/25 → drop; the client → accept; authcert-opened destinations → accept; policy rules (semi-trusted);
-/// the host's LAN → drop; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
+/// the host's LAN → drop; out of the sandbox's tunnel to its client (untrusted) → accept; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
 /// A trusted sandbox's chain accepts everything. Packets to the host itself never reach the forward hook: the input
 /// hook sends them to <see cref="CompileHostInput"/>'s chain.
 /// </summary>
@@ -24,6 +24,7 @@ public static class RuleCompiler
     public const string RuleFixed = "fixed";
     public const string RuleSmtp = "smtp";
     public const string RuleLan = "lan";
+    public const string RuleTunnel = "tunnel";
     public const string RuleDefault = "default";
 
     private const byte NfProtoIpv4 = 2;
@@ -73,6 +74,13 @@ public static class RuleCompiler
         }
 
         Refuse(RuleLan, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.LanSet)]);
+        if (trust == TrustLevel.Untrusted)
+        {
+            // The rest of the network only through the client: what routing sends into the sandbox's tunnel (which
+            // exists only when the host opened one) goes to the client, who answers for it.
+            Accept(RuleTunnel, new NftMeta(NftMetaKey.OutputInterfaceName), NftCmp.Equal(NftValue.InterfaceName(Tunnels.TunnelAddressing.HostInterface(sandbox.Id))));
+        }
+
         Refuse(RuleDefault);
         return rules;
     }

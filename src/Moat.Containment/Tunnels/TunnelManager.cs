@@ -33,6 +33,12 @@ public sealed partial class TunnelManager : IDisposable
         _netlink = options.Namespace is null ? RtNetlink.Open() : RtNetlink.OpenIn(options.Namespace);
     }
 
+    /// <summary>This host's end of every tunnel: the source of encapsulated packets (the client's <c>--host</c>).</summary>
+    public IPAddress HostAddress => _options.HostUnderlayAddress;
+
+    /// <summary>The VXLAN UDP port of both ends.</summary>
+    public ushort Port => _options.Port;
+
     /// <summary>Opens (or, when it differs, rebuilds) the tunnel of one sandbox; a repeated identical call changes nothing.</summary>
     /// <exception cref="TunnelException">The spec is not valid or the kernel refused; nothing of the new tunnel is left behind.</exception>
     public Task OpenAsync(string sandboxId, IPAddress sandboxAddress, IPAddress clientUnderlayAddress, uint vni, IReadOnlyList<IPNetwork>? direct = null, CancellationToken cancellationToken = default) =>
@@ -67,6 +73,46 @@ public sealed partial class TunnelManager : IDisposable
 
             Build(spec);
             Log.Opened(_logger, spec.SandboxId, spec.Vni, spec.ClientUnderlayAddress, spec.Direct.Count);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Sends the sandbox's traffic to <paramref name="destination"/> directly rather than through its client (an
+    /// authcert opened it), by one more rule and without touching the link; false when the sandbox has no tunnel.
+    /// </summary>
+    public async Task<bool> AddDirectAsync(string sandboxId, IPNetwork destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sandboxId);
+        if (destination.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new TunnelException($"Direct destination {destination} of sandbox {sandboxId} is not an IPv4 prefix.");
+        }
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Snapshot().Find(sandboxId) is not { } current)
+            {
+                return false;
+            }
+
+            if (!DirectSet(current).Contains(destination))
+            {
+                try
+                {
+                    _netlink.Execute(new NetlinkBatch().AddRule(new RuleSpec(_options.RulePriority, MainTable) { Source = new IPNetwork(current.SandboxAddress, 32), Destination = destination }));
+                }
+                catch (Exception e) when (e is NetlinkException or LinuxException)
+                {
+                    throw new TunnelException($"The kernel refused a direct route from sandbox {sandboxId} to {destination}: {e.Message}", e);
+                }
+            }
+
+            return true;
         }
         finally
         {

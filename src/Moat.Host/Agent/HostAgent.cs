@@ -102,6 +102,7 @@ public static class HostAgent
                 Containment = contained.Mechanism,
                 FlowLog = sp.GetService<FlowLogService>()?.Status ?? "off (containment is off)",
                 Shaping = (contained as NftablesContainment)?.Shaping ?? "off (containment is off)",
+                Tunnels = (contained as NftablesContainment)?.Tunnels ?? "off (containment is off)",
             }));
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
@@ -120,8 +121,11 @@ public static class HostAgent
     {
         if (options.ResolvedPolicyFile is not { } policy)
         {
-            return options.Uplinks.Count == 0 ? null
-                : throw new InvalidRequestException("--uplink shapes sandboxes by the policy's rates, and there is no policy: give --policy FILE (or put policy.yaml in the state folder).");
+            return options.Uplinks.Count > 0
+                ? throw new InvalidRequestException("--uplink shapes sandboxes by the policy's rates, and there is no policy: give --policy FILE (or put policy.yaml in the state folder).")
+                : options.TunnelAddress is not null
+                    ? throw new InvalidRequestException("--tunnel-address opens tunnels for untrusted sandboxes, and with no policy there is no trust level: give --policy FILE (or put policy.yaml in the state folder).")
+                    : null;
         }
 
         using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);
@@ -129,6 +133,7 @@ public static class HostAgent
             : new Moat.Pki.AuthCerts.AuthCertVerifier(Moat.Pki.Storage.PemFiles.ReadCertificates(options.AuthCertRoot));
         var uplinks = options.ParsedUplinks();
         Moat.Containment.Shaping.SandboxShaper? shaper;
+        Moat.Containment.Tunnels.TunnelManager? tunnels = null;
         try
         {
             shaper = uplinks.Count == 0 ? null
@@ -148,17 +153,21 @@ public static class HostAgent
                 Moat.Linux.Namespaces.Sysctl.Write(ns, $"net.ipv4.conf.{u.Device}.forwarding", "1");
             }
 
+            tunnels = options.TunnelAddress is null ? null
+                : new Moat.Containment.Tunnels.TunnelManager(new Moat.Containment.Tunnels.TunnelOptions { HostUnderlayAddress = System.Net.IPAddress.Parse(options.TunnelAddress), Namespace = ns });
             var contained = Moat.Containment.Hosting.SandboxContainment.Open(
                 Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [System.Net.IPNetwork.Parse(options.AddressPool)] },
                 policy,
                 ns,
                 roots,
-                shaper: shaper);
+                shaper: shaper,
+                tunnels: tunnels);
             return new NftablesContainment(contained);
         }
         catch
         {
             shaper?.Dispose();
+            tunnels?.Dispose();
             throw;
         }
     }

@@ -48,6 +48,12 @@ public sealed record HostAgentOptions
     /// </summary>
     public IReadOnlyList<string> Uplinks { get; init; } = [];
 
+    /// <summary>
+    /// This host's IPv4 address as clients reach it: the local end of the VXLAN tunnel each untrusted sandbox gets to
+    /// its client (when the client gave its address). Null: no tunnels.
+    /// </summary>
+    public string? TunnelAddress { get; init; }
+
     /// <summary>The uplinks parsed; refuses a malformed entry with one sentence.</summary>
     public IReadOnlyList<Moat.Containment.Shaping.UplinkShaping> ParsedUplinks() => [.. Uplinks.Select(entry =>
     {
@@ -101,6 +107,12 @@ public sealed record HostAgentOptions
 
         _ = new Network.AddressPool(AddressPool);
         _ = ParsedUplinks();
+        if (TunnelAddress is not null
+            && (!System.Net.IPAddress.TryParse(TunnelAddress, out var tunnel) || tunnel.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || System.Net.IPAddress.Any.Equals(tunnel)))
+        {
+            throw new InvalidRequestException($"tunnel address '{TunnelAddress}' is not one IPv4 address of this host (for example 192.0.2.10).");
+        }
+
         Tiers.Validate();
         Watch.Validate();
         Fabric?.Validate();

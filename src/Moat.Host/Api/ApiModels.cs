@@ -31,6 +31,9 @@ public sealed record HostStatus(
 
     /// <summary>Whether the policy's rates are enforced, and how.</summary>
     public string Shaping { get; init; } = "";
+
+    /// <summary>Whether untrusted sandboxes get tunnels to their clients, from which address, how many are open.</summary>
+    public string Tunnels { get; init; } = "";
 }
 
 /// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>

@@ -40,7 +40,7 @@ public static class ContainmentApi
             await c.Inner.ReleaseAsync(sandbox.Id, ct);
             return TypedResults.Ok(new QuarantineResponse(sandbox.Id, false, false, "rules of its trust level back in force"));
         });
-        api.MapPost("/sandboxes/{reference}/allow", (string reference, AllowRequest req, SandboxService s) =>
+        api.MapPost("/sandboxes/{reference}/allow", async (string reference, AllowRequest req, SandboxService s, CancellationToken ct) =>
         {
             var c = Required(s);
             var sandbox = s.Get(reference);
@@ -49,7 +49,7 @@ public static class ContainmentApi
                 throw new InvalidRequestException("the request carries no certificate: give the authcert chain as PEM (see 'moat authcert issue').");
             }
 
-            var verdict = c.Inner.Allow(sandbox.Id, req.Pem);
+            var verdict = await c.Inner.AllowAsync(sandbox.Id, req.Pem, cancellationToken: ct);
             return TypedResults.Ok(new AllowResponse(verdict.IsOpen, verdict.Address?.ToString(), verdict.ValidUntil, verdict.Explanation));
         });
         api.MapPost("/policy/reload", (SandboxService s) =>

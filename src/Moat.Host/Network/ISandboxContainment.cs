@@ -18,6 +18,10 @@ public interface ISandboxContainment
 
     /// <summary>Rules for exactly these sandboxes; chains of sandboxes that no longer exist are removed.</summary>
     Task ReconcileAsync(IEnumerable<Sandbox> live, CancellationToken cancellationToken = default);
+
+    /// <summary>The sandbox's tunnel to its client, or null when it has none (not untrusted, no client address, or
+    /// this host opens no tunnels).</summary>
+    SandboxTunnel? TunnelOf(Sandbox sandbox) => null;
 }
 
 /// <summary>No containment configured: sandboxes reach their host and nothing beyond it (no forwarding).</summary>

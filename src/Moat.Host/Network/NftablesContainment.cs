@@ -50,6 +50,10 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
         {
             throw new MoatHostException($"the rates of sandbox {sandbox.Id}'s trust level could not be put in force: {e.Message}", e);
         }
+        catch (Moat.Containment.Tunnels.TunnelException e)
+        {
+            throw new MoatHostException($"the tunnel of sandbox {sandbox.Id} to its client could not be opened: {e.Message}", e);
+        }
 
         Flows.Set(identity.Id, identity.Address, identity.Client);
         return trust;
@@ -71,6 +75,19 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
             Flows.Set(s.Id, s.Address, s.Client);
         }
     }
+
+    public SandboxTunnel? TunnelOf(Sandbox sandbox)
+    {
+        ArgumentNullException.ThrowIfNull(sandbox);
+        return containment.TunnelOf(sandbox.Id) is { } t && containment.TunnelHostAddress is { } host
+            ? new SandboxTunnel(t.Vni, host.ToString(), t.ClientUnderlayAddress.ToString(), t.SandboxAddress.ToString(), [.. t.Direct.Select(d => d.ToString())], containment.TunnelPort)
+            : null;
+    }
+
+    /// <summary>One phrase for `moat host status`: whether untrusted sandboxes get tunnels to their clients.</summary>
+    public string Tunnels => containment.TunnelHostAddress is { } host
+        ? $"VXLAN from {host} to the clients of untrusted sandboxes that give their address ({containment.TunnelCount} open)"
+        : "off: untrusted sandboxes reach their client and authcert-opened nodes only (start the agent with --tunnel-address ADDR to open tunnels)";
 
     /// <summary>One phrase for `moat host status`: whether the policy's rates are enforced, and on which uplinks.</summary>
     public string Shaping => containment.Shaper is { } shaper

@@ -385,6 +385,7 @@ public sealed partial class SandboxService
             Tier = s.Tier,
             ExecMonitoring = ExecMonitoringOf(s.Tier),
             OomKills = Cgroups.OomKills(s.CgroupPath),
+            Tunnel = Containment.TunnelOf(s),
         };
     }
 
@@ -615,4 +616,7 @@ public sealed record SandboxDetails(
 
     /// <summary>Processes of the sandbox the kernel killed at its memory limit (the sandbox's own OOM killer, not the host's).</summary>
     public long OomKills { get; init; }
+
+    /// <summary>The sandbox's tunnel to its client (untrusted sandboxes whose client gave an address), else null.</summary>
+    public Network.SandboxTunnel? Tunnel { get; init; }
 }

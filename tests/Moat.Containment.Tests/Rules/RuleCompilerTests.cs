@@ -41,8 +41,13 @@ public sealed class RuleCompilerTests
         var rules = RuleCompiler.Compile(Policy, Sandbox("mallory"), ContainmentOptions.Default);
 
         Assert.Equal(
-            ["not-ipv4", "spoof", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "default"],
+            ["not-ipv4", "spoof", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "tunnel", "default"],
             rules.Select(r => r.RuleId));
+
+        // The tunnel rule accepts only what routing sends out of this sandbox's own tunnel link.
+        var tunnel = rules.Single(r => r.RuleId == "tunnel");
+        Assert.Equal(NftMetaKey.OutputInterfaceName, Assert.IsType<NftMeta>(tunnel.Expressions[0]).Key);
+        Assert.Equal(NftValue.InterfaceName("mtab12"), Assert.IsType<NftCmp>(tunnel.Expressions[1]).Data);
         foreach (var refusal in rules.Where(r => Assert.IsType<NftImmediate>(r.Expressions[^1]).Verdict == NftVerdict.Drop))
         {
             var log = Assert.Single(refusal.Expressions.OfType<NftLog>());
@@ -65,6 +70,7 @@ public sealed class RuleCompilerTests
         Assert.Equal(2, ids.Count(i => i == "allow:web"));
         Assert.True(ids.IndexOf("allow:web") > ids.IndexOf("client"));
         Assert.True(ids.LastIndexOf("allow:web") < ids.IndexOf("lan"));
+        Assert.DoesNotContain("tunnel", ids);
     }
 
     [Fact]

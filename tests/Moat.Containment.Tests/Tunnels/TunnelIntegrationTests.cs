@@ -74,6 +74,14 @@ public sealed class TunnelIntegrationTests
             // A direct destination is reached without the client: the sandbox's own address arrives.
             Assert.Equal(IPAddress.Parse(Sandbox), await world.SourceSeenAsync("sbx", direct, InternetDirect, 8081));
 
+            // A destination made direct later (an authcert opened it) leaves the tunnel without the link being rebuilt.
+            var linkBefore = world.Run("host", "ip", "-j", "link", "show", "mtsbx1");
+            Assert.True(await host.AddDirectAsync("sbx1", IPNetwork.Parse(Service + "/32")));
+            Assert.Equal(IPAddress.Parse(Sandbox), await world.SourceSeenAsync("sbx", service, Service, 8080));
+            Assert.Equal(linkBefore, world.Run("host", "ip", "-j", "link", "show", "mtsbx1"));
+            Assert.Contains(IPNetwork.Parse(Service + "/32"), host.List().Single().Direct);
+            Assert.False(await host.AddDirectAsync("nosuch", IPNetwork.Parse(Service + "/32")));
+
             // The client's NAT counted the tunnelled connection (nft's own JSON, not Moat's records).
             var ruleset = JsonDocument.Parse(world.Run("client", "nft", "-j", "list", "table", "ip", TunnelAddressing.ClientTable(Vni)));
             var masquerade = ruleset.RootElement.GetProperty("nftables").EnumerateArray()

@@ -32,9 +32,14 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// <summary>The host's uplink device (in <see cref="HostNs"/>) when the harness made one.</summary>
     public const string UplinkDevice = "up0";
 
+    /// <summary>The host's address on its uplink (toward <see cref="WorldAddress"/>).</summary>
+    public const string HostUplinkAddress = "198.18.250.1";
+
     /// <param name="uplink">A bandwidth (e.g. 100mbit): the host namespace gets an uplink up0 to a "world" namespace
     /// that routes the address pool back, and the agent shapes on it (--uplink up0=RATE).</param>
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null)
+    /// <param name="tunnel">The host namespace gets the uplink to the world (which does not route the pool back), and
+    /// the agent opens tunnels from <see cref="HostUplinkAddress"/> (--tunnel-address): the world plays the client.</param>
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -46,6 +51,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             Runtime = runtime,
             Tiers = tiers ?? TierOptions.Default,
             Uplinks = uplink is null ? [] : [$"{UplinkDevice}={uplink}"],
+            TunnelAddress = tunnel ? HostUplinkAddress : null,
         };
         Directory.CreateDirectory(options.StateDir);
         if (policy is not null)
@@ -60,16 +66,19 @@ internal sealed class AgentHarness : IAsyncDisposable
         var h = new AgentHarness(options);
         try
         {
-            if (uplink is not null)
+            if (uplink is not null || tunnel)
             {
                 h.WorldNs = "mtw" + tag;
                 await Sh("ip", "netns", "add", h.WorldNs);
                 await Sh("ip", "-n", options.HostNamespace, "link", "add", UplinkDevice, "type", "veth", "peer", "name", "wan0", "netns", h.WorldNs);
-                await Sh("ip", "-n", options.HostNamespace, "addr", "add", "198.18.250.1/30", "dev", UplinkDevice);
+                await Sh("ip", "-n", options.HostNamespace, "addr", "add", HostUplinkAddress + "/30", "dev", UplinkDevice);
                 await Sh("ip", "-n", options.HostNamespace, "link", "set", UplinkDevice, "up");
                 await Sh("ip", "-n", h.WorldNs, "addr", "add", WorldAddress + "/30", "dev", "wan0");
                 await Sh("ip", "-n", h.WorldNs, "link", "set", "wan0", "up");
-                await Sh("ip", "-n", h.WorldNs, "route", "add", pool, "via", "198.18.250.1");
+                if (uplink is not null)
+                {
+                    await Sh("ip", "-n", h.WorldNs, "route", "add", pool, "via", HostUplinkAddress);
+                }
             }
 
             await h.StartAgentAsync();
