@@ -61,11 +61,13 @@ internal static class ContainmentVerbs
     {
         var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
         var authcert = new Option<FileInfo>("--authcert") { Description = "The authorization certificate chain (PEM) from 'moat authcert issue'.", Required = true };
+        var key = new Option<FileInfo>("--key") { Description = "Your private key (PEM), the one whose public key the authcert was issued for: it signs a proof that you hold it, so a copied authcert opens nothing.", Required = true };
         var c = new Command("allow", """
             Open the path an authorization certificate grants: the host verifies its chain, address, validity window and
-            signature, then lets this sandbox reach exactly that node until the certificate expires.
-            Example: moat sandbox allow job --authcert node-a.pem
-            """) { target, authcert };
+            signature, and your proof that you hold the key it was issued for, then lets this sandbox reach exactly that
+            node until the certificate expires.
+            Example: moat sandbox allow job --authcert node-a.pem --key me.key
+            """) { target, authcert, key };
         c.SetAction((p, ct) =>
         {
             var file = p.GetValue(authcert)!;
@@ -74,18 +76,44 @@ internal static class ContainmentVerbs
                 return Task.FromResult(Printer.Error($"--authcert {file.FullName} does not exist: give the PEM file written by 'moat authcert issue'.", 2));
             }
 
-            return AllowAsync(p, target, file, ct);
+            var keyFile = p.GetValue(key)!;
+            if (!keyFile.Exists)
+            {
+                return Task.FromResult(Printer.Error($"--key {keyFile.FullName} does not exist: give your private key (PEM), e.g. from 'moat pki keygen'.", 2));
+            }
+
+            System.Security.Cryptography.AsymmetricAlgorithm userKey;
+            try
+            {
+                userKey = Moat.Pki.Storage.PemFiles.ReadPrivateKey(keyFile.FullName);
+            }
+            catch (Exception e) when (e is Moat.Pki.PkiException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                return Task.FromResult(Printer.Error($"--key {keyFile.FullName} is not a private key this tool reads (PEM, ECDSA or RSA): {e.Message}", 2));
+            }
+
+            return AllowAsync(p, target, file, userKey, ct);
         });
         return c;
     }
 
     /// <summary>Exit 0 when the path is open, 3 when the host refused the certificate (the reason is printed).</summary>
-    private static async Task<int> AllowAsync(ParseResult p, Argument<string> target, FileInfo file, CancellationToken ct)
+    private static async Task<int> AllowAsync(ParseResult p, Argument<string> target, FileInfo file, System.Security.Cryptography.AsymmetricAlgorithm userKey, CancellationToken ct)
     {
+        using var owned = userKey;
         var refused = false;
         var code = await SandboxCommands.Call(p, async hc =>
         {
-            var r = await hc.AllowAsync(p.GetValue(target)!, await File.ReadAllTextAsync(file.FullName, ct), ct);
+            var pem = await File.ReadAllTextAsync(file.FullName, ct);
+            Moat.Host.Api.AllowResponse r;
+            try
+            {
+                r = await hc.AllowAsync(p.GetValue(target)!, pem, userKey, ct);
+            }
+            catch (Moat.Pki.PkiException e)
+            {
+                r = new Moat.Host.Api.AllowResponse(false, null, null, e.Message);
+            }
             if (p.GetValue(CommonOptions.Json))
             {
                 Printer.Json(r);

@@ -11,11 +11,11 @@ namespace Moat.Containment.AuthCerts;
 [SupportedOSPlatform("linux")]
 public sealed class AuthCertOpener(AuthCertVerifier verifier, ContainmentRules rules)
 {
-    /// <summary>Verifies <paramref name="pem"/> (authcert then chain) and opens its path; a refusal changes nothing.</summary>
-    /// <param name="userPublicKey">The sandbox client's key (SubjectPublicKeyInfo DER); the authcert must be for it when given.</param>
-    public AuthCertVerdict Open(string sandboxId, string pem, byte[]? userPublicKey = null)
+    /// <summary>Verifies <paramref name="pem"/> (authcert then chain) and the presenter's proof that it holds the
+    /// authcert's user key (made for this sandbox's id), then opens its path; a refusal changes nothing.</summary>
+    public AuthCertVerdict Open(string sandboxId, string pem, PossessionProof? proof)
     {
-        var verdict = verifier.VerifyPem(pem, requestedAddress: null, userPublicKey);
+        var verdict = verifier.VerifyPem(pem, requestedAddress: null, userPublicKey: null, new PossessionRequirement(sandboxId, proof));
         if (!verdict.IsOpen)
         {
             return verdict;

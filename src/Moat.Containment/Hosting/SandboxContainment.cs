@@ -201,16 +201,17 @@ public sealed partial class SandboxContainment : IDisposable
         _rules.Release(id);
     }
 
-    /// <summary>`sandbox allow --authcert`: verifies the PEM and opens its path until notAfter, or says why not. A
+    /// <summary>`sandbox allow --authcert --key`: verifies the PEM and the proof that the presenter holds the authcert's
+    /// user key, and opens its path until notAfter, or says why not. A
     /// tunnelled sandbox reaches the opened node directly, not through its client.</summary>
-    public async Task<AuthCertVerdict> AllowAsync(string id, string pem, byte[]? clientPublicKey = null, CancellationToken cancellationToken = default)
+    public async Task<AuthCertVerdict> AllowAsync(string id, string pem, PossessionProof? proof, CancellationToken cancellationToken = default)
     {
         if (_verifier is null)
         {
             throw new ContainmentInputException("This host has no authcert root configured, so it opens no path by certificate; start the agent with a root certificate.");
         }
 
-        var verdict = new AuthCertOpener(_verifier, _rules).Open(id, pem, clientPublicKey);
+        var verdict = new AuthCertOpener(_verifier, _rules).Open(id, pem, proof);
         if (verdict.IsOpen && verdict.Address is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork } address && _tunnels is not null)
         {
             await _tunnels.AddDirectAsync(id, new IPNetwork(address, 32), cancellationToken).ConfigureAwait(false);

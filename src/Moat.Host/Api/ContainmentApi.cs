@@ -7,8 +7,12 @@ using Moat.Host.Sandboxes;
 
 namespace Moat.Host.Api;
 
-/// <summary>Request to open a path by authorization certificate: the certificate chain as PEM.</summary>
-public sealed record AllowRequest(string Pem);
+/// <summary>
+/// Request to open a path by authorization certificate: the certificate chain as PEM, and the proof that the presenter
+/// holds the authcert's user key: its signature (base64) over the sandbox id, the authcert's serial and the signing
+/// time (Unix seconds), see <see cref="Moat.Pki.AuthCerts.PossessionProof"/>.
+/// </summary>
+public sealed record AllowRequest(string Pem, string? Proof = null, long? ProofSignedAt = null);
 
 /// <summary>What `sandbox allow` opened (or why not).</summary>
 public sealed record AllowResponse(bool Open, string? Address, DateTimeOffset? Until, string Explanation);
@@ -49,7 +53,7 @@ public static class ContainmentApi
                 throw new InvalidRequestException("the request carries no certificate: give the authcert chain as PEM (see 'moat authcert issue').");
             }
 
-            var verdict = await c.Inner.AllowAsync(sandbox.Id, req.Pem, cancellationToken: ct);
+            var verdict = await c.Inner.AllowAsync(sandbox.Id, req.Pem, ProofOf(sandbox.Id, req), ct);
             return TypedResults.Ok(new AllowResponse(verdict.IsOpen, verdict.Address?.ToString(), verdict.ValidUntil, verdict.Explanation));
         });
         api.MapPost("/policy/reload", (SandboxService s) =>
@@ -59,6 +63,27 @@ public static class ContainmentApi
             return TypedResults.Ok(new PolicyResponse(policy.Source, policy.DefaultTrust.ToString(), policy.Clients.Count, policy.Allow.Count));
         });
         return app;
+    }
+
+    private static Moat.Pki.AuthCerts.PossessionProof? ProofOf(string sandboxId, AllowRequest req)
+    {
+        if (req.Proof is null)
+        {
+            return null;
+        }
+
+        if (req.ProofSignedAt is not { } at || at is < 0 or > 253_402_300_799)
+        {
+            throw new InvalidRequestException("the proof of key possession comes without a valid signing time (proofSignedAt, Unix seconds).");
+        }
+
+        var signature = new byte[req.Proof.Length];
+        if (!Convert.TryFromBase64String(req.Proof, signature, out var length))
+        {
+            throw new InvalidRequestException("the proof of key possession is not base64.");
+        }
+
+        return new Moat.Pki.AuthCerts.PossessionProof(sandboxId, DateTimeOffset.FromUnixTimeSeconds(at), signature[..length]);
     }
 
     private static NftablesContainment Required(SandboxService s) =>

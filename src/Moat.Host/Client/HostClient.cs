@@ -60,8 +60,17 @@ public sealed class HostClient : IDisposable
     public Task<Evidence.EvidenceReport> EvidenceAsync(string reference, string? directory, CancellationToken ct = default) =>
         Send<Evidence.EvidenceReport>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/evidence" + (directory is null ? "" : "?directory=" + Uri.EscapeDataString(directory)), null, ct);
 
-    public Task<AllowResponse> AllowAsync(string reference, string pem, CancellationToken ct = default) =>
-        Send<AllowResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/allow", new AllowRequest(pem), ct);
+    /// <summary>Presents an authcert for a sandbox with the proof, signed by <paramref name="userKey"/> (the private key the
+    /// authcert was issued for), that the caller holds that key.</summary>
+    public async Task<AllowResponse> AllowAsync(string reference, string pem, System.Security.Cryptography.AsymmetricAlgorithm userKey, CancellationToken ct = default)
+    {
+        var id = (await InspectAsync(reference, ct).ConfigureAwait(false)).Sandbox.Id;
+        var proof = Moat.Pki.AuthCerts.PossessionProof.ForAuthCert(userKey, id, pem, DateTimeOffset.UtcNow);
+        return await AllowAsync(id, new AllowRequest(pem, Convert.ToBase64String(proof.Signature), proof.SignedAt.ToUnixTimeSeconds()), ct).ConfigureAwait(false);
+    }
+
+    public Task<AllowResponse> AllowAsync(string reference, AllowRequest request, CancellationToken ct = default) =>
+        Send<AllowResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/allow", request, ct);
 
     public Task<PolicyResponse> ReloadPolicyAsync(CancellationToken ct = default) =>
         Send<PolicyResponse>(HttpMethod.Post, "v1/policy/reload", null, ct);

@@ -79,7 +79,14 @@ public sealed class AuthCertVerifier
     }
 
     /// <summary>Verifies a PEM bundle as 'moat authcert issue' writes it: the authcert first, then its chain.</summary>
-    public AuthCertVerdict VerifyPem(string pem, IPAddress? requestedAddress = null, byte[]? userPublicKey = null)
+    public AuthCertVerdict VerifyPem(string pem, IPAddress? requestedAddress = null, byte[]? userPublicKey = null) =>
+        VerifyPem(pem, requestedAddress, userPublicKey, possession: null);
+
+    /// <summary>
+    /// As <see cref="VerifyPem(string, IPAddress?, byte[]?)"/>, and with <paramref name="possession"/> the presenter must
+    /// also prove it holds the authcert's user key, with a proof made for the requirement's context.
+    /// </summary>
+    public AuthCertVerdict VerifyPem(string pem, IPAddress? requestedAddress, byte[]? userPublicKey, PossessionRequirement? possession)
     {
         var certificates = Storage.PemFiles.AllPem(System.Text.Encoding.ASCII.GetBytes(pem), "CERTIFICATE");
         if (certificates.Count == 0)
@@ -87,7 +94,18 @@ public sealed class AuthCertVerifier
             return AuthCertVerdict.Refused(RefusalReason.Malformed, "The authcert holds no '-----BEGIN CERTIFICATE-----' block; give the PEM that 'moat authcert issue' wrote.");
         }
 
-        return Verify(certificates[0], [.. certificates.Skip(1)], requestedAddress, userPublicKey);
+        var verdict = Verify(certificates[0], [.. certificates.Skip(1)], requestedAddress, userPublicKey);
+        if (!verdict.IsOpen || possession is null)
+        {
+            return verdict;
+        }
+
+        var why = possession.Proof is null
+            ? "The authcert is for a user's key and no proof that the presenter holds that key came with it; sign one with the user's private key (moat sandbox allow --key)."
+            : ParsedCertificate.TryParse(certificates[0], out var leaf, out _)
+                ? possession.Proof.Check(leaf!.SubjectPublicKeyInfo, possession.Context, verdict.Serial!, _timeProvider.GetUtcNow())
+                : "The authcert could not be read again to check the proof of key possession.";
+        return why is null ? verdict : AuthCertVerdict.Refused(RefusalReason.PossessionNotProven, why, verdict.Address, verdict.Serial);
     }
 
     internal AuthCertVerdict Verify(ParsedCertificate leaf, IReadOnlyList<ParsedCertificate> chain, IPAddress? requestedAddress, byte[]? userPublicKey)

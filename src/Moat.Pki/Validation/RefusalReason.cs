@@ -60,6 +60,9 @@ public enum RefusalReason
     /// <summary>The authcert was issued for a different user key than the one making the request.</summary>
     UserKeyMismatch,
 
+    /// <summary>The presenter did not prove it holds the authcert's user key (no proof, a stale one, or a bad signature).</summary>
+    PossessionNotProven,
+
     /// <summary>A certificate in the path is on its issuer's revocation list.</summary>
     Revoked,
 

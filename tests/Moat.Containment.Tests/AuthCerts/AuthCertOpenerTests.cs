@@ -5,6 +5,7 @@ using Moat.Containment.AuthCerts;
 using Moat.Containment.Tests.Rules;
 using Moat.Pki.AuthCerts;
 using Moat.Pki.Authority;
+using Moat.Pki.Validation;
 
 namespace Moat.Containment.Tests.AuthCerts;
 
@@ -43,7 +44,9 @@ public sealed class AuthCertOpenerTests : IDisposable
         Assert.False(await Probe.TcpAsync(sandbox.Namespace, ContainmentWorld.Internet, 80));
         using var authCert = _node.IssueAuthCert(ContainmentWorld.Internet, PublicKeyOf(_userKey), TimeSpan.FromHours(1));
 
-        var verdict = Opener(world).Open(sandbox.Sandbox.Id, Pem(authCert, _node.Certificate), _userKey.ExportSubjectPublicKeyInfo());
+        var pem = Pem(authCert, _node.Certificate);
+
+        var verdict = Opener(world).Open(sandbox.Sandbox.Id, pem, Proof(sandbox.Sandbox.Id, pem));
 
         Assert.True(verdict.IsOpen, verdict.Explanation);
         Assert.True(await Probe.TcpAsync(sandbox.Namespace, ContainmentWorld.Internet, 80));
@@ -94,9 +97,34 @@ public sealed class AuthCertOpenerTests : IDisposable
         };
         foreach (var (name, pem) in cases)
         {
-            var verdict = Opener(world).Open(sandbox.Sandbox.Id, pem, _userKey.ExportSubjectPublicKeyInfo());
+            // The user's own key signs the proof: each is refused for what is wrong with the certificate (or, for
+            // another user's authcert, because the proof is not by the key it names).
+            var proof = name == "garbage" ? null : Proof(sandbox.Sandbox.Id, pem);
+            var verdict = Opener(world).Open(sandbox.Sandbox.Id, pem, proof);
             Assert.False(verdict.IsOpen, $"the {name} authcert was accepted: {verdict.Explanation}");
             Assert.False(string.IsNullOrWhiteSpace(verdict.Explanation));
+        }
+
+        Assert.Equal(RefusalReason.PossessionNotProven, Opener(world).Open(sandbox.Sandbox.Id, Pem(notYours, _node.Certificate), Proof(sandbox.Sandbox.Id, Pem(notYours, _node.Certificate))).Reason);
+
+        // A valid authcert with no proof, a proof for another sandbox, a stale proof, or a forged one (another key's
+        // signature): a copied authcert opens nothing.
+        using var valid = _node.IssueAuthCert(ContainmentWorld.Internet, user, TimeSpan.FromHours(1));
+        var validPem = Pem(valid, _node.Certificate);
+        var forged = PossessionProof.ForAuthCert(otherUser, sandbox.Sandbox.Id, validPem, DateTimeOffset.UtcNow);
+        var proofs = new (string Name, PossessionProof? Proof)[]
+        {
+            ("no", null),
+            ("another sandbox's", Proof("someoneelse", validPem)),
+            ("a stale", PossessionProof.ForAuthCert(_userKey, sandbox.Sandbox.Id, validPem, DateTimeOffset.UtcNow - TimeSpan.FromMinutes(10))),
+            ("a forged", forged),
+            ("a tampered", Proof(sandbox.Sandbox.Id, validPem) with { SignedAt = DateTimeOffset.UtcNow.AddSeconds(-30) }),
+        };
+        foreach (var (name, proof) in proofs)
+        {
+            var verdict = Opener(world).Open(sandbox.Sandbox.Id, validPem, proof);
+            Assert.False(verdict.IsOpen, $"{name} proof was accepted");
+            Assert.Equal(RefusalReason.PossessionNotProven, verdict.Reason);
         }
 
         Assert.Equal(before, (await world.ListTableAsync()).RootElement.GetRawText());
@@ -111,7 +139,8 @@ public sealed class AuthCertOpenerTests : IDisposable
         world.Rules.Reconcile([sandbox.Sandbox]);
         using var shortLived = _node.IssueAuthCert(ContainmentWorld.Internet, PublicKeyOf(_userKey), TimeSpan.FromSeconds(3));
 
-        var verdict = Opener(world).Open(sandbox.Sandbox.Id, Pem(shortLived, _node.Certificate));
+        var pem = Pem(shortLived, _node.Certificate);
+        var verdict = Opener(world).Open(sandbox.Sandbox.Id, pem, Proof(sandbox.Sandbox.Id, pem));
         Assert.True(verdict.IsOpen, verdict.Explanation);
         Assert.True(await Probe.TcpAsync(sandbox.Namespace, ContainmentWorld.Internet, 80));
 
@@ -123,6 +152,8 @@ public sealed class AuthCertOpenerTests : IDisposable
 
         Assert.True(DateTimeOffset.UtcNow >= verdict.ValidUntil!.Value - TimeSpan.FromSeconds(1), "the opening closed before notAfter");
     }
+
+    private PossessionProof Proof(string context, string pem) => PossessionProof.ForAuthCert(_userKey, context, pem, DateTimeOffset.UtcNow);
 
     private AuthCertOpener Opener(ContainmentWorld world) => new(new AuthCertVerifier([_root.Certificate.RawData]), world.Rules);
 

@@ -39,7 +39,7 @@ public sealed class SandboxContainmentTests
             Assert.False(await Probe.TcpAsync(a.Namespace, ContainmentWorld.Client, 80));
             await restarted.ReleaseAsync(a.Sandbox.Id);
             Assert.True(await Probe.TcpAsync(a.Namespace, ContainmentWorld.Client, 80));
-            await Assert.ThrowsAsync<ContainmentInputException>(() => restarted.AllowAsync(a.Sandbox.Id, "-----BEGIN CERTIFICATE-----"));
+            await Assert.ThrowsAsync<ContainmentInputException>(() => restarted.AllowAsync(a.Sandbox.Id, "-----BEGIN CERTIFICATE-----", proof: null));
         }
         finally
         {

@@ -39,7 +39,8 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// that routes the address pool back, and the agent shapes on it (--uplink up0=RATE).</param>
     /// <param name="tunnel">The host namespace gets the uplink to the world (which does not route the pool back), and
     /// the agent opens tunnels from <see cref="HostUplinkAddress"/> (--tunnel-address): the world plays the client.</param>
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false)
+    /// <param name="authCertRoot">A root certificate (PEM file) the agent trusts for authcerts (--authcert-root).</param>
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -52,6 +53,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             Tiers = tiers ?? TierOptions.Default,
             Uplinks = uplink is null ? [] : [$"{UplinkDevice}={uplink}"],
             TunnelAddress = tunnel ? HostUplinkAddress : null,
+            AuthCertRoot = authCertRoot,
         };
         Directory.CreateDirectory(options.StateDir);
         if (policy is not null)
