@@ -15,7 +15,7 @@ public sealed partial class WatchService
 
     private async Task RunExecAsync(CancellationToken cancellationToken)
     {
-        var filter = RuntimeExecFilter.For(_agent.Runtime);
+        var filter = RuntimeExecFilter.For(_agent.Runtime, _agent.ResolvedInitBinary);
         var rules = RuleSet.Default();
         await using var store = await SqliteMonitorStore.OpenAsync(MonitorDatabase, cancellationToken).ConfigureAwait(false);
         await using var monitor = ExecMonitor.Start(ExecMonitorOptions.Default with { SandboxInfo = Info }, _time);
@@ -126,37 +126,52 @@ public sealed partial class WatchService
 
     private async Task RecordAsync(ExecMonitor monitor, IMonitorStore store, RuleSet rules, RuntimeExecFilter filter, CancellationToken cancellationToken)
     {
-        await foreach (var e in monitor.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        // What the monitor produced since the last write is written in one transaction: a burst of execs costs one
+        // commit. Nothing waits to fill a batch; a lone event is written as soon as it is read.
+        var batch = new List<MonitorEvent>();
+        var reader = monitor.Events;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            // Other agents' sandboxes (tests run several agents on one kernel) are theirs to record.
-            if (e.SandboxId is { } id && !IsOurs(id))
+            batch.Clear();
+            while (batch.Count < MaxRecordBatch && reader.TryRead(out var e))
             {
-                continue;
+                Classify(e, rules, filter, batch);
             }
 
-            var record = e;
-            if (e is ExecRecord exec)
-            {
-                if (filter.Classify(exec) is { } why)
-                {
-                    // The runtime's own exec: recorded as such, never alerted.
-                    record = exec with { Runtime = why };
-                    Interlocked.Increment(ref _runtimeExecs);
-                }
-                else
-                {
-                    Interlocked.Increment(ref _execRecords);
-                }
-            }
+            await store.AppendManyAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
-            await store.AppendAsync(record, cancellationToken).ConfigureAwait(false);
-            if (record is ExecRecord { Runtime: null } tenant)
+    private const int MaxRecordBatch = 1024;
+
+    /// <summary>Adds the event (marked when it is the runtime's own exec) and the alerts its rules raise to the batch.</summary>
+    private void Classify(MonitorEvent e, RuleSet rules, RuntimeExecFilter filter, List<MonitorEvent> batch)
+    {
+        // Other agents' sandboxes (tests run several agents on one kernel) are theirs to record.
+        if (e.SandboxId is { } id && !IsOurs(id))
+        {
+            return;
+        }
+
+        var record = e;
+        if (e is ExecRecord exec)
+        {
+            if (filter.Classify(exec) is { } why)
             {
-                foreach (var alert in rules.Evaluate(tenant))
-                {
-                    await store.AppendAsync(alert, cancellationToken).ConfigureAwait(false);
-                }
+                // The runtime's own exec: recorded as such, never alerted.
+                record = exec with { Runtime = why };
+                Interlocked.Increment(ref _runtimeExecs);
             }
+            else
+            {
+                Interlocked.Increment(ref _execRecords);
+            }
+        }
+
+        batch.Add(record);
+        if (record is ExecRecord { Runtime: null } tenant)
+        {
+            batch.AddRange(rules.Evaluate(tenant));
         }
     }
 }

@@ -36,23 +36,47 @@ public sealed class SqliteMonitorStore : IMonitorStore
         return new SqliteMonitorStore(connection);
     }
 
-    public async Task AppendAsync(MonitorEvent monitorEvent, CancellationToken cancellationToken = default)
+    public Task AppendAsync(MonitorEvent monitorEvent, CancellationToken cancellationToken = default) =>
+        AppendManyAsync([monitorEvent], cancellationToken);
+
+    /// <summary>One transaction for the whole list: a burst of execs costs one commit, not one each.</summary>
+    public async Task AppendManyAsync(IReadOnlyList<MonitorEvent> monitorEvents, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(monitorEvent);
-        var (kind, body) = monitorEvent switch
+        ArgumentNullException.ThrowIfNull(monitorEvents);
+        if (monitorEvents.Count == 0)
         {
-            ExecRecord e => ("exec", JsonSerializer.Serialize(e, Json)),
-            GapRecord g => ("gap", JsonSerializer.Serialize(g, Json)),
-            AlertRecord a => ("alert", JsonSerializer.Serialize(a, Json)),
-            _ => throw new MonitorException($"The store cannot keep events of type {monitorEvent.GetType().Name}."),
-        };
+            return;
+        }
+
+        await using var transaction = monitorEvents.Count > 1 ? (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
         await using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = "INSERT INTO monitor_events (time_us, kind, sandbox, body) VALUES ($t, $k, $s, $b)";
-        command.Parameters.AddWithValue("$t", monitorEvent.Time.ToUnixTimeMilliseconds() * 1000);
-        command.Parameters.AddWithValue("$k", kind);
-        command.Parameters.AddWithValue("$s", (object?)monitorEvent.SandboxId ?? DBNull.Value);
-        command.Parameters.AddWithValue("$b", body);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var time = command.Parameters.Add("$t", SqliteType.Integer);
+        var kindParameter = command.Parameters.Add("$k", SqliteType.Text);
+        var sandbox = command.Parameters.Add("$s", SqliteType.Text);
+        var bodyParameter = command.Parameters.Add("$b", SqliteType.Text);
+        foreach (var monitorEvent in monitorEvents)
+        {
+            ArgumentNullException.ThrowIfNull(monitorEvent);
+            var (kind, body) = monitorEvent switch
+            {
+                ExecRecord e => ("exec", JsonSerializer.Serialize(e, Json)),
+                GapRecord g => ("gap", JsonSerializer.Serialize(g, Json)),
+                AlertRecord a => ("alert", JsonSerializer.Serialize(a, Json)),
+                _ => throw new MonitorException($"The store cannot keep events of type {monitorEvent.GetType().Name}."),
+            };
+            time.Value = monitorEvent.Time.ToUnixTimeMilliseconds() * 1000;
+            kindParameter.Value = kind;
+            sandbox.Value = (object?)monitorEvent.SandboxId ?? DBNull.Value;
+            bodyParameter.Value = body;
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async Task<IReadOnlyList<MonitorEvent>> EventsAsync(MonitorQuery query, CancellationToken cancellationToken = default)

@@ -36,6 +36,28 @@ public sealed class RuntimeExecFilterTests
     public void Anything_else_is_the_tenants(bool enteredFromHost, VerificationStatus status, string? sha) =>
         Assert.Null(Filter.Classify(Record(enteredFromHost, status, sha)));
 
+    [Theory]
+    [InlineData(true, "/.moat/init", true, true)]    // the runtime starting Moat's init: not the tenant's
+    [InlineData(false, "/.moat/init", true, false)]  // a tenant's process running the same file: the tenant's
+    [InlineData(true, "/.moat/init", false, false)]  // other content at that path: the tenant's (drift, alerted)
+    [InlineData(true, "/bin/init", true, false)]     // the init's content elsewhere: the tenant's
+    public void Moats_own_init_is_recognised_only_as_the_runtime_starts_it(bool enteredFromHost, string path, bool initContent, bool runtimes)
+    {
+        var dir = Directory.CreateTempSubdirectory("moat-init-");
+        try
+        {
+            var init = Path.Combine(dir.FullName, "moat-init");
+            File.WriteAllText(init, "abc");
+            var filter = RuntimeExecFilter.For("/nonexistent/runc", init);
+            var record = Record(enteredFromHost, VerificationStatus.NotSeenByFanotify, initContent ? "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" : RuncSha) with { Path = path };
+            Assert.Equal(runtimes, filter.Classify(record) is not null);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void For_hashes_the_runtime_found_on_path()
     {
