@@ -27,6 +27,7 @@ public sealed partial class ContainmentRules : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SandboxNetwork> _sandboxes = new(StringComparer.Ordinal);
     private readonly HashSet<string> _quarantined = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _throttled = new(StringComparer.Ordinal);
 
     // The verdicts the two maps hold for each sandbox, so that a rule change does not rewrite them: a map element
     // that jumps makes the kernel re-validate every chain reachable from the table, which costs O(sandboxes).
@@ -98,6 +99,11 @@ public sealed partial class ContainmentRules : IDisposable
             var sandboxes = live.ToDictionary(s => s.Id, StringComparer.Ordinal);
             var quarantine = new HashSet<string>(quarantined ?? [], StringComparer.Ordinal);
             quarantine.IntersectWith(sandboxes.Keys);
+            foreach (var gone in _throttled.Keys.Where(k => !sandboxes.ContainsKey(k)).ToList())
+            {
+                _throttled.Remove(gone);
+            }
+
             _elements.Clear();
             var orphans = Rebuild(_policy, sandboxes.Values, quarantine);
             _sandboxes.Clear();
@@ -171,6 +177,7 @@ public sealed partial class ContainmentRules : IDisposable
             Commit(t);
             _sandboxes.Remove(id);
             _quarantined.Remove(id);
+            _throttled.Remove(id);
             _elements.Remove(id);
         }
     }
@@ -187,6 +194,51 @@ public sealed partial class ContainmentRules : IDisposable
             _quarantined.Add(id);
             LogQuarantined(_logger, id);
         }
+    }
+
+    /// <summary>
+    /// Throttles the sandbox (a watcher's response): what it sends beyond <paramref name="bytesPerSecond"/> is dropped
+    /// by the first rule of its chain, rebuilt in one transaction; its other rules stay as they are.
+    /// </summary>
+    public void Throttle(string id, long bytesPerSecond)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytesPerSecond);
+        lock (_lock)
+        {
+            var sandbox = Known(id);
+            _throttled[id] = bytesPerSecond;
+            RebuildOne(sandbox);
+            LogThrottled(_logger, id, bytesPerSecond);
+        }
+    }
+
+    /// <summary>Ends a throttle; no error when the sandbox was not throttled.</summary>
+    public void Unthrottle(string id)
+    {
+        lock (_lock)
+        {
+            var sandbox = Known(id);
+            if (_throttled.Remove(id))
+            {
+                RebuildOne(sandbox);
+            }
+        }
+    }
+
+    /// <summary>The sandbox's throttle in bytes per second, or null when it is not throttled.</summary>
+    public long? ThrottleOf(string id)
+    {
+        lock (_lock)
+        {
+            return _throttled.TryGetValue(id, out var rate) ? rate : null;
+        }
+    }
+
+    private void RebuildOne(SandboxNetwork sandbox)
+    {
+        var t = new NftTransaction();
+        AddSandbox(t, _policy, sandbox, _quarantined.Contains(sandbox.Id), fresh: false);
+        Commit(t);
     }
 
     /// <summary>Ends a quarantine: the sandbox's packets go to its chain again.</summary>
@@ -263,6 +315,7 @@ public sealed partial class ContainmentRules : IDisposable
             _socket.Commit(new NftTransaction().DestroyTable(Inet, _options.Table));
             _sandboxes.Clear();
             _quarantined.Clear();
+            _throttled.Clear();
             _elements.Clear();
         }
     }
@@ -355,7 +408,8 @@ public sealed partial class ContainmentRules : IDisposable
             t.FlushChain(Inet, table, chain).FlushChain(Inet, table, hostChain);
         }
 
-        foreach (var rule in RuleCompiler.Compile(policy, sandbox, _options))
+        long? throttle = _throttled.TryGetValue(sandbox.Id, out var rate) ? rate : null;
+        foreach (var rule in RuleCompiler.Compile(policy, sandbox, _options, throttle))
         {
             t.AddRule(Inet, table, chain, rule.Expressions, $"sandbox {sandbox.Id} rule {rule.RuleId}");
         }
@@ -424,6 +478,9 @@ public sealed partial class ContainmentRules : IDisposable
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Containment policy {Source} in force for {Sandboxes} sandboxes")]
     private static partial void LogPolicyApplied(ILogger logger, string source, int sandboxes);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Warning, Message = "Sandbox {Id} throttled: what it sends beyond {BytesPerSecond} bytes/s is dropped")]
+    private static partial void LogThrottled(ILogger logger, string id, long bytesPerSecond);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Sandbox {Id} quarantined: all its traffic is dropped")]
     private static partial void LogQuarantined(ILogger logger, string id);

@@ -25,22 +25,32 @@ public static class RuleCompiler
     public const string RuleSmtp = "smtp";
     public const string RuleLan = "lan";
     public const string RuleTunnel = "tunnel";
+    public const string RuleThrottle = "throttle";
     public const string RuleDefault = "default";
 
     private const byte NfProtoIpv4 = 2;
 
-    public static IReadOnlyList<CompiledRule> Compile(AdminPolicy policy, SandboxNetwork sandbox, ContainmentOptions options)
+    /// <param name="throttleBytesPerSecond">A response's throttle: everything the sandbox sends beyond this rate is
+    /// dropped first of all (whatever its trust), counted under rule id "throttle"; null: not throttled.</param>
+    public static IReadOnlyList<CompiledRule> Compile(AdminPolicy policy, SandboxNetwork sandbox, ContainmentOptions options, long? throttleBytesPerSecond = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(sandbox);
         ArgumentNullException.ThrowIfNull(options);
+        var rules = new List<CompiledRule>();
+        if (throttleBytesPerSecond is { } throttle)
+        {
+            // Policing, not shaping (tc here has no police action): packets over the rate are dropped and TCP backs
+            // off to it. Not logged to NFLOG, which would log every dropped packet of a bulk transfer.
+            rules.Add(new CompiledRule(RuleThrottle, [new NftLimit((ulong)throttle, 1, 0, NftLimitType.Bytes, Invert: true), new NftCounter(), new NftImmediate(NftVerdict.Drop)]));
+        }
+
         var trust = EffectiveTrust(policy, sandbox);
         if (trust == TrustLevel.Trusted)
         {
-            return [new CompiledRule("trusted", [new NftCounter(), new NftImmediate(NftVerdict.Accept)])];
+            return [.. rules, new CompiledRule("trusted", [new NftCounter(), new NftImmediate(NftVerdict.Accept)])];
         }
 
-        var rules = new List<CompiledRule>();
         void Refuse(string ruleId, params NftExpression[] match) =>
             rules.Add(new CompiledRule(ruleId, [.. match, new NftCounter(), new NftLog(options.LogGroup, RuleNames.LogPrefix(sandbox.Id, ruleId)), new NftImmediate(NftVerdict.Drop)]));
         void Accept(string ruleId, params NftExpression[] match) =>

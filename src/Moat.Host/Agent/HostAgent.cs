@@ -63,6 +63,7 @@ public static class HostAgent
                 builder.Services.AddSingleton(_ => owned);
                 builder.Services.AddSingleton<ISandboxContainment>(sp => sp.GetRequiredService<NftablesContainment>());
                 builder.Services.AddSingleton<Watch.ISandboxQuarantine>(sp => sp.GetRequiredService<NftablesContainment>());
+                builder.Services.AddSingleton<Watch.ISandboxThrottle>(sp => sp.GetRequiredService<NftablesContainment>());
                 builder.Services.AddSingleton(owned.Flows);
                 builder.Services.AddSingleton<FlowLogService>();
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<FlowLogService>());

@@ -13,8 +13,14 @@ namespace Moat.Host.Network;
 /// </summary>
 /// <remarks>Every contained sandbox is also named in the flow log's attribution table, so that its connections are
 /// recorded under its id and client (trusted ones too: a post-mortem may need them as well).</remarks>
-public sealed class NftablesContainment(SandboxContainment containment, FlowAttributionTable? flows = null) : ISandboxContainment, Watch.ISandboxQuarantine, IDisposable
+public sealed class NftablesContainment(SandboxContainment containment, FlowAttributionTable? flows = null) : ISandboxContainment, Watch.ISandboxQuarantine, Watch.ISandboxThrottle, IDisposable
 {
+    /// <summary>What a watcher's "throttle" response allows a sandbox to send: 1 Mbit/s.</summary>
+    public const long DefaultThrottleBytesPerSecond = 125_000;
+
+    /// <summary>The rate a throttled sandbox may send at, in bytes per second.</summary>
+    public long ThrottleBytesPerSecond { get; init; } = DefaultThrottleBytesPerSecond;
+
     public SandboxContainment Inner => containment;
 
     /// <summary>Who the flow log attributes connections to: the sandboxes this containment admitted.</summary>
@@ -23,6 +29,28 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
     string ISandboxContainment.Mechanism => "nftables per-sandbox chains by trust level (policy " + containment.Rules.Policy.Source + ")";
 
     string Watch.ISandboxQuarantine.Mechanism => "nftables: the sandbox's map entries drop everything";
+
+    string Watch.ISandboxThrottle.Mechanism => $"nftables: the first rule of the sandbox's chain drops what it sends beyond {ThrottleBytesPerSecond * 8 / 1000} kbit/s";
+
+    Task Watch.ISandboxThrottle.ThrottleAsync(Sandbox sandbox, CancellationToken cancellationToken) =>
+        Throttling(sandbox, id => containment.Rules.Throttle(id, ThrottleBytesPerSecond));
+
+    Task Watch.ISandboxThrottle.ReleaseAsync(Sandbox sandbox, CancellationToken cancellationToken) =>
+        Throttling(sandbox, containment.Rules.Unthrottle);
+
+    private static Task Throttling(Sandbox sandbox, Action<string> change)
+    {
+        ArgumentNullException.ThrowIfNull(sandbox);
+        try
+        {
+            change(sandbox.Id);
+            return Task.CompletedTask;
+        }
+        catch (ContainmentException e)
+        {
+            throw new MoatHostException($"the throttle of sandbox {sandbox.Id} could not be changed: {e.Message}", e);
+        }
+    }
 
     /// <summary>The trust level the policy gives this spec's client (refusing a request for more).</summary>
     public string TrustOf(SandboxSpec spec)

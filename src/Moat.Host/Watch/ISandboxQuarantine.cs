@@ -17,9 +17,13 @@ public interface ISandboxQuarantine
     Task ReleaseAsync(Sandbox sandbox, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Slows a sandbox's traffic down (the response policy's "throttle"); network containment's shaper implements it.</summary>
+/// <summary>Slows a sandbox's traffic down (the response policy's "throttle"); network containment implements it (a
+/// rate limit at the head of the sandbox's nftables chain).</summary>
 public interface ISandboxThrottle
 {
+    /// <summary>One phrase saying how and to what rate, kept in the response record.</summary>
+    string Mechanism { get; }
+
     Task ThrottleAsync(Sandbox sandbox, CancellationToken cancellationToken = default);
 
     Task ReleaseAsync(Sandbox sandbox, CancellationToken cancellationToken = default);

@@ -54,10 +54,10 @@ public sealed partial class WatchService
                 case ResponseAction.Record:
                     return "done: recorded";
                 case ResponseAction.Throttle when _throttle is null:
-                    return "not carried out: no traffic shaper is wired into this agent (ISandboxThrottle); recorded only";
+                    return "not carried out: containment is off on this host (no policy), so nothing can throttle; recorded only";
                 case ResponseAction.Throttle:
                     await _throttle.ThrottleAsync(sandbox, cancellationToken).ConfigureAwait(false);
-                    return "done: throttled";
+                    return $"done: throttled ({_throttle.Mechanism})";
                 case ResponseAction.Quarantine:
                     await _quarantine.QuarantineAsync(sandbox, cancellationToken).ConfigureAwait(false);
                     return $"done: quarantined ({_quarantine.Mechanism}); processes and files kept";
@@ -133,7 +133,7 @@ public sealed partial class WatchService
         return new AlertsReport(_store.Alerts(sandboxId, limit), _store.Responses(sandboxId, limit), exec);
     }
 
-    /// <summary>After a restart, quarantines in force are put back (a reconciled link may have come up again).</summary>
+    /// <summary>After a restart, quarantines and throttles in force are put back (a reconciled link may have come up again).</summary>
     private async Task ReapplyAsync(CancellationToken cancellationToken)
     {
         foreach (var r in _store.Responses(null).Where(r => r.InForce))
@@ -148,6 +148,11 @@ public sealed partial class WatchService
             if (action == ResponseAction.Quarantine)
             {
                 await _quarantine.QuarantineAsync(s.Sandbox, cancellationToken).ConfigureAwait(false);
+                WatchLog.Reapplied(_logger, r.SandboxId, r.Id);
+            }
+            else if (action == ResponseAction.Throttle && _throttle is not null)
+            {
+                await _throttle.ThrottleAsync(s.Sandbox, cancellationToken).ConfigureAwait(false);
                 WatchLog.Reapplied(_logger, r.SandboxId, r.Id);
             }
         }

@@ -28,6 +28,20 @@ public sealed class RuleCompilerTests
         new("ab12", "mhab12", IPAddress.Parse("198.18.100.2"), client, IPAddress.Parse("198.18.1.10"), requested);
 
     [Fact]
+    public void Throttle_ComesFirstWhateverTheTrust_AsAnInvertedByteLimitThatDrops()
+    {
+        foreach (var client in new[] { "carol", "mallory" })
+        {
+            var rules = RuleCompiler.Compile(Policy, Sandbox(client), ContainmentOptions.Default, throttleBytesPerSecond: 125_000);
+            Assert.Equal("throttle", rules[0].RuleId);
+            var limit = Assert.IsType<NftLimit>(rules[0].Expressions[0]);
+            Assert.Equal((125_000UL, 1UL, NftLimitType.Bytes, true), (limit.Rate, limit.UnitSeconds, limit.Type, limit.Invert));
+            Assert.Equal(NftVerdict.Drop, Assert.IsType<NftImmediate>(rules[0].Expressions[^1]).Verdict);
+            Assert.Equal(RuleCompiler.Compile(Policy, Sandbox(client), ContainmentOptions.Default).Select(r => r.RuleId), rules.Skip(1).Select(r => r.RuleId));
+        }
+    }
+
+    [Fact]
     public void Trusted_OneAcceptRule()
     {
         var rules = RuleCompiler.Compile(Policy, Sandbox("carol"), ContainmentOptions.Default);

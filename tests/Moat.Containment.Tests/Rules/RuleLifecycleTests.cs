@@ -32,6 +32,80 @@ public sealed class RuleLifecycleTests
     }
 
     [Fact]
+    public async Task Throttle_DropsWhatASandboxSendsBeyondTheRate_EveryDatagramIsDroppedOrDelivered_AndEndsCleanly()
+    {
+        using var world = new ContainmentWorld();
+        var carol = world.AddSandbox("carol"); // trusted: a throttle applies whatever the trust
+        world.Rules.Reconcile([carol.Sandbox]);
+        const int Datagrams = 200;
+
+        world.Rules.Throttle(carol.Sandbox.Id, 20_000);
+        Assert.Equal(20_000, world.Rules.ThrottleOf(carol.Sandbox.Id));
+        var sent = SendBurst(carol.Namespace, Datagrams, "t");
+
+        // Every datagram is either counted by the throttle rule's counter (dropped) or received: wait for that sum.
+        long dropped = 0;
+        int received = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            dropped = ThrottleDrops(await world.ListTableAsync(), carol.Sandbox.Id) ?? -1;
+            received = world.WorldServers.Received.Count(r => r.Text.StartsWith("t", StringComparison.Ordinal));
+            if (dropped + received == sent || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.True(sent == dropped + received, $"sent {sent}, dropped {dropped}, received {received}");
+        Assert.True(dropped > Datagrams / 2, $"200 kB sent at once through a 20 kB/s throttle: only {dropped} of {sent} datagrams dropped");
+        Assert.True(received > 0, "nothing got through the throttle");
+
+        // Unthrottled: the rule is gone and a burst arrives whole; other rules of the chain were rebuilt as before.
+        world.Rules.Unthrottle(carol.Sandbox.Id);
+        Assert.Null(world.Rules.ThrottleOf(carol.Sandbox.Id));
+        Assert.Null(ThrottleDrops(await world.ListTableAsync(), carol.Sandbox.Id));
+        var again = SendBurst(carol.Namespace, 20, "u");
+        deadline = DateTime.UtcNow.AddSeconds(30);
+        while (world.WorldServers.Received.Count(r => r.Text.StartsWith("u", StringComparison.Ordinal)) < again)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "an unthrottled burst did not arrive whole");
+            await Task.Delay(20);
+        }
+
+        Assert.True(await Probe.TcpAsync(carol.Namespace, ContainmentWorld.Internet, 80));
+        Assert.Throws<ContainmentInputException>(() => world.Rules.Throttle("nosuch", 1000));
+    }
+
+    /// <summary>The packet counter of the sandbox chain's throttle rule (nft's view: "limit rate over"), or null when
+    /// the chain has none.</summary>
+    private static long? ThrottleDrops(JsonDocument table, string sandboxId) =>
+        ContainmentWorld.Items(table, "rule")
+            .Where(r => r.GetProperty("chain").GetString() == "sb_" + sandboxId
+                && r.GetProperty("expr").EnumerateArray().Any(x => x.TryGetProperty("limit", out var l) && l.TryGetProperty("inv", out var inv) && inv.GetBoolean()))
+            .Select(r => (long?)r.GetProperty("expr").EnumerateArray().Single(x => x.TryGetProperty("counter", out _)).GetProperty("counter").GetProperty("packets").GetInt64())
+            .SingleOrDefault();
+
+    /// <summary>Sends 1,000-byte UDP datagrams to the internet host's echo port from the sandbox, as fast as it can.</summary>
+    private static int SendBurst(Moat.Linux.Namespaces.NetworkNamespace ns, int count, string tag) =>
+        Moat.Linux.Namespaces.NamespaceRunner.Run(ns, () =>
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            var payload = new byte[1000];
+            payload.AsSpan().Fill((byte)'x');
+            payload[0] = (byte)tag[0];
+            var to = new System.Net.IPEndPoint(ContainmentWorld.Internet, 5000);
+            for (int i = 0; i < count; i++)
+            {
+                socket.SendTo(payload, to);
+            }
+
+            return count;
+        });
+
+    [Fact]
     public async Task MalformedPolicy_IsRefusedWithFileLineField_AndRulesInForceStayExactlyAsTheyWere()
     {
         using var world = new ContainmentWorld();
