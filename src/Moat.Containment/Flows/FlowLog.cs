@@ -36,6 +36,10 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
     private long _recorded, _closed, _unattributed;
     private TimeSpan _lagSum, _lagMax;
 
+    /// <summary>Raised for every packet a sandbox's rules refused, once its record is committed (on the log's thread:
+    /// handlers must not block).</summary>
+    public event Action<RefusedAttempt>? Refused;
+
     /// <summary>Completes once the kernel sockets are subscribed: events after this are recorded.</summary>
     public Task Started => _started.Task;
 
@@ -314,6 +318,17 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
             _lagCount += batch.Count;
             _batches++;
             (_recorded, _closed, _unattributed) = (recorder.Inserted, recorder.Closed, recorder.Unattributed);
+        }
+
+        if (Refused is { } refused)
+        {
+            foreach (var e in batch)
+            {
+                if (e.Kind == KernelFlowKind.Refused && e.SandboxId is { } id)
+                {
+                    refused(new RefusedAttempt(e.Time, id, e.Rule, e.Protocol, e.Source, e.SourcePort, e.Destination, e.DestinationPort));
+                }
+            }
         }
     }
 

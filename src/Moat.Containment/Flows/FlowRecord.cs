@@ -121,3 +121,9 @@ public sealed class FlowAttributionTable : IFlowAttribution
 
     public FlowOwner? BySandbox(string sandboxId) => _bySandbox.TryGetValue(sandboxId, out var entry) ? entry.Owner : null;
 }
+
+/// <summary>
+/// A packet a sandbox's rules refused, as the flow log read it from NFLOG: for watchers that treat a refusal as a
+/// failed contact (a scan under containment never reaches conntrack, so this is all they would see of it).
+/// </summary>
+public sealed record RefusedAttempt(DateTimeOffset Time, string SandboxId, string? Rule, byte Protocol, IPAddress Source, int SourcePort, IPAddress Destination, int DestinationPort);

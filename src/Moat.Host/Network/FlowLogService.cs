@@ -22,6 +22,10 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
 
     public static string DatabasePath(HostAgentOptions agent) => Path.Combine(agent.StateDir, "flows.db");
 
+    /// <summary>Every packet a sandbox's rules refused (see <see cref="FlowLog.Refused"/>): the watchers' view of
+    /// connections that never reach conntrack.</summary>
+    public event Action<RefusedAttempt>? Refused;
+
     /// <summary>One phrase for `moat host status`.</summary>
     public string Status => _failure is { } failure ? "not running: " + failure
         : _log is { Started.IsCompletedSuccessfully: true } log
@@ -37,6 +41,7 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
             NflogGroup = ContainmentOptions.Default.LogGroup,
         };
         var log = new FlowLog(options, attribution, flowLogger);
+        log.Refused += r => Refused?.Invoke(r);
         _log = log;
         try
         {

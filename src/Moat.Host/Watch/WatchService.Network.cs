@@ -1,4 +1,8 @@
+using System.Threading.Channels;
+using Moat.Containment.Flows;
 using Moat.Detect.Detectors;
+using Moat.Detect.Flows;
+using Moat.Detect.Packets;
 using Moat.Detect.Kernel;
 using Moat.Host.Runtime;
 
@@ -20,13 +24,33 @@ public sealed partial class WatchService
             add chain inet {{ConntrackTable}} track { type filter hook prerouting priority -150; policy accept; }
             add rule inet {{ConntrackTable}} track ct state new counter
             """, cancellationToken).ConfigureAwait(false);
+        var events = Channel.CreateUnbounded<FlowEvent>(new UnboundedChannelOptions { SingleReader = true });
+
+        // Under containment a refused connection never reaches conntrack (its first packet is dropped before it is
+        // confirmed): the flow log's NFLOG refusals are the detectors' only view of it, each a contact that failed.
+        void OnRefused(RefusedAttempt r)
+        {
+            if (ProtocolOf(r.Protocol) is { } protocol)
+            {
+                events.Writer.TryWrite(new FlowEvent(r.Time, r.Source, r.SourcePort, r.Destination, r.DestinationPort, protocol, FlowEventKind.Attempt, 0));
+                events.Writer.TryWrite(new FlowEvent(r.Time, r.Source, r.SourcePort, r.Destination, r.DestinationPort, protocol, FlowEventKind.Refused, 0));
+            }
+        }
+
+        var flowLog = _flowLog;
+        if (flowLog is not null)
+        {
+            flowLog.Refused += OnRefused;
+        }
+
         try
         {
             string? nsPath = _agent.HostNamespace is null ? null : Path.Combine("/run/netns", _agent.HostNamespace);
             await using var source = ConntrackEventSource.Open(null, nsPath, _time);
             WatchLog.NetworkStarted(_logger, _agent.HostNamespace ?? "(the agent's own)");
+            var pump = PumpAsync(source, events.Writer, cancellationToken);
             var alerts = new List<Alert>();
-            await foreach (var e in source.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var e in events.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 // Only flows a sandbox started: inbound connections to a sandbox are its peers' behaviour, not its own.
                 if (_directory.ByAddress(e.Source) is not { } sandbox)
@@ -43,12 +67,45 @@ public sealed partial class WatchService
                     await RespondAsync(alert with { SandboxId = sandbox.Id }, sandbox, cancellationToken).ConfigureAwait(false);
                 }
             }
+
+            await pump.ConfigureAwait(false);
         }
         finally
         {
+            if (flowLog is not null)
+            {
+                flowLog.Refused -= OnRefused;
+            }
+
             await NftAsync($"delete table inet {ConntrackTable}\n", CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Copies conntrack's events into the detectors' queue; the queue ends with the source (or its failure).</summary>
+    private static async Task PumpAsync(ConntrackEventSource source, ChannelWriter<FlowEvent> writer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var e in source.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                writer.TryWrite(e);
+            }
+
+            writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            writer.TryComplete(e);
+        }
+    }
+
+    private static TransportProtocol? ProtocolOf(byte protocol) => protocol switch
+    {
+        6 => TransportProtocol.Tcp,
+        17 => TransportProtocol.Udp,
+        1 => TransportProtocol.Icmp,
+        _ => null,
+    };
 
     private async Task NftAsync(string script, CancellationToken cancellationToken)
     {

@@ -24,6 +24,7 @@ public sealed partial class WatchService : BackgroundService
     private readonly ResponsePolicy _policy;
     private readonly ISandboxQuarantine _quarantine;
     private readonly ISandboxThrottle? _throttle;
+    private readonly Network.FlowLogService? _flowLog;
     private readonly TimeProvider _time;
     private readonly ILogger<WatchService> _logger;
     private readonly ConcurrentDictionary<string, DetectionEngine> _engines = new(StringComparer.Ordinal);
@@ -47,6 +48,7 @@ public sealed partial class WatchService : BackgroundService
         _policy = _options.LoadPolicy();
         _quarantine = quarantine;
         _throttle = services.GetService(typeof(ISandboxThrottle)) as ISandboxThrottle;
+        _flowLog = services.GetService(typeof(Network.FlowLogService)) as Network.FlowLogService;
         _time = time;
         _logger = logger;
     }
