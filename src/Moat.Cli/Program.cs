@@ -31,4 +31,21 @@ var policy = Moat.Containment.Cli.PolicyCommands.Create();
 policy.Subcommands.Add(ContainmentVerbs.PolicyReload());
 root.Subcommands.Add(policy);
 root.Subcommands.Add(FabricCommands.Create());
+
+// Command trees from the other assemblies declare their own --json (they also run without this root, in tests); it is
+// the same switch as the root's, so help lists it once. The command's own option still takes the value.
+HideSecondJson(root);
 return await root.Parse(args).InvokeAsync();
+
+static void HideSecondJson(Command command)
+{
+    foreach (var option in command.Options.Where(o => o != CommonOptions.Json && o.Name == CommonOptions.Json.Name))
+    {
+        option.Hidden = true;
+    }
+
+    foreach (var sub in command.Subcommands)
+    {
+        HideSecondJson(sub);
+    }
+}

@@ -14,7 +14,10 @@ namespace Moat.Jobs.Cli;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public static class JobCommands
 {
-    private sealed record Connection(Option<string> Server, Option<string> Jid, Option<string> Password, Option<bool> NoTls, Option<bool> Insecure);
+    private sealed record Connection(Option<string> Server, Option<string> Jid, Option<string> Password, Option<bool> NoTls, Option<bool> Insecure)
+    {
+        public Option<FileInfo> PasswordFile { get; } = new("--password-file") { Description = "Read the account password from this file (first line), so it shows in no process list." };
+    }
 
     public static Command Create()
     {
@@ -78,7 +81,16 @@ public static class JobCommands
         var queue = Verb("queue", "Count tasks waiting and running.\nExample: moat job queue --manager jobs@moat.test --jid alice@moat.test", manager, json, out var c6);
         queue.SetAction((parse, ct) => SendAsync(parse, c6, manager, json, ["queue"], ct));
 
-        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, RunManager(), RunWorker() })
+        var chat = Verb("chat", """
+            Say one line to the manager as a chat message, exactly as a person would from any XMPP client (Gajim,
+            Conversations, Dino: add the manager as a contact and type the same words), and print its reply.
+            Example: moat job chat --manager jobs@moat.test --jid alice@moat.test -- submit --tasks 10 -- /bin/echo {task}
+            """, manager, json, out var c7);
+        var words = new Argument<string[]>("LINE") { Description = "The words of the chat message ('help' lists the verbs).", Arity = ArgumentArity.OneOrMore };
+        chat.Arguments.Add(words);
+        chat.SetAction((parse, ct) => ChatAsync(parse, c7, manager, json, [.. parse.GetValue(words)!], ct));
+
+        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, chat, RunManager(), RunWorker() })
         {
             root.Subcommands.Add(v);
         }
@@ -106,9 +118,27 @@ public static class JobCommands
         command.Options.Add(c.Server);
         command.Options.Add(c.Jid);
         command.Options.Add(c.Password);
+        command.Options.Add(c.PasswordFile);
         command.Options.Add(c.NoTls);
         command.Options.Add(c.Insecure);
         return c;
+    }
+
+    private static string? PasswordFromFile(FileInfo? file)
+    {
+        if (file is null)
+        {
+            return null;
+        }
+
+        if (!file.Exists)
+        {
+            throw new ArgumentException($"--password-file {file.FullName} does not exist.");
+        }
+
+        return File.ReadLines(file.FullName).FirstOrDefault()?.Trim() is { Length: > 0 } line
+            ? line
+            : throw new ArgumentException($"--password-file {file.FullName} is empty.");
     }
 
     private static XmppClientOptions ClientOptions(ParseResult parse, Connection c, string? resource)
@@ -120,8 +150,8 @@ public static class JobCommands
             throw new ArgumentException($"--server '{server}' is not host:port, e.g. 127.0.0.1:5222.");
         }
 
-        string password = parse.GetValue(c.Password) ?? Environment.GetEnvironmentVariable("MOAT_XMPP_PASSWORD")
-            ?? throw new ArgumentException("No password: pass --password or set MOAT_XMPP_PASSWORD.");
+        string password = parse.GetValue(c.Password) ?? PasswordFromFile(parse.GetValue(c.PasswordFile)) ?? Environment.GetEnvironmentVariable("MOAT_XMPP_PASSWORD")
+            ?? throw new ArgumentException("No password: pass --password-file FILE, --password, or set MOAT_XMPP_PASSWORD.");
         bool noTls = parse.GetValue(c.NoTls);
         return XmppClientOptions.Default with
         {
@@ -156,6 +186,48 @@ public static class JobCommands
             return ok ? 0 : 1;
         }
         catch (Exception e) when (e is XmppException or ArgumentException or TimeoutException or IOException or System.Net.Sockets.SocketException)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 1;
+        }
+    }
+
+    /// <summary>Sends the line as a type="chat" message (not the IQ the other verbs use) and waits for the manager's
+    /// chat reply: the path a person's chat client takes.</summary>
+    private static async Task<int> ChatAsync(ParseResult parse, Connection c, Option<string> manager, Option<bool> json, List<string> words, CancellationToken ct)
+    {
+        try
+        {
+            if (parse.GetValue(json))
+            {
+                words.Add("--json");
+            }
+
+            string to = parse.GetValue(manager)!;
+            string target = to.Contains('/', StringComparison.Ordinal) ? to : to + "/manager";
+            var bare = Jid.Parse(target).Bare.ToString();
+            var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var client = new XmppClient(ClientOptions(parse, c, "chat-" + Guid.NewGuid().ToString("N")[..8]) with { Reconnect = false, SendInitialPresence = false });
+            client.MessageReceived += m =>
+            {
+                if (m.Attribute("from")?.Value is { } from && string.Equals(Jid.Parse(from).Bare.ToString(), bare, StringComparison.OrdinalIgnoreCase)
+                    && m.Element(JobProtocol.Client + "body")?.Value is { } body)
+                {
+                    reply.TrySetResult(body);
+                }
+            };
+            await client.ConnectAsync(ct);
+            await client.SendMessageAsync(target, string.Join(' ', words.Select(Quote)), ct);
+            var text = await reply.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            Console.Out.WriteLine(text);
+            return 0;
+        }
+        catch (TimeoutException)
+        {
+            await Console.Error.WriteLineAsync($"The manager {parse.GetValue(manager)} did not answer the chat message within 30 s (is it running and connected?).");
+            return 1;
+        }
+        catch (Exception e) when (e is XmppException or ArgumentException or IOException or System.Net.Sockets.SocketException)
         {
             await Console.Error.WriteLineAsync(e.Message);
             return 1;
@@ -240,7 +312,8 @@ public static class JobCommands
                 Moat.Host.Client.HostClient? host = null;
                 var workerOptions = new JobWorkerOptions
                 {
-                    Xmpp = ClientOptions(parse, c, "worker-" + Environment.MachineName),
+                    // Several workers of one account on one machine differ by the resource given in --jid.
+                    Xmpp = ClientOptions(parse, c, Jid.Parse(parse.GetValue(c.Jid)!).Resource ?? "worker-" + Environment.MachineName),
                     Managers = parse.GetValue(managers)!,
                     Slots = parse.GetValue(slots),
                     Labels = parse.GetValue(labels) ?? [],

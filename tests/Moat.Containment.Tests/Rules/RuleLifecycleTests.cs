@@ -41,7 +41,10 @@ public sealed class RuleLifecycleTests
 
         world.Rules.Throttle(carol.Sandbox.Id, 20_000);
         Assert.Equal(20_000, world.Rules.ThrottleOf(carol.Sandbox.Id));
-        var sent = SendBurst(carol.Namespace, Datagrams, "t");
+        // The sending socket stays open until the end: the echo server answers each datagram that got through, and a
+        // closed socket would make the sandbox answer those with ICMP errors, which the throttle counts as well.
+        using var socket = OpenUdp(carol.Namespace);
+        var sent = SendBurst(carol.Namespace, socket, Datagrams, "t");
 
         // Every datagram is either counted by the throttle rule's counter (dropped) or received: wait for that sum.
         long dropped = 0;
@@ -67,7 +70,7 @@ public sealed class RuleLifecycleTests
         world.Rules.Unthrottle(carol.Sandbox.Id);
         Assert.Null(world.Rules.ThrottleOf(carol.Sandbox.Id));
         Assert.Null(ThrottleDrops(await world.ListTableAsync(), carol.Sandbox.Id));
-        var again = SendBurst(carol.Namespace, 20, "u");
+        var again = SendBurst(carol.Namespace, socket, 20, "u");
         deadline = DateTime.UtcNow.AddSeconds(30);
         while (world.WorldServers.Received.Count(r => r.Text.StartsWith("u", StringComparison.Ordinal)) < again)
         {
@@ -88,11 +91,13 @@ public sealed class RuleLifecycleTests
             .Select(r => (long?)r.GetProperty("expr").EnumerateArray().Single(x => x.TryGetProperty("counter", out _)).GetProperty("counter").GetProperty("packets").GetInt64())
             .SingleOrDefault();
 
+    private static System.Net.Sockets.Socket OpenUdp(Moat.Linux.Namespaces.NetworkNamespace ns) =>
+        Moat.Linux.Namespaces.NamespaceRunner.Run(ns, () => new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));
+
     /// <summary>Sends 1,000-byte UDP datagrams to the internet host's echo port from the sandbox, as fast as it can.</summary>
-    private static int SendBurst(Moat.Linux.Namespaces.NetworkNamespace ns, int count, string tag) =>
+    private static int SendBurst(Moat.Linux.Namespaces.NetworkNamespace ns, System.Net.Sockets.Socket socket, int count, string tag) =>
         Moat.Linux.Namespaces.NamespaceRunner.Run(ns, () =>
         {
-            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
             var payload = new byte[1000];
             payload.AsSpan().Fill((byte)'x');
             payload[0] = (byte)tag[0];

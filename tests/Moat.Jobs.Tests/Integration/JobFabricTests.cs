@@ -178,6 +178,25 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         Assert.Single(await store.ListAsync(null, 10));
         Assert.Equal(1, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--jid", malloryJid, .. common]).InvokeAsync());
         Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["status", "1", "--json", "--jid", aliceJid, .. common]).InvokeAsync());
+
+        // `moat job chat` says the same words a person types in a chat client, as a chat message, with the password
+        // read from a file: the manager takes the job from the chat path.
+        var passwordFile = Path.Combine(Path.GetTempPath(), "moat-pw-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(passwordFile, FabricFixture.Password + "\n");
+        try
+        {
+            string[] byFile = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password-file", passwordFile, "--no-tls"];
+            Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["chat", "--jid", aliceJid, .. byFile, "--", "submit", "--tasks", "5", "--", "/bin/echo", "{task}"]).InvokeAsync());
+            var chatJob = (await store.ListAsync(aliceJid, 10)).Single(j => j.Id != job.Id);
+            Assert.Equal(5, chatJob.Tasks);
+            await WaitForAsync(async () => (await store.GetStatusAsync(chatJob.Id))!.Done == 5, "the chat job is done");
+            await AssertEveryResultOnceAsync(store, chatJob.Id, 5);
+            Assert.Equal(1, await Moat.Jobs.Cli.JobCommands.Create().Parse(["chat", "--jid", aliceJid, "--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password-file", passwordFile + ".missing", "--no-tls", "--", "queue"]).InvokeAsync());
+        }
+        finally
+        {
+            File.Delete(passwordFile);
+        }
     }
 
     [Fact]
