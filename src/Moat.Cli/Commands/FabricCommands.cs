@@ -19,7 +19,9 @@ internal static class FabricCommands
 
         public Option<string?> PasswordFile { get; } = new("--xmpp-password-file") { Description = "File holding the host account's password." };
 
-        public Option<string[]> Allow { get; } = new("--xmpp-allow") { Description = "Bare JID allowed to drive this host's sandboxes over the fabric (repeatable)." };
+        public Option<string[]> Allow { get; } = new("--xmpp-allow") { Description = "Bare JID allowed to claim sandboxes over the fabric and drive its own (repeatable)." };
+
+        public Option<string[]> Admins { get; } = new("--xmpp-admin") { Description = "Bare JID allowed to drive every sandbox of this host over the fabric, whoever it was handed to (repeatable)." };
 
         public void AddTo(Command command)
         {
@@ -27,6 +29,7 @@ internal static class FabricCommands
             command.Options.Add(Server);
             command.Options.Add(PasswordFile);
             command.Options.Add(Allow);
+            command.Options.Add(Admins);
         }
 
         /// <summary>The fabric settings, or null when --xmpp is not given; validated by the agent at start.</summary>
@@ -39,6 +42,7 @@ internal static class FabricCommands
                 Server = p.GetValue(Server)!,
                 PasswordFile = Path.GetFullPath(p.GetValue(PasswordFile) ?? throw new InvalidRequestException("--xmpp needs --xmpp-password-file: the file holding the host account's password.")),
                 Allow = p.GetValue(Allow) ?? [],
+                Admins = p.GetValue(Admins) ?? [],
             };
         }
     }

@@ -189,12 +189,14 @@ public sealed partial class FabricAgent : BackgroundService
     private async Task<object?> RunAsync(string op, string? reference, string json, string requester)
     {
         CancellationToken ct = CancellationToken.None;
+        bool admin = options.IsAdmin(requester);
         switch (op)
         {
             case "status":
                 return new { Jid = options.Jid, Status = Status().Attributes().ToDictionary(a => a.Name.LocalName, a => a.Value) };
             case "ls":
-                return sandboxes.List().Where(s => s.PoolImage is null).ToList();
+                // Each requester sees the sandboxes handed to it; an administrator sees all of them.
+                return sandboxes.List().Where(s => s.PoolImage is null && (admin || Owns(s, requester))).ToList();
             case "claim":
             case "create":
             {
@@ -221,17 +223,27 @@ public sealed partial class FabricAgent : BackgroundService
                     throw new InvalidRequestException($"timeout {body.TimeoutSeconds} s is not valid: give more than 0 and at most 86400 seconds.");
                 }
 
-                return await sandboxes.ExecAsync(Ref(reference, op), body.Command ?? [], body.Env, TimeSpan.FromSeconds(body.TimeoutSeconds), ct).ConfigureAwait(false);
+                return await sandboxes.ExecAsync(Owned(reference, op, requester, admin), body.Command ?? [], body.Env, TimeSpan.FromSeconds(body.TimeoutSeconds), ct).ConfigureAwait(false);
             }
 
             case "inspect":
-                return await sandboxes.InspectAsync(Ref(reference, op), ct).ConfigureAwait(false);
+                return await sandboxes.InspectAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
             case "rm":
-                await sandboxes.DestroyAsync(Ref(reference, op), ct).ConfigureAwait(false);
+                await sandboxes.DestroyAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
                 return null;
             default:
                 throw new InvalidRequestException($"'{op}' is not a host operation: use one of {string.Join(", ", FabricProtocol.Operations)}.");
         }
+    }
+
+    private static bool Owns(Sandbox s, string requester) => string.Equals(s.Spec.Client, requester, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The id of the referenced sandbox when the requester may act on it. Someone else's sandbox is answered
+    /// exactly like one that does not exist, so that its existence is not revealed either.</summary>
+    private string Owned(string? reference, string op, string requester, bool admin)
+    {
+        var s = sandboxes.Get(Ref(reference, op));
+        return admin || Owns(s, requester) ? s.Id : throw SandboxService.NoSuchSandbox(reference!);
     }
 
     private static string Ref(string? reference, string op) =>

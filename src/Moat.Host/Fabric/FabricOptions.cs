@@ -15,8 +15,12 @@ public sealed record FabricOptions
     /// <summary>File holding the account's password (one line); kept out of command lines and process listings.</summary>
     public string PasswordFile { get; init; } = string.Empty;
 
-    /// <summary>Bare JIDs allowed to ask for sandbox operations; everyone else gets 'forbidden'.</summary>
+    /// <summary>Bare JIDs allowed to ask for sandbox operations on sandboxes of their own (the ones handed to them);
+    /// everyone else gets 'forbidden'.</summary>
     public IReadOnlyList<string> Allow { get; init; } = [];
+
+    /// <summary>Bare JIDs that may act on every sandbox of the host (list, inspect, exec, destroy), whoever owns it.</summary>
+    public IReadOnlyList<string> Admins { get; init; } = [];
 
     /// <summary>Resource the agent binds; control planes address requests to JID/resource.</summary>
     public string Resource { get; init; } = FabricProtocol.DefaultResource;
@@ -50,11 +54,11 @@ public sealed record FabricOptions
             throw new InvalidRequestException($"--xmpp-password-file '{PasswordFile}' does not exist: give the file holding the host account's password.");
         }
 
-        foreach (var a in Allow)
+        foreach (var (a, option) in Allow.Select(a => (a, "--xmpp-allow")).Concat(Admins.Select(a => (a, "--xmpp-admin"))))
         {
             if (!TryBare(a, out _))
             {
-                throw new InvalidRequestException($"--xmpp-allow '{a}' is not a bare JID: give user@domain.");
+                throw new InvalidRequestException($"{option} '{a}' is not a bare JID: give user@domain.");
             }
         }
     }
@@ -100,7 +104,10 @@ public sealed record FabricOptions
     }
 
     internal bool Allows(string? from) =>
-        from is not null && TryBare(from, out var bare) && Allow.Any(a => string.Equals(a, bare, StringComparison.OrdinalIgnoreCase));
+        from is not null && TryBare(from, out var bare) && Allow.Concat(Admins).Any(a => string.Equals(a, bare, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Whether this bare JID may act on sandboxes it does not own.</summary>
+    internal bool IsAdmin(string bare) => Admins.Any(a => string.Equals(a, bare, StringComparison.OrdinalIgnoreCase));
 
     internal static bool TryBare(string jid, out string bare)
     {

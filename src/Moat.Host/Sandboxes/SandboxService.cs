@@ -81,9 +81,11 @@ public sealed partial class SandboxService
 
     public IReadOnlyList<Sandbox> List() => _store.List();
 
-    public Sandbox Get(string reference) =>
-        _store.Find(reference) ?? throw new InvalidRequestException(
-            $"no sandbox '{reference}' on this host; 'moat sandbox ls' lists them.", notFound: true);
+    public Sandbox Get(string reference) => _store.Find(reference) ?? throw NoSuchSandbox(reference);
+
+    /// <summary>The answer for a sandbox this host does not have (or, over the fabric, one the requester may not see).</summary>
+    internal static InvalidRequestException NoSuchSandbox(string reference) =>
+        new($"no sandbox '{reference}' on this host; 'moat sandbox ls' lists them.", notFound: true);
 
     /// <summary>Makes a sandbox from scratch and, by default, starts it.</summary>
     public async Task<Sandbox> CreateAsync(SandboxSpec spec, bool start = true, CancellationToken cancellationToken = default)

@@ -46,6 +46,38 @@ public sealed class FabricAgentTests
     }
 
     [Fact]
+    public async Task An_allowed_jid_drives_only_the_sandboxes_handed_to_it_and_an_admin_drives_all()
+    {
+        await using var f = await FabricHarness.StartAsync(pool: "198.19.7.0/24");
+        await using var jobs = await f.ControlAsync(f.JobsJid);
+        await using var admin = await f.ControlAsync(f.AdminJid);
+        var mine = (await jobs.ClaimAsync(f.HostJid, new SandboxSpec { Name = "jobs-own", MemoryBytes = 64 * SandboxSpec.MiB })).Sandbox;
+        var theirs = (await admin.ClaimAsync(f.HostJid, new SandboxSpec { Name = "admins", MemoryBytes = 64 * SandboxSpec.MiB })).Sandbox;
+
+        Assert.Equal([mine.Id], (await jobs.ListAsync(f.HostJid)).Select(s => s.Id));
+        Assert.Equal(new[] { mine.Id, theirs.Id }.Order(), (await admin.ListAsync(f.HostJid)).Select(s => s.Id).Order());
+
+        // Someone else's sandbox, by name or id, is answered as one that does not exist, and is left untouched.
+        foreach (var reference in new[] { "admins", theirs.Id })
+        {
+            var exec = await Assert.ThrowsAsync<FabricCallException>(() => jobs.ExecAsync(f.HostJid, reference, ["touch", "/pwned"]));
+            Assert.Equal("item-not-found", exec.Condition);
+            Assert.Equal("item-not-found", (await Assert.ThrowsAsync<FabricCallException>(() => jobs.InspectAsync(f.HostJid, reference))).Condition);
+            Assert.Equal("item-not-found", (await Assert.ThrowsAsync<FabricCallException>(() => jobs.DestroyAsync(f.HostJid, reference))).Condition);
+        }
+
+        Assert.Equal("item-not-found", (await Assert.ThrowsAsync<FabricCallException>(() => jobs.InspectAsync(f.HostJid, "nosuch"))).Condition);
+        Assert.NotEqual(0, (await f.Host.Client.ExecAsync("admins", ["test", "-e", "/pwned"])).ExitCode);
+        Assert.Contains(await f.Host.Client.ListAsync(), s => s.Id == theirs.Id);
+
+        // Its own, and the admin on anyone's.
+        Assert.Equal(0, (await jobs.ExecAsync(f.HostJid, "jobs-own", ["true"])).ExitCode);
+        Assert.Equal(0, (await admin.ExecAsync(f.HostJid, "jobs-own", ["true"])).ExitCode);
+        await admin.DestroyAsync(f.HostJid, "jobs-own");
+        await Assert.ThrowsAsync<FabricCallException>(() => jobs.InspectAsync(f.HostJid, "jobs-own"));
+    }
+
+    [Fact]
     public async Task A_jid_not_on_the_allow_list_is_refused_and_changes_nothing()
     {
         await using var f = await FabricHarness.StartAsync(pool: "198.19.3.0/24");

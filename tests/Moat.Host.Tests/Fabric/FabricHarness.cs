@@ -34,6 +34,9 @@ internal sealed class FabricHarness : IAsyncDisposable
 
     public string MalloryJid => "mallory@" + Server.Domain;
 
+    /// <summary>Allowed, not an administrator: drives the sandboxes handed to it only.</summary>
+    public string JobsJid => "jobs@" + Server.Domain;
+
     public FabricAgent Agent => agent!;
 
     public static async Task<FabricHarness> StartAsync(IReadOnlyDictionary<string, int>? warm = null, string pool = "198.19.2.0/24")
@@ -64,7 +67,7 @@ internal sealed class FabricHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>The agent's fabric seat, as `moat host --xmpp host@… --xmpp-allow admin@…` makes it.</summary>
+    /// <summary>The agent's fabric seat, as `moat host --xmpp host@… --xmpp-allow jobs@… --xmpp-admin admin@…` makes it.</summary>
     public async Task StartAgentAsync()
     {
         var passwordFile = Path.Combine(dir, "host.password");
@@ -74,7 +77,8 @@ internal sealed class FabricHarness : IAsyncDisposable
             Jid = HostJid,
             Server = $"{Server.Address}:{Server.Port}",
             PasswordFile = passwordFile,
-            Allow = [AdminJid, "jobs@" + Server.Domain],
+            Allow = ["jobs@" + Server.Domain],
+            Admins = [AdminJid],
             StatusInterval = TimeSpan.FromMilliseconds(200),
         };
         options.Validate();
