@@ -40,7 +40,8 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// <param name="tunnel">The host namespace gets the uplink to the world (which does not route the pool back), and
     /// the agent opens tunnels from <see cref="HostUplinkAddress"/> (--tunnel-address): the world plays the client.</param>
     /// <param name="authCertRoot">A root certificate (PEM file) the agent trusts for authcerts (--authcert-root).</param>
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null)
+    /// <param name="world">The host namespace gets the uplink to the world, with no shaping and no tunnels.</param>
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null, bool world = false)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -68,7 +69,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         var h = new AgentHarness(options);
         try
         {
-            if (uplink is not null || tunnel)
+            if (uplink is not null || tunnel || world)
             {
                 h.WorldNs = "mtw" + tag;
                 await Sh("ip", "netns", "add", h.WorldNs);
