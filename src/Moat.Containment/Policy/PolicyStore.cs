@@ -15,8 +15,10 @@ public sealed partial class PolicyStore : IDisposable
     private readonly ContainmentRules _rules;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private FileSystemWatcher? _watcher;
-    private Timer? _debounce;
+    private Timer? _poll;
+    private (bool Exists, long Ticks, long Length) _seen;
+    private (bool Exists, long Ticks, long Length) _previousTick;
+    private int _polling;
 
     public PolicyStore(string? path, ContainmentRules rules, ILogger? logger = null)
     {
@@ -50,30 +52,56 @@ public sealed partial class PolicyStore : IDisposable
         return policy;
     }
 
-    /// <summary>Reloads whenever the file changes (after 200 ms of quiet); refusals are logged and change nothing.</summary>
+    /// <summary>How often <see cref="Watch"/> looks at the file.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Reloads whenever the file changes (once it has stayed the same for one poll, so a half-written file is not
+    /// read); refusals are logged and change nothing. The file's time stamp and size are polled: an inotify watch
+    /// would be on its folder, which also holds the agent's databases, and wake the agent on every write to them.
+    /// </summary>
     public void Watch()
     {
-        if (Path is null || _watcher is not null)
+        if (Path is null || _poll is not null)
         {
             return;
         }
 
-        var full = System.IO.Path.GetFullPath(Path);
-        _debounce = new Timer(_ => ReloadQuietly(), null, Timeout.Infinite, Timeout.Infinite);
-        _watcher = new FileSystemWatcher(System.IO.Path.GetDirectoryName(full)!, System.IO.Path.GetFileName(full))
-        {
-            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
-        };
-        _watcher.Changed += (_, _) => _debounce.Change(200, Timeout.Infinite);
-        _watcher.Created += (_, _) => _debounce.Change(200, Timeout.Infinite);
-        _watcher.Renamed += (_, _) => _debounce.Change(200, Timeout.Infinite);
-        _watcher.EnableRaisingEvents = true;
+        _seen = _previousTick = Signature();
+        _poll = new Timer(_ => Poll(), null, PollInterval, PollInterval);
     }
 
-    public void Dispose()
+    public void Dispose() => _poll?.Dispose();
+
+    private (bool Exists, long Ticks, long Length) Signature()
     {
-        _watcher?.Dispose();
-        _debounce?.Dispose();
+        var file = new FileInfo(Path!);
+        return file.Exists ? (true, file.LastWriteTimeUtc.Ticks, file.Length) : (false, 0, 0);
+    }
+
+    private void Poll()
+    {
+        // A reload slower than the poll interval must not overlap the next poll.
+        if (Interlocked.Exchange(ref _polling, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            var now = Signature();
+            var stable = now == _previousTick;
+            _previousTick = now;
+            if (stable && now != _seen)
+            {
+                _seen = now;
+                ReloadQuietly();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _polling, 0);
+        }
     }
 
     private void ReloadQuietly()

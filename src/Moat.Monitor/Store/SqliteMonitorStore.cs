@@ -10,8 +10,22 @@ public sealed class SqliteMonitorStore : IMonitorStore
 {
     private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
     private readonly SqliteConnection _connection;
+    private readonly SqliteCommand _insert;
+    private readonly SqliteParameter _time, _kind, _sandbox, _body;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
 
-    private SqliteMonitorStore(SqliteConnection connection) => _connection = connection;
+    private SqliteMonitorStore(SqliteConnection connection)
+    {
+        _connection = connection;
+
+        // One insert statement, prepared once and reused by every append (the recorder writes thousands a second).
+        _insert = connection.CreateCommand();
+        _insert.CommandText = "INSERT INTO monitor_events (time_us, kind, sandbox, body) VALUES ($t, $k, $s, $b)";
+        _time = _insert.Parameters.Add("$t", SqliteType.Integer);
+        _kind = _insert.Parameters.Add("$k", SqliteType.Text);
+        _sandbox = _insert.Parameters.Add("$s", SqliteType.Text);
+        _body = _insert.Parameters.Add("$b", SqliteType.Text);
+    }
 
     public static async Task<SqliteMonitorStore> OpenAsync(string path, CancellationToken cancellationToken = default)
     {
@@ -48,34 +62,37 @@ public sealed class SqliteMonitorStore : IMonitorStore
             return;
         }
 
-        await using var transaction = monitorEvents.Count > 1 ? (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
-        await using var command = _connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "INSERT INTO monitor_events (time_us, kind, sandbox, body) VALUES ($t, $k, $s, $b)";
-        var time = command.Parameters.Add("$t", SqliteType.Integer);
-        var kindParameter = command.Parameters.Add("$k", SqliteType.Text);
-        var sandbox = command.Parameters.Add("$s", SqliteType.Text);
-        var bodyParameter = command.Parameters.Add("$b", SqliteType.Text);
-        foreach (var monitorEvent in monitorEvents)
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            ArgumentNullException.ThrowIfNull(monitorEvent);
-            var (kind, body) = monitorEvent switch
+            await using var transaction = monitorEvents.Count > 1 ? (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
+            _insert.Transaction = transaction;
+            foreach (var monitorEvent in monitorEvents)
             {
-                ExecRecord e => ("exec", JsonSerializer.Serialize(e, Json)),
-                GapRecord g => ("gap", JsonSerializer.Serialize(g, Json)),
-                AlertRecord a => ("alert", JsonSerializer.Serialize(a, Json)),
-                _ => throw new MonitorException($"The store cannot keep events of type {monitorEvent.GetType().Name}."),
-            };
-            time.Value = monitorEvent.Time.ToUnixTimeMilliseconds() * 1000;
-            kindParameter.Value = kind;
-            sandbox.Value = (object?)monitorEvent.SandboxId ?? DBNull.Value;
-            bodyParameter.Value = body;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
+                ArgumentNullException.ThrowIfNull(monitorEvent);
+                var (kind, body) = monitorEvent switch
+                {
+                    ExecRecord e => ("exec", JsonSerializer.Serialize(e, Json)),
+                    GapRecord g => ("gap", JsonSerializer.Serialize(g, Json)),
+                    AlertRecord a => ("alert", JsonSerializer.Serialize(a, Json)),
+                    _ => throw new MonitorException($"The store cannot keep events of type {monitorEvent.GetType().Name}."),
+                };
+                _time.Value = monitorEvent.Time.ToUnixTimeMilliseconds() * 1000;
+                _kind.Value = kind;
+                _sandbox.Value = (object?)monitorEvent.SandboxId ?? DBNull.Value;
+                _body.Value = body;
+                await _insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
 
-        if (transaction is not null)
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
         {
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _insert.Transaction = null;
+            _writeGate.Release();
         }
     }
 
@@ -113,5 +130,10 @@ public sealed class SqliteMonitorStore : IMonitorStore
         return events;
     }
 
-    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _insert.DisposeAsync().ConfigureAwait(false);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+        _writeGate.Dispose();
+    }
 }
