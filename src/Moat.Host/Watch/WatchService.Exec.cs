@@ -126,12 +126,14 @@ public sealed partial class WatchService
 
     private async Task RecordAsync(ExecMonitor monitor, IMonitorStore store, RuleSet rules, RuntimeExecFilter filter, CancellationToken cancellationToken)
     {
-        // What the monitor produced since the last write is written in one transaction: a burst of execs costs one
-        // commit. Nothing waits to fill a batch; a lone event is written as soon as it is read.
+        // What the monitor produced within RecordWindow of the first event is written in one transaction: an exec
+        // storm costs a commit (and a wake-up of this task) per window, not per exec. Records reach the store at most
+        // that much later; nothing acts on them sooner anyway (network alerts take their own path).
         var batch = new List<MonitorEvent>();
         var reader = monitor.Events;
         while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
+            await Task.Delay(RecordWindow, _time, cancellationToken).ConfigureAwait(false);
             batch.Clear();
             while (batch.Count < MaxRecordBatch && reader.TryRead(out var e))
             {
@@ -142,7 +144,9 @@ public sealed partial class WatchService
         }
     }
 
-    private const int MaxRecordBatch = 1024;
+    private const int MaxRecordBatch = 4096;
+
+    private static readonly TimeSpan RecordWindow = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Adds the event (marked when it is the runtime's own exec) and the alerts its rules raise to the batch.</summary>
     private void Classify(MonitorEvent e, RuleSet rules, RuntimeExecFilter filter, List<MonitorEvent> batch)
