@@ -23,6 +23,12 @@ public enum VerificationStatus
 
     /// <summary>The file lies outside every watched file system; the hash was read through /proc/PID/exe instead of the exec descriptor.</summary>
     NotSeenByFanotify,
+
+    /// <summary>
+    /// Reported by the sandbox's own kernel (gVisor's sentry, through runsc trace), which the host kernel cannot see
+    /// past: true unless the sentry itself was compromised, which the host cannot rule out.
+    /// </summary>
+    ReportedBySandboxKernel,
 }
 
 /// <summary>Something the monitor observed: an exec, or the admission that some events were lost.</summary>

@@ -27,16 +27,23 @@ internal sealed class RunscRuntime : IOciRuntime
     private readonly string _root;
     private readonly string _platform;
     private readonly Func<string, string?> _netnsOf;
+    private readonly string? _podInitConfig;
 
     /// <param name="netnsOf">Path of the network namespace of a container id (e.g. /run/netns/moat-ID).</param>
-    public RunscRuntime(string root, Func<string, string?> netnsOf, string binary = "runsc", string platform = "ptrace")
+    /// <param name="podInitConfig">runsc's --pod-init-config (the exec trace session), used for a sandbox's start when
+    /// the file exists: the watchers write it while they listen for gVisor's trace points.</param>
+    public RunscRuntime(string root, Func<string, string?> netnsOf, string binary = "runsc", string platform = "ptrace", string? podInitConfig = null)
     {
         _root = root;
         _binary = binary;
         _platform = platform;
         _netnsOf = netnsOf;
+        _podInitConfig = podInitConfig;
         Directory.CreateDirectory(root);
     }
+
+    /// <summary>The file name the watchers write runsc's trace session to, in the agent's state folder.</summary>
+    public const string PodInitConfigFile = "runsc-trace.json";
 
     public string Name => Path.GetFileName(_binary);
 
@@ -65,9 +72,10 @@ internal sealed class RunscRuntime : IOciRuntime
             : throw new MoatHostException($"gvisor sandbox {id} has no network namespace to start in.");
         var log = Path.Combine(bundle, "runsc.log");
         File.Delete(log);
+        string[] trace = _podInitConfig is { } config && File.Exists(config) ? ["--pod-init-config", config] : [];
         var r = await ProcessRunner.RunAsync("unshare",
             ["-m", "--propagation", "private", "nsenter", "--net=" + netns, "/bin/sh", "-c", HideNetCore, "sh",
-             _binary, "--root", _root, "--platform", _platform, "--log", log, "--log-format", "json",
+             _binary, "--root", _root, "--platform", _platform, "--log", log, "--log-format", "json", .. trace,
              "run", "--detach", "--bundle", bundle, id],
             timeout: TimeSpan.FromSeconds(60), cancellationToken: cancellationToken,
             environment: new Dictionary<string, string> { ["MOAT_CONSOLE"] = consoleLog }).ConfigureAwait(false);

@@ -33,7 +33,7 @@ public sealed partial class RuntimeRegistry
         var (version, reason) = await RunscRuntime.ProbeAsync(tiers.Runsc, cancellationToken).ConfigureAwait(false);
         if (version is not null)
         {
-            runtimes[RuntimeTier.Gvisor] = new RunscRuntime(Path.Combine(stateDir, "runtime-gvisor"), NetnsOf, tiers.Runsc, tiers.RunscPlatform);
+            runtimes[RuntimeTier.Gvisor] = new RunscRuntime(Path.Combine(stateDir, "runtime-gvisor"), NetnsOf, tiers.Runsc, tiers.RunscPlatform, Path.Combine(stateDir, RunscRuntime.PodInitConfigFile));
             status.Add(new(RuntimeTier.Gvisor, true, Path.GetFileName(tiers.Runsc), $"{version}, platform {tiers.RunscPlatform}, netstack"));
         }
         else

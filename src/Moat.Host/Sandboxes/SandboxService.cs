@@ -577,6 +577,7 @@ public sealed partial class SandboxService
     public static string ExecMonitoringOf(RuntimeTier tier) => tier switch
     {
         RuntimeTier.Container => "observed: the sandbox's programs run on the host kernel, whose exec events the monitor reads",
+        RuntimeTier.Gvisor => "reported by gVisor: programs run on the sandbox's own kernel, invisible to the host kernel; its sentry reports each exec (runsc trace), which the host cannot verify; from the sandbox's start in this agent's run",
         _ => $"not observable: programs in a {tier.Name()} sandbox run on its own kernel, invisible to the host kernel's exec events",
     };
 

@@ -22,6 +22,7 @@ public sealed partial class WatchService
         WatchLog.ExecStarted(_logger, filter.RuntimeName, filter.RuntimeSha256, MonitorDatabase);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var recorder = RecordAsync(monitor, store, rules, filter, stop.Token);
+        var gvisor = GuardTrace(store, rules, stop.Token);
         void OnMounted(Sandbox s, string imageRoot)
         {
             if (s.Tier == RuntimeTier.Container)
@@ -52,6 +53,25 @@ public sealed partial class WatchService
             {
                 // Stopped with the agent.
             }
+
+            await gvisor.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>gVisor's trace points, beside the host kernel's events; a failure to listen is logged and leaves gVisor
+    /// sandboxes unobserved (their inspect and gap records say so), it does not stop the exec monitor.</summary>
+    private async Task GuardTrace(IMonitorStore store, RuleSet rules, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunGvisorTraceAsync(store, rules, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            WatchLog.CannotWatch(_logger, "gvisor trace", e.Message);
         }
     }
 

@@ -95,7 +95,7 @@ public sealed partial class GvisorTierTests
 
         // The monitor says what it cannot see instead of staying silent.
         var gvDetails = await h.Client.InspectAsync("gv");
-        Assert.StartsWith("not observable", gvDetails.ExecMonitoring, StringComparison.Ordinal);
+        Assert.StartsWith("reported by gVisor", gvDetails.ExecMonitoring, StringComparison.Ordinal);
         Assert.StartsWith("observed", (await h.Client.InspectAsync("ct")).ExecMonitoring, StringComparison.Ordinal);
         Assert.Equal(RuntimeTier.Container, (await h.Client.InspectAsync("ct")).Tier);
     }

@@ -91,15 +91,33 @@ public sealed class WatchTests
     }
 
     [Fact]
-    public async Task Gvisor_sandbox_is_reported_as_not_observable_by_the_exec_monitor()
+    public async Task Execs_in_a_gvisor_sandbox_come_from_its_own_kernel_marked_as_unverifiable_by_the_host()
     {
         await using var h = await AgentHarness.StartAsync(pool: "198.19.2.0/24");
-        var s = await h.Client.CreateAsync(SandboxSpec.Default with { Tier = RuntimeTier.Gvisor });
-        await PollAsync(async () => (await h.Client.WatchStatusAsync()).ExecUnobservable.ContainsKey(s.Id), "gvisor sandbox listed as unobservable");
-        var gap = Assert.Single((await ReadAsync(Path.Combine(h.Options.StateDir, "monitor.db"), s.Id)).OfType<GapRecord>());
-        Assert.Equal("exec-monitor", gap.Source);
-        Assert.Contains("not observable", gap.Detail, StringComparison.Ordinal);
+        var s = await h.Client.CreateAsync(SandboxSpec.Default with { Tier = RuntimeTier.Gvisor, Client = "carol" });
+        await PollAsync(async () => (await h.Client.WatchStatusAsync()).ExecUnobservable.ContainsKey(s.Id), "gvisor sandbox listed as not observed by the host kernel");
+        var db = Path.Combine(h.Options.StateDir, "monitor.db");
+        var gap = Assert.Single((await ReadAsync(db, s.Id)).OfType<GapRecord>(), g => g.Source == "exec-monitor");
+        Assert.Contains("reported by gVisor", gap.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain(s.Id, (await h.Client.WatchStatusAsync()).ExecWatched);
+
+        // The host kernel sees none of this; gVisor's sentry reports it through runsc trace.
+        var marker = "gv-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, (await h.Client.ExecAsync(s.Id, ["sh", "-c", $"/bin/busybox echo {marker} >/dev/null; mkdir -p /drop && cp /bin/busybox /drop/busybox && /drop/busybox true"])).ExitCode);
+        IReadOnlyList<MonitorEvent> events = [];
+        await PollAsync(async () =>
+        {
+            events = await ReadAsync(db, s.Id);
+            return events.OfType<ExecRecord>().Any(r => r.Argv.Contains(marker)) && events.OfType<ExecRecord>().Any(r => r.Path == "/drop/busybox");
+        }, "gVisor's exec records");
+        var echo = events.OfType<ExecRecord>().First(r => r.Argv.Contains(marker));
+        Assert.Equal(VerificationStatus.ReportedBySandboxKernel, echo.Verification);
+        Assert.Equal("carol", echo.ClientId);
+        Assert.Equal("/bin/busybox", echo.Path);
+        var dropped = events.OfType<ExecRecord>().First(r => r.Path == "/drop/busybox");
+        Assert.True(dropped.Drift);
+        Assert.Contains(events.OfType<AlertRecord>(), a => a.Rule == "binary-not-in-image" && a.Path == "/drop/busybox");
+        Assert.Contains("reported by gVisor", (await h.Client.InspectAsync(s.Id)).ExecMonitoring, StringComparison.Ordinal);
     }
 
     [Fact]
