@@ -33,6 +33,38 @@ public sealed class GvisorLimitsTests
         Assert.Equal("running", (await h.Client.InspectAsync("good")).RuntimeStatus);
     }
 
+    [Fact]
+    public async Task A_process_flood_in_gvisor_ends_at_the_sandboxs_pids_limit_and_the_neighbour_keeps_working()
+    {
+        await using var h = await AgentHarness.StartAsync(pool: "198.19.11.0/24");
+        var flood = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "flood", Tier = RuntimeTier.Gvisor, Pids = 64 });
+        await h.Client.CreateAsync(SandboxSpec.Default with { Name = "good", Tier = RuntimeTier.Gvisor });
+        var pids = $"/sys/fs/cgroup/pids/{flood.CgroupPath.TrimStart('/')}";
+        Assert.Equal("64", File.ReadAllText(Path.Combine(pids, "pids.max")).Trim());
+
+        // 300 long-lived processes asked for inside gVisor. Its tasks are not host processes, but the sentry needs
+        // host threads and (ptrace platform) stub processes for them, all in the sandbox's cgroup: the host kernel
+        // refuses them past the limit. Either gVisor refuses the forks inside, or the sandbox ends; never more.
+        var r = await h.Client.ExecAsync("flood", ["sh", "-c", "i=0; while [ $i -lt 300 ]; do sleep 60 2>/dev/null & i=$((i+1)); done; set -- /proc/[0-9]*; echo $#"], timeoutSeconds: 120);
+        var status = (await h.Client.InspectAsync("flood")).RuntimeStatus;
+        if (int.TryParse(r.Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture, out var alive))
+        {
+            Assert.True(alive <= 64, $"{alive} processes exist in a gVisor sandbox with a pids limit of 64");
+        }
+        else
+        {
+            Assert.True(status is "stopped" or "absent", $"the flood neither stopped inside nor ended the sandbox: exit {r.ExitCode}, status {status}, {r.Stderr.Trim()}");
+        }
+
+        if (Directory.Exists(pids))
+        {
+            Assert.True(long.Parse(File.ReadAllText(Path.Combine(pids, "pids.current")).Trim(), System.Globalization.CultureInfo.InvariantCulture) <= 64);
+        }
+
+        Assert.Equal("fine\n", (await h.Client.ExecAsync("good", ["sh", "-c", "echo fine"])).Stdout);
+        Assert.Equal("running", (await h.Client.InspectAsync("good")).RuntimeStatus);
+    }
+
     private static long Stat(string file, string key) =>
         File.ReadLines(file).Where(l => l.StartsWith(key + " ", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture)).Single();
