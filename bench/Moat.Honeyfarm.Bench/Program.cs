@@ -3,6 +3,14 @@ using Moat.Honeyfarm.Bench;
 
 // Honeyfarm macro benchmark: first packet to answer, clones per second, memory per idle clone, gateway packet rate.
 // Run as root: dotnet run -c Release --project bench/Moat.Honeyfarm.Bench -- [samples] [burst] [live] [packets]
+//         or: ... -- replay   (only the scan captures replayed into a farm)
+if (args is ["replay"])
+{
+    Console.WriteLine($"# moat honeyfarm bench (replay)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+    await ReplayScans.RunAsync();
+    return;
+}
+
 var samples = Arg(0, 200);
 var burst = Arg(1, 200);
 var live = Arg(2, 1000);
@@ -13,5 +21,6 @@ await ClaimLatency.RunAsync(samples);
 await Burst.RunAsync(burst);
 await LiveClones.RunAsync(live);
 await PacketRate.RunAsync(packets);
+await ReplayScans.RunAsync();
 
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;

@@ -19,6 +19,7 @@ public static class HoneyfarmCommands
         var honeyfarm = new Command("honeyfarm", "Honeyfarm mode (Potemkin): a dark address range answered by clones bound on first contact, kept apart in universes and contained.");
         honeyfarm.Subcommands.Add(CreateRun());
         honeyfarm.Subcommands.Add(CreateDemo());
+        honeyfarm.Subcommands.Add(CreateReplay());
         return honeyfarm;
     }
 
@@ -124,6 +125,74 @@ public static class HoneyfarmCommands
             }
         });
         return run;
+    }
+
+    private static Command CreateReplay()
+    {
+        var file = new Argument<FileInfo>("capture") { Description = "A pcap or pcapng file (Ethernet, raw IP or Linux cooked)." };
+        var netns = new Option<string>("--netns") { Description = "The network namespace to send from: the attackers' side of a running gateway (moat honeyfarm run).", Required = true };
+        var range = new Option<string>("--range") { Description = "The gateway's dark range; the capture's targets are mapped into it in order of first contact.", Required = true };
+        var attackers = new Option<string[]>("--attacker") { Description = "An address of that namespace to send as (repeatable; the capture's initiators take them in turn).", Required = true, AllowMultipleArgumentsPerToken = false };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+        var replay = new Command("replay", """
+            Feed a capture into a running honeyfarm as if it came from outside: the capture's initiators (senders of
+            TCP SYNs, or of its first packet) become the given attacker addresses, every address they touched becomes a
+            distinct address of the dark range, and only their packets are sent (the clones answer for themselves).
+            Example: moat honeyfarm replay scan.pcap --netns internet --range 198.18.128.0/17 --attacker 198.18.96.2
+            """) { file, netns, range, attackers, json };
+        replay.SetAction(parseResult =>
+        {
+            var error = parseResult.InvocationConfiguration.Error;
+            var capture = parseResult.GetValue(file)!;
+            if (!capture.Exists)
+            {
+                error.WriteLine($"{capture.FullName} does not exist.");
+                return 2;
+            }
+
+            if (!IPNetwork.TryParse(parseResult.GetValue(range)!, out var dark) || dark.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+            {
+                error.WriteLine($"--range '{parseResult.GetValue(range)}' is not an IPv4 prefix such as 198.18.128.0/17.");
+                return 2;
+            }
+
+            var from = new List<IPAddress>();
+            foreach (var a in parseResult.GetValue(attackers) ?? [])
+            {
+                if (!IPAddress.TryParse(a, out var address) || address.AddressFamily != AddressFamily.InterNetwork)
+                {
+                    error.WriteLine($"--attacker '{a}' is not an IPv4 address.");
+                    return 2;
+                }
+
+                from.Add(address);
+            }
+
+            var name = parseResult.GetValue(netns)!;
+            if (!File.Exists(Path.Combine("/run/netns", name)))
+            {
+                error.WriteLine($"network namespace '{name}' does not exist (ip netns list).");
+                return 2;
+            }
+
+            try
+            {
+                var plan = Replay.CaptureReplay.Plan(capture.FullName, dark, from);
+                using var ns = NetworkNamespace.Open(name);
+                var sent = Replay.CaptureReplay.Send(ns, plan);
+                var output = parseResult.InvocationConfiguration.Output;
+                output.WriteLine(parseResult.GetValue(json)
+                    ? System.Text.Json.JsonSerializer.Serialize(new { file = capture.FullName, sent, packets = plan.Packets.Count, initiators = plan.Sources, addresses = plan.Destinations, skipped = plan.Skipped })
+                    : $"sent {sent} of {plan.Packets.Count} packets: {plan.Sources} initiators as {string.Join(", ", from.Take(plan.Sources))}, {plan.Destinations} addresses touched, {plan.Skipped} records not replayed (replies, not IPv4, cut short)");
+                return sent == plan.Packets.Count ? 0 : 1;
+            }
+            catch (HoneyfarmException e)
+            {
+                error.WriteLine(e.Message);
+                return 2;
+            }
+        });
+        return replay;
     }
 
     private static Command CreateDemo()
