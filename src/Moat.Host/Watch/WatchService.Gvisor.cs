@@ -64,7 +64,8 @@ public sealed partial class WatchService
         var image = _directory.ById(e.SandboxId)?.ImageRootfs;
         bool? drift = null;
         string? driftReason = null;
-        if (image is not null && e.Path is { } path && path.StartsWith('/'))
+        // The path comes from the sentry, which is not trusted: only a plain absolute path is looked up in the image.
+        if (image is not null && e.Path is { } path && path.StartsWith('/') && !path.Split('/').Contains(".."))
         {
             // By path only: the sentry's own overlay keeps the sandbox's writes, so the host cannot read what ran.
             if (!File.Exists(Path.Join(image, path)))
