@@ -220,6 +220,42 @@ internal sealed class AgentHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A one-connection TCP listener (busybox nc) in a namespace, listening when this returns. Its stdin stays open:
+    /// busybox nc ends the connection when its stdin ends. The caller kills it when done.
+    /// </summary>
+    public static async Task<Process> ListenAsync(string ns, int port)
+    {
+        var p = System.Globalization.CultureInfo.InvariantCulture;
+        var listener = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "busybox", "nc", "-l", "-p", port.ToString(p)]) { RedirectStandardOutput = true, RedirectStandardInput = true })!;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while ((await Sh("ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "=", ":" + port.ToString(p))).Out.Trim().Length == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline && !listener.HasExited, $"the listener on port {port} in {ns} did not start");
+                await Task.Delay(20);
+            }
+
+            return listener;
+        }
+        catch
+        {
+            listener.Kill(entireProcessTree: true);
+            listener.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Awaits a command (from <see cref="Sh"/> or <see cref="InHostNs"/>) that must succeed: a failure fails the
+    /// test with the command's output.</summary>
+    public static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
+    {
+        var r = await run;
+        Assert.True(r.Code == 0, r.Out);
+        return r;
+    }
+
     public static async Task<(int Code, string Out)> Sh(params string[] args)
     {
         var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };

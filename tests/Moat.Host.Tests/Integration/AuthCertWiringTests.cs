@@ -27,20 +27,20 @@ public sealed class AuthCertWiringTests
             await File.WriteAllTextAsync(Path.Combine(dir, "root.crt"), root.Certificate.ExportCertificatePem() + "\n");
             await using var h = await AgentHarness.StartAsync(policy: "default-trust: untrusted\n", tunnel: true, authCertRoot: Path.Combine(dir, "root.crt"));
             var world = h.WorldNs!;
-            await Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", NodeA + "/32", "dev", "lo"));
-            await Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
-            await Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
-            await Must(h.InHostNs("ip", "route", "add", NodeA + "/32", "via", AgentHarness.WorldAddress));
+            await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", NodeA + "/32", "dev", "lo"));
+            await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
+            await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
+            await AgentHarness.Must(h.InHostNs("ip", "route", "add", NodeA + "/32", "via", AgentHarness.WorldAddress));
 
             // Replies come back in by the uplink (an agent given --uplink does this itself; this one shapes nothing).
-            await Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
+            await AgentHarness.Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
 
             // Keys and certificates made by the real CLI, except node A's certificate (issued by the test's root).
             var user = Path.Combine(dir, "user");
             var thief = Path.Combine(dir, "thief");
             foreach (var who in new[] { user, thief })
             {
-                await Must(AgentHarness.Sh([.. h.Moat("pki", "keygen", "--key", who + ".key", "--public", who + ".pub")]));
+                await AgentHarness.Must(AgentHarness.Sh([.. h.Moat("pki", "keygen", "--key", who + ".key", "--public", who + ".pub")]));
             }
 
             using var nodeKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
@@ -48,20 +48,13 @@ public sealed class AuthCertWiringTests
             await File.WriteAllTextAsync(Path.Combine(dir, "node.crt"), nodeCert.ExportCertificatePem() + "\n");
             await PemFiles.WritePrivateKeyAsync(Path.Combine(dir, "node.key"), nodeKey);
             var grant = Path.Combine(dir, "grant.pem");
-            await Must(AgentHarness.Sh([.. h.Moat("authcert", "issue", "--node-cert", Path.Combine(dir, "node.crt"), "--node-key", Path.Combine(dir, "node.key"), "--user-key", user + ".pub", "--address", NodeA, "--ttl", "10m", "--out", grant)]));
+            await AgentHarness.Must(AgentHarness.Sh([.. h.Moat("authcert", "issue", "--node-cert", Path.Combine(dir, "node.crt"), "--node-key", Path.Combine(dir, "node.key"), "--user-key", user + ".pub", "--address", NodeA, "--ttl", "10m", "--out", grant)]));
 
             await FlowLogWaits.UntilRecordingAsync(h);
             var job = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "job", Client = "stranger" });
-            using var listener = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", world, "busybox", "nc", "-l", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardInput = true })!;
+            using var listener = await AgentHarness.ListenAsync(world, Port);
             try
             {
-                var deadline = DateTime.UtcNow.AddSeconds(30);
-                while ((await AgentHarness.Sh("ip", "netns", "exec", world, "ss", "-Hltn", "sport", "=", $":{Port}")).Out.Trim().Length == 0)
-                {
-                    Assert.True(DateTime.UtcNow < deadline && !listener.HasExited, "node A's listener did not start");
-                    await Task.Delay(20);
-                }
-
                 var send = $"echo hello | nc -w 2 {NodeA} {Port}";
                 Assert.NotEqual(0, (await h.Client.ExecAsync("job", ["sh", "-c", send], timeoutSeconds: 30)).ExitCode);
 
@@ -93,12 +86,5 @@ public sealed class AuthCertWiringTests
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
-    {
-        var r = await run;
-        Assert.True(r.Code == 0, r.Out);
-        return r;
     }
 }

@@ -107,16 +107,25 @@ public sealed partial class GvisorTierTests
         var s = await h.Client.CreateAsync(Gvisor with { Name = "gvnet" });
         var port = Random.Shared.Next(20_000, 30_000).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        // Host side: a one-shot TCP server in the host namespace (where 169.254.1.1 lives on the veth's host end).
-        var server = AgentHarness.Sh("ip", "netns", "exec", h.HostNs, "sh", "-c", $"echo from-host | timeout 30 busybox nc -l -p {port}");
-        var reply = "";
-        await WaitUntilAsync(() =>
+        // Host side: a one-connection TCP server in the host namespace (where 169.254.1.1 lives on the veth's host end),
+        // listening before the sandbox connects; its stdin stays open (an `echo | nc -l` could end the connection
+        // before the sandbox's line arrived).
+        using (var server = await AgentHarness.ListenAsync(h.HostNs, int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)))
         {
-            reply = h.Client.ExecAsync("gvnet", ["sh", "-c", $"echo from-sandbox | nc -w 2 169.254.1.1 {port}"]).Result.Stdout;
-            return reply.Contains("from-host", StringComparison.Ordinal);
-        });
-        var (_, heard) = await server;
-        Assert.Contains("from-sandbox", heard, StringComparison.Ordinal);
+            try
+            {
+                await server.StandardInput.WriteLineAsync("from-host");
+                await server.StandardInput.FlushAsync();
+                var heard = server.StandardOutput.ReadLineAsync();
+                var reply = await h.Client.ExecAsync("gvnet", ["sh", "-c", $"echo from-sandbox | nc -w 2 169.254.1.1 {port}"]);
+                Assert.Contains("from-host", reply.Stdout, StringComparison.Ordinal);
+                Assert.Equal("from-sandbox", await heard.WaitAsync(TimeSpan.FromSeconds(30)));
+            }
+            finally
+            {
+                server.Kill(entireProcessTree: true);
+            }
+        }
 
         Assert.Equal(0, (await h.InHostNs("ping", "-c", "1", "-W", "2", s.Address!)).Code);
     }

@@ -16,7 +16,7 @@ public sealed class RefusedScanTests
         await FlowLogWaits.UntilRecordingAsync(h);
 
         // A direct route to eight hosts beyond the uplink: the sandbox's packets take it and its rules drop them.
-        await Must(h.InHostNs("ip", "route", "add", "198.18.252.0/24", "via", AgentHarness.WorldAddress));
+        await AgentHarness.Must(h.InHostNs("ip", "route", "add", "198.18.252.0/24", "via", AgentHarness.WorldAddress));
         var scanner = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "scanner", Client = "mallory" });
         var before = (await h.Client.WatchStatusAsync()).FlowEvents;
         await h.Client.ExecAsync("scanner", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do nc -w 1 198.18.252.$i 22 </dev/null & done; wait; true"], timeoutSeconds: 60);
@@ -36,12 +36,5 @@ public sealed class RefusedScanTests
         // Each refusal the detectors weighed is in the flow log under the sandbox, refused by its default rule.
         var refused = await FlowLogWaits.UntilFlowAsync(h, scanner.Id, f => f.Verdict == Moat.Containment.Flows.FlowVerdict.Refused && f.DestinationPort == 22);
         Assert.Equal(Moat.Containment.Rules.RuleCompiler.RuleDefault, refused.Rule);
-    }
-
-    private static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
-    {
-        var r = await run;
-        Assert.True(r.Code == 0, r.Out);
-        return r;
     }
 }

@@ -35,17 +35,11 @@ public sealed partial class ShapingWiringTests
         // 200,000 bytes over TCP to a listener in the world (busybox nc has no UDP mode). The cap holds them back for a
         // while, so the count is read once the listener has them all, not when nc returns. The listener's stdin stays
         // open: busybox nc ends the connection when its stdin ends.
-        using (var listener = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip", ["netns", "exec", h.WorldNs!, "busybox", "nc", "-l", "-p", "9000"]) { RedirectStandardOutput = true, RedirectStandardInput = true })!)
+        using (var listener = await AgentHarness.ListenAsync(h.WorldNs!, 9000))
         {
             try
             {
                 var received = ReceivedAsync(listener.StandardOutput.BaseStream);
-                var listening = DateTime.UtcNow.AddSeconds(30);
-                while ((await AgentHarness.Sh("ip", "netns", "exec", h.WorldNs!, "ss", "-Hltn", "sport", "=", ":9000")).Out.Trim().Length == 0)
-                {
-                    Assert.True(DateTime.UtcNow < listening && !listener.HasExited, "the world's listener did not start");
-                    await Task.Delay(20);
-                }
 
                 var send = await h.Client.ExecAsync("ops", ["sh", "-c", $"dd if=/dev/zero bs=1000 count=200 2>/dev/null | nc -w 5 {AgentHarness.WorldAddress} 9000"], timeoutSeconds: 60);
                 Assert.True(send.ExitCode == 0, $"nc: {send.Stdout} {send.Stderr}");

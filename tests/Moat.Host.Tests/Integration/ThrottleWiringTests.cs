@@ -26,13 +26,13 @@ public sealed class ThrottleWiringTests
         var world = h.WorldNs!;
         for (int i = 1; i <= 8; i++)
         {
-            await Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", $"198.18.251.{i}/32", "dev", "lo"));
+            await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", $"198.18.251.{i}/32", "dev", "lo"));
         }
 
-        await Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
-        await Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
-        await Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
-        await Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
+        await AgentHarness.Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
+        await AgentHarness.Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
         var sam = await h.Client.CreateAsync(SandboxSpec.Default with { Name = "sam", Client = "sam" });
         Assert.Null(await ThrottleRuleAsync(h, sam.Id));
 
@@ -49,19 +49,11 @@ public sealed class ThrottleWiringTests
         Assert.StartsWith("done: throttled", throttle.Outcome, StringComparison.Ordinal);
         Assert.Equal(125_000, await ThrottleRuleAsync(h, sam.Id));
 
-        // Throttled, not cut off: a connection to an allowed host still carries data. The listener's stdin stays open
-        // (busybox nc ends the connection when its stdin ends).
-        using (var listener = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip", ["netns", "exec", world, "busybox", "nc", "-l", "-p", "9003"]) { RedirectStandardOutput = true, RedirectStandardInput = true })!)
+        // Throttled, not cut off: a connection to an allowed host still carries data.
+        using (var listener = await AgentHarness.ListenAsync(world, 9003))
         {
             try
             {
-                deadline = DateTime.UtcNow.AddSeconds(30);
-                while ((await AgentHarness.Sh("ip", "netns", "exec", world, "ss", "-Hltn", "sport", "=", ":9003")).Out.Trim().Length == 0)
-                {
-                    Assert.True(DateTime.UtcNow < deadline && !listener.HasExited, "the world's listener did not start");
-                    await Task.Delay(20);
-                }
-
                 var line = listener.StandardOutput.ReadLineAsync();
                 var sent = await h.Client.ExecAsync("sam", ["sh", "-c", "echo still-here | nc -w 2 198.18.251.1 9003"], timeoutSeconds: 30);
                 Assert.True(sent.ExitCode == 0, $"{sent.Stdout} {sent.Stderr}");
@@ -89,19 +81,12 @@ public sealed class ThrottleWiringTests
     /// <summary>The byte rate of the "limit rate over" rule in the sandbox's chain, as nft lists it, or null.</summary>
     private static async Task<long?> ThrottleRuleAsync(AgentHarness h, string sandboxId)
     {
-        var json = JsonDocument.Parse((await Must(h.InHostNs("nft", "-j", "list", "chain", "inet", "moat", "sb_" + sandboxId))).Out);
+        var json = JsonDocument.Parse((await AgentHarness.Must(h.InHostNs("nft", "-j", "list", "chain", "inet", "moat", "sb_" + sandboxId))).Out);
         return json.RootElement.GetProperty("nftables").EnumerateArray()
             .Where(e => e.TryGetProperty("rule", out _))
             .SelectMany(e => e.GetProperty("rule").GetProperty("expr").EnumerateArray())
             .Where(x => x.TryGetProperty("limit", out var l) && l.TryGetProperty("inv", out var inv) && inv.GetBoolean())
             .Select(x => (long?)x.GetProperty("limit").GetProperty("rate").GetInt64())
             .SingleOrDefault();
-    }
-
-    private static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
-    {
-        var r = await run;
-        Assert.True(r.Code == 0, r.Out);
-        return r;
     }
 }

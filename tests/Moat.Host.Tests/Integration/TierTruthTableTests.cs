@@ -44,15 +44,15 @@ public sealed class TierTruthTableTests
         var tiers = TierOptions.Default with { ClientTier = new Dictionary<string, RuntimeTier> { ["tina"] = tier, ["sam"] = tier, ["ulla"] = tier } };
         await using var h = await AgentHarness.StartAsync(pool: tier == RuntimeTier.Container ? "198.19.8.0/24" : "198.19.9.0/24", tiers: tiers, policy: Policy, world: true);
         var world = h.WorldNs!;
-        await Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
         foreach (var a in new[] { Web, Other })
         {
-            await Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", a + "/32", "dev", "lo"));
+            await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", a + "/32", "dev", "lo"));
         }
 
-        await Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
-        await Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
-        await Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "route", "add", h.Options.AddressPool, "via", AgentHarness.HostUplinkAddress));
+        await AgentHarness.Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
+        await AgentHarness.Must(h.InHostNs("sysctl", "-qw", $"net.ipv4.conf.{AgentHarness.UplinkDevice}.forwarding=1"));
 
         var page = Path.Combine(h.Options.StateDir, "www");
         Directory.CreateDirectory(page);
@@ -114,11 +114,4 @@ public sealed class TierTruthTableTests
 
     private static Process Serve(string ns, string address, string root) =>
         Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", address, "-h", root]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-
-    private static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
-    {
-        var r = await run;
-        Assert.True(r.Code == 0, r.Out);
-        return r;
-    }
 }

@@ -24,11 +24,11 @@ public sealed class TunnelWiringTests
     {
         await using var h = await AgentHarness.StartAsync(policy: "default-trust: untrusted\n", tunnel: true);
         var world = h.WorldNs!;
-        await Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", Service + "/32", "dev", "lo"));
-        await Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "addr", "add", Service + "/32", "dev", "lo"));
+        await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "link", "set", "lo", "up"));
 
         // The host has a direct route to the service: without a tunnel, a sandbox's packets take it and the rules refuse them.
-        await Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
+        await AgentHarness.Must(h.InHostNs("ip", "route", "add", "198.18.251.0/24", "via", AgentHarness.WorldAddress));
         Assert.StartsWith($"VXLAN from {AgentHarness.HostUplinkAddress}", (await h.Client.StatusAsync()).Tunnels, StringComparison.Ordinal);
         await FlowLogWaits.UntilRecordingAsync(h);
 
@@ -40,14 +40,13 @@ public sealed class TunnelWiringTests
         Assert.Equal((tunnelled.Address, AgentHarness.WorldAddress, AgentHarness.HostUplinkAddress), (tunnel.SandboxAddress, tunnel.ClientAddress, tunnel.HostAddress));
 
         // The kernel's view (iproute2's JSON, not Moat's): a VXLAN link with that id to the client.
-        var link = JsonDocument.Parse((await Must(h.InHostNs("ip", "-d", "-j", "link", "show", "mt" + tunnelled.Id))).Out).RootElement[0].GetProperty("linkinfo").GetProperty("info_data");
+        var link = JsonDocument.Parse((await AgentHarness.Must(h.InHostNs("ip", "-d", "-j", "link", "show", "mt" + tunnelled.Id))).Out).RootElement[0].GetProperty("linkinfo").GetProperty("info_data");
         Assert.Equal(tunnel.Vni, link.GetProperty("id").GetUInt32());
         Assert.Equal(AgentHarness.WorldAddress, link.GetProperty("remote").GetString());
 
-        using var listener = Listen(world);
+        using var listener = await AgentHarness.ListenAsync(world, Port);
         try
         {
-            await UntilListeningAsync(world, listener);
 
             // No tunnel: the direct path, refused by the sandbox's default rule and logged under its id.
             var refused = await h.Client.ExecAsync("alone", ["sh", "-c", $"echo no | nc -w 2 {Service} {Port}"], timeoutSeconds: 30);
@@ -57,10 +56,10 @@ public sealed class TunnelWiringTests
 
             // The client brings up its end with the command inspect printed, in its own namespace, by the real CLI.
             var clientState = Path.Combine(h.Options.StateDir, "client-tunnels");
-            await Must(AgentHarness.Sh([.. h.Moat([.. tunnel.ClientCommand.Split(' ').Skip(1), "--netns", world, "--state", clientState])]));
+            await AgentHarness.Must(AgentHarness.Sh([.. h.Moat([.. tunnel.ClientCommand.Split(' ').Skip(1), "--netns", world, "--state", clientState])]));
 
             await SendAndReceiveAsync(h, listener, "through the tunnel");
-            var received = JsonDocument.Parse((await Must(AgentHarness.Sh("ip", "-n", world, "-s", "-j", "link", "show", "mc" + tunnel.Vni))).Out).RootElement[0]
+            var received = JsonDocument.Parse((await AgentHarness.Must(AgentHarness.Sh("ip", "-n", world, "-s", "-j", "link", "show", "mc" + tunnel.Vni))).Out).RootElement[0]
                 .GetProperty("stats64").GetProperty("rx").GetProperty("packets").GetInt64();
             Assert.True(received > 0, "the client's tunnel link received nothing");
         }
@@ -74,11 +73,10 @@ public sealed class TunnelWiringTests
         await h.StartAgentAsync();
         var kept = (await h.Client.InspectAsync("tun")).Tunnel;
         Assert.Equal((tunnel.Vni, tunnel.ClientCommand), (kept?.Vni, kept?.ClientCommand));
-        using (var again = Listen(world))
+        using (var again = await AgentHarness.ListenAsync(world, Port))
         {
             try
             {
-                await UntilListeningAsync(world, again);
                 await SendAndReceiveAsync(h, again, "after the restart");
             }
             finally
@@ -90,7 +88,7 @@ public sealed class TunnelWiringTests
         // Destroying the sandbox removes its link and its routing rules.
         await h.Client.DestroyAsync("tun");
         Assert.NotEqual(0, (await h.InHostNs("ip", "link", "show", "mt" + tunnelled.Id)).Code);
-        Assert.DoesNotContain(tunnelled.Address!, (await Must(h.InHostNs("ip", "rule", "show"))).Out, StringComparison.Ordinal);
+        Assert.DoesNotContain(tunnelled.Address!, (await AgentHarness.Must(h.InHostNs("ip", "rule", "show"))).Out, StringComparison.Ordinal);
         Assert.StartsWith($"VXLAN from {AgentHarness.HostUplinkAddress}", (await h.Client.StatusAsync()).Tunnels, StringComparison.Ordinal);
         Assert.Contains("(0 open)", (await h.Client.StatusAsync()).Tunnels, StringComparison.Ordinal);
     }
@@ -120,27 +118,5 @@ public sealed class TunnelWiringTests
         var sent = await h.Client.ExecAsync("tun", ["sh", "-c", $"echo hello | nc -w 2 {Service} {Port}"], timeoutSeconds: 30);
         Assert.True(sent.ExitCode == 0, $"nc {what}: {sent.Stdout} {sent.Stderr}");
         Assert.Equal("hello", await line.WaitAsync(TimeSpan.FromSeconds(30)));
-    }
-
-    /// <summary>A one-connection listener on the client's side; its stdin stays open (busybox nc ends the connection
-    /// when its stdin ends).</summary>
-    private static Process Listen(string world) =>
-        Process.Start(new ProcessStartInfo("ip", ["netns", "exec", world, "busybox", "nc", "-l", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardInput = true })!;
-
-    private static async Task UntilListeningAsync(string world, Process listener)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await AgentHarness.Sh("ip", "netns", "exec", world, "ss", "-Hltn", "sport", "=", $":{Port}")).Out.Trim().Length == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline && !listener.HasExited, "the client's listener did not start");
-            await Task.Delay(20);
-        }
-    }
-
-    private static async Task<(int Code, string Out)> Must(Task<(int Code, string Out)> run)
-    {
-        var r = await run;
-        Assert.True(r.Code == 0, r.Out);
-        return r;
     }
 }
