@@ -35,6 +35,8 @@ internal static partial class Interop
 
     internal const int EINTR = 4;
     internal const int EAGAIN = 11;
+    internal const int ENFILE = 23;
+    internal const int EMFILE = 24;
     internal const int ENOBUFS = 105;
 
     [StructLayout(LayoutKind.Sequential)]

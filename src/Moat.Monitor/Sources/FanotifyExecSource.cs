@@ -76,6 +76,14 @@ internal sealed class FanotifyExecSource : IDisposable
                     continue;
                 }
 
+                if (errno is EMFILE or ENFILE)
+                {
+                    // The kernel could not open the executed file for us (this process or the system is out of file
+                    // descriptors) and the event is gone: a gap, not the end of the monitor.
+                    onGap($"fanotify could not hand over an executed file: {(errno == EMFILE ? "this process" : "the system")} has no file descriptor left; that exec's file was not captured");
+                    return;
+                }
+
                 throw new MonitorKernelException("read(fanotify)", errno);
             }
 
