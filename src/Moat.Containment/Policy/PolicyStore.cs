@@ -115,6 +115,10 @@ public sealed partial class PolicyStore : IDisposable
         {
             LogRefused(_logger, e.Message);
         }
+        catch (ObjectDisposedException)
+        {
+            // The agent stopped while this poll ran (a timer callback may outlive Dispose): nothing to put in force.
+        }
     }
 
     [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "Policy {Source} reloaded")]
