@@ -139,9 +139,7 @@ public sealed partial class ContainmentRules : IDisposable
         ArgumentNullException.ThrowIfNull(sandbox);
         lock (_lock)
         {
-            var t = new NftTransaction();
-            AddSandbox(t, _policy, sandbox, _quarantined.Contains(sandbox.Id), fresh: false);
-            Commit(t);
+            RebuildOne(sandbox);
             _sandboxes[sandbox.Id] = sandbox;
         }
     }

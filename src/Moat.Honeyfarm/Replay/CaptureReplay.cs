@@ -34,9 +34,12 @@ public static class CaptureReplay
         }
 
         List<byte[]> ipv4;
+        int records;
         try
         {
-            ipv4 = [.. CaptureReader.Read(CaptureReader.LoadFile(path)).Select(Ipv4Of).OfType<byte[]>()];
+            var all = CaptureReader.Read(CaptureReader.LoadFile(path)).ToList();
+            records = all.Count;
+            ipv4 = [.. all.Select(Ipv4Of).OfType<byte[]>()];
         }
         catch (CaptureFormatException e)
         {
@@ -86,7 +89,7 @@ public static class CaptureReplay
             packets.Add(Rewrite(packet, attacker, mapped));
         }
 
-        return new ReplayPlan(packets, sources.Count, destinations.Count, skipped + CountAll(path) - ipv4.Count);
+        return new ReplayPlan(packets, sources.Count, destinations.Count, skipped + records - ipv4.Count);
     }
 
     /// <summary>Sends the plan's packets from <paramref name="ns"/> (the test internet) through a raw socket.</summary>
@@ -115,8 +118,6 @@ public static class CaptureReplay
             return sent;
         });
     }
-
-    private static int CountAll(string path) => CaptureReader.Read(CaptureReader.LoadFile(path)).Count();
 
     /// <summary>The IPv4 packet inside a capture record, whole (null when it is not IPv4 or was cut short).</summary>
     private static byte[]? Ipv4Of(CapturedPacket record)

@@ -15,11 +15,8 @@ namespace Moat.Host.Network;
 /// recorded under its id and client (trusted ones too: a post-mortem may need them as well).</remarks>
 public sealed class NftablesContainment(SandboxContainment containment, FlowAttributionTable? flows = null) : ISandboxContainment, Watch.ISandboxQuarantine, Watch.ISandboxThrottle, IDisposable
 {
-    /// <summary>What a watcher's "throttle" response allows a sandbox to send: 1 Mbit/s.</summary>
-    public const long DefaultThrottleBytesPerSecond = 125_000;
-
-    /// <summary>The rate a throttled sandbox may send at, in bytes per second.</summary>
-    public long ThrottleBytesPerSecond { get; init; } = DefaultThrottleBytesPerSecond;
+    /// <summary>What a watcher's "throttle" response allows a sandbox to send, in bytes per second: 1 Mbit/s.</summary>
+    public const long ThrottleBytesPerSecond = 125_000;
 
     public SandboxContainment Inner => containment;
 

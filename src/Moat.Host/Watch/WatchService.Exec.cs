@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using System.Collections.Concurrent;
 using Moat.Host.Sandboxes;
 using Moat.Monitor;
@@ -144,20 +145,25 @@ public sealed partial class WatchService
         _execWatched[id] = Environment.TickCount64;
     }
 
-    private async Task RecordAsync(ExecMonitor monitor, IMonitorStore store, RuleSet rules, RuntimeExecFilter filter, CancellationToken cancellationToken)
+    private Task RecordAsync(ExecMonitor monitor, IMonitorStore store, RuleSet rules, RuntimeExecFilter filter, CancellationToken cancellationToken) =>
+        WriteInWindowsAsync(monitor.Events, store, (e, batch) => Classify(e, rules, filter, batch), cancellationToken);
+
+    /// <summary>
+    /// Writes what arrives on <paramref name="reader"/> to the store, everything that came within RecordWindow of the
+    /// first item in one transaction: an exec storm costs a commit (and a wake-up of this task) per window, not per
+    /// exec. Records reach the store at most that much later; nothing acts on them sooner anyway (network alerts take
+    /// their own path).
+    /// </summary>
+    private async Task WriteInWindowsAsync<T>(ChannelReader<T> reader, IMonitorStore store, Action<T, List<MonitorEvent>> add, CancellationToken cancellationToken)
     {
-        // What the monitor produced within RecordWindow of the first event is written in one transaction: an exec
-        // storm costs a commit (and a wake-up of this task) per window, not per exec. Records reach the store at most
-        // that much later; nothing acts on them sooner anyway (network alerts take their own path).
         var batch = new List<MonitorEvent>();
-        var reader = monitor.Events;
         while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
             await Task.Delay(RecordWindow, _time, cancellationToken).ConfigureAwait(false);
             batch.Clear();
-            while (batch.Count < MaxRecordBatch && reader.TryRead(out var e))
+            while (batch.Count < MaxRecordBatch && reader.TryRead(out var item))
             {
-                Classify(e, rules, filter, batch);
+                add(item, batch);
             }
 
             await store.AppendManyAsync(batch, cancellationToken).ConfigureAwait(false);

@@ -25,36 +25,19 @@ public sealed partial class WatchService
         await File.WriteAllTextAsync(TraceConfig, GvisorTraceSource.PodInitConfig(TraceSocket), cancellationToken).ConfigureAwait(false);
         try
         {
-            var gaps = PumpGapsAsync(source, store, cancellationToken);
-            var batch = new List<MonitorEvent>();
-            while (await source.Execs.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            var gaps = WriteInWindowsAsync(source.Gaps, store, (gap, batch) => batch.Add(gap), cancellationToken);
+            await WriteInWindowsAsync(source.Execs, store, (exec, batch) =>
             {
-                await Task.Delay(RecordWindow, _time, cancellationToken).ConfigureAwait(false);
-                batch.Clear();
-                while (batch.Count < MaxRecordBatch && source.Execs.TryRead(out var exec))
-                {
-                    var record = ToRecord(exec);
-                    Interlocked.Increment(ref _execRecords);
-                    batch.Add(record);
-                    batch.AddRange(rules.Evaluate(record));
-                }
-
-                await store.AppendManyAsync(batch, cancellationToken).ConfigureAwait(false);
-            }
-
+                var record = ToRecord(exec);
+                Interlocked.Increment(ref _execRecords);
+                batch.Add(record);
+                batch.AddRange(rules.Evaluate(record));
+            }, cancellationToken).ConfigureAwait(false);
             await gaps.ConfigureAwait(false);
         }
         finally
         {
             File.Delete(TraceConfig);
-        }
-    }
-
-    private static async Task PumpGapsAsync(GvisorTraceSource source, IMonitorStore store, CancellationToken cancellationToken)
-    {
-        await foreach (var gap in source.Gaps.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-        {
-            await store.AppendAsync(gap, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -124,6 +124,7 @@ public static class JobCommands
         return c;
     }
 
+    /// <summary>The password in a file, read as the fabric's own options read theirs.</summary>
     private static string? PasswordFromFile(FileInfo? file)
     {
         if (file is null)
@@ -131,14 +132,17 @@ public static class JobCommands
             return null;
         }
 
-        if (!file.Exists)
+        string password;
+        try
         {
-            throw new ArgumentException($"--password-file {file.FullName} does not exist.");
+            password = Moat.Host.Fabric.FabricOptions.ReadPassword(file.FullName);
+        }
+        catch (Moat.Host.InvalidRequestException e)
+        {
+            throw new ArgumentException(e.Message, e);
         }
 
-        return File.ReadLines(file.FullName).FirstOrDefault()?.Trim() is { Length: > 0 } line
-            ? line
-            : throw new ArgumentException($"--password-file {file.FullName} is empty.");
+        return password.Length > 0 ? password : throw new ArgumentException($"--password-file {file.FullName} is empty.");
     }
 
     private static XmppClientOptions ClientOptions(ParseResult parse, Connection c, string? resource)

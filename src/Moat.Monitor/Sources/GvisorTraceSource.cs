@@ -35,7 +35,7 @@ public sealed class GvisorTraceSource : IAsyncDisposable
     private readonly Socket _listener;
     private readonly Func<int, string?> _sandboxOfPeer;
     private readonly TimeProvider _time;
-    private readonly Channel<MonitorEvent> _gaps = Channel.CreateUnbounded<MonitorEvent>();
+    private readonly Channel<GapRecord> _gaps = Channel.CreateUnbounded<GapRecord>();
     private readonly Channel<SandboxKernelExec> _execs = Channel.CreateUnbounded<SandboxKernelExec>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
@@ -55,7 +55,7 @@ public sealed class GvisorTraceSource : IAsyncDisposable
     public ChannelReader<SandboxKernelExec> Execs => _execs.Reader;
 
     /// <summary>What could not be read: refused connections, malformed messages, points gVisor dropped.</summary>
-    public ChannelReader<MonitorEvent> Gaps => _gaps.Reader;
+    public ChannelReader<GapRecord> Gaps => _gaps.Reader;
 
     /// <summary>Listens at <paramref name="path"/> (replacing a stale socket file left there).</summary>
     public static GvisorTraceSource Listen(string path, Func<int, string?> sandboxOfPeer, TimeProvider? time = null)
@@ -205,12 +205,12 @@ public sealed class GvisorTraceSource : IAsyncDisposable
             return null; // other points are not asked for; a sentry sending them anyway is ignored
         }
 
-        return TryDecodeExec(sandboxId, message[headerSize..], out var exec) is { } why ? why : Publish(exec!);
-    }
+        if (TryDecodeExec(sandboxId, message[headerSize..], out var exec) is { } malformed)
+        {
+            return malformed;
+        }
 
-    private string? Publish(SandboxKernelExec exec)
-    {
-        _execs.Writer.TryWrite(exec);
+        _execs.Writer.TryWrite(exec!);
         return null;
     }
 
@@ -232,7 +232,7 @@ public sealed class GvisorTraceSource : IAsyncDisposable
 
             if (field == 1 && wire == 2)
             {
-                if (!reader.TryReadBytes(out var context) || DecodeContext(context, ref timeNs, ref pid, ref cwd) is { } why)
+                if (!reader.TryReadBytes(out var context) || DecodeContext(context, ref timeNs, ref pid, ref cwd) is not null)
                 {
                     return "a bad context";
                 }

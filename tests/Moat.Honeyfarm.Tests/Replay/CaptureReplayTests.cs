@@ -22,7 +22,7 @@ public sealed class CaptureReplayTests
         var plan = CaptureReplay.Plan(ConformanceData.Path("traffic-scans", "ppa1e_portscan.pcap"), FarmLab.Dark, [FarmLab.Source(0)]);
         Assert.Equal((1, 1), (plan.Sources, plan.Destinations));
         Assert.NotEmpty(plan.Packets);
-        Assert.All(plan.Packets, p => Assert.True(FarmLab.Dark.Contains(new IPAddress(p.AsSpan(16, 4)))));
+        AssertOnlyLabAddresses(plan, FarmLab.Source(0));
 
         var sent = CaptureReplay.Send(lab.Internet, plan);
         Assert.Equal(plan.Packets.Count, sent);
@@ -41,6 +41,9 @@ public sealed class CaptureReplayTests
             await using var lab = await FarmLab.StartAsync();
             var plan = CaptureReplay.Plan(file, FarmLab.Dark, [FarmLab.Source(1)]);
             Assert.Equal((1, 40), (plan.Sources, plan.Destinations));
+
+            // The capture's own addresses (203.0.113.7 → 192.0.2.x) are never sent: every packet is rewritten into the lab.
+            AssertOnlyLabAddresses(plan, FarmLab.Source(1));
 
             var c = await UntilDecidedAsync(lab, CaptureReplay.Send(lab.Internet, plan), plan.Destinations);
             Assert.Equal(1, c.ClonesBound);
@@ -67,6 +70,13 @@ public sealed class CaptureReplayTests
             File.Delete(file);
         }
     }
+
+    private static void AssertOnlyLabAddresses(ReplayPlan plan, IPAddress attacker) =>
+        Assert.All(plan.Packets, p =>
+        {
+            Assert.Equal(attacker, new IPAddress(p.AsSpan(12, 4)));
+            Assert.True(FarmLab.Dark.Contains(new IPAddress(p.AsSpan(16, 4))));
+        });
 
     /// <summary>Waits until the gateway has read every packet sent and decided every address the capture touched
     /// (a clone bound to it, or its first packet held back by the scan filter), then returns its counters.</summary>

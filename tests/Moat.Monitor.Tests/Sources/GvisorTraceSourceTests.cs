@@ -101,7 +101,7 @@ public sealed class GvisorTraceSourceTests : IAsyncLifetime
     }
 
     private async Task<GapRecord> NextGapAsync() =>
-        (GapRecord)await _source.Gaps.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await _source.Gaps.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
     private static byte[] Message(ushort type, byte[] payload, uint dropped = 0)
     {
