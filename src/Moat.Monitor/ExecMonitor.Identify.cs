@@ -9,38 +9,70 @@ public sealed partial class ExecMonitor
 
     private void OnExec(int pid, bool superseded)
     {
-        List<(FileFingerprint Print, string? Path)>? captured;
-        if (superseded && _pendingExecFiles.TryGetValue(pid, out var pending) && pending.Count > 0)
-        {
-            // The later exec's files follow this one's in the list; this exec takes only the first.
-            captured = [pending[0]];
-            pending.RemoveAt(0);
-        }
-        else
-        {
-            _pendingExecFiles.Remove(pid, out captured);
-        }
-
+        _pendingExecFiles.TryGetValue(pid, out var pending);
+        var first = pending?.Peek() ?? [];
         bool known = _sandboxOfPid.TryGetValue(pid, out string? sandboxId);
         sandboxId ??= _options.SandboxOfPid(pid);
+        bool byDevice = false;
+        if (sandboxId is null && first.Count > 0 && _sandboxOfDevice.TryGetValue(first[0].Print.Device, out string? owner))
+        {
+            // Gone before its cgroup could be read (a busy host delays this loop), but the file it executed lives on
+            // that sandbox's own file system: a sandbox's exec is never mistaken for a host process's and dropped.
+            sandboxId = owner;
+            byDevice = true;
+        }
+
         if (sandboxId is null)
         {
+            _pendingExecFiles.Remove(pid);
             return; // a host process
         }
 
+        // /proc shows the process's latest exec: when it names none of this exec's files, the process has exec'd again
+        // since, and this exec is described from the files it opened, never from the later one's /proc.
+        var snapshot = superseded ? null : ProcessSnapshot.TryRead(pid);
+        IReadOnlyList<(FileFingerprint Print, string? Path)>? captured = null;
+        bool movedOn = superseded;
+        if (pending is not null)
+        {
+            (captured, bool described) = pending.Take(snapshot is null ? null : (snapshot.ExeDevice, snapshot.ExeInode));
+            if (snapshot is not null && !described)
+            {
+                snapshot = null;
+                movedOn = true;
+            }
+
+            if (pending.Count == 0)
+            {
+                _pendingExecFiles.Remove(pid);
+            }
+        }
+
         _sandboxOfPid[pid] = sandboxId;
+        if (!byDevice && captured is not null)
+        {
+            foreach (var (print, _) in captured)
+            {
+                _sandboxOfDevice[print.Device] = sandboxId; // a cgroup's word is newer than a device number reused since
+            }
+        }
+
         bool lost = _fanotifyLostSinceLastExec;
         _fanotifyLostSinceLastExec = false;
-        var record = Identify(pid, sandboxId, captured, lost, superseded) with { EnteredFromHost = !known };
+        var record = Identify(pid, sandboxId, captured is { Count: > 0 } ? captured : null, snapshot, lost, movedOn) with { EnteredFromHost = !known };
+        if (byDevice)
+        {
+            record = record with { VerificationDetail = record.VerificationDetail + "; the sandbox is the one whose file system holds the executed file (the process's cgroup was gone)" };
+        }
+
         Counters.Records++;
         Publish(record);
     }
 
-    private ExecRecord Identify(int pid, string sandboxId, List<(FileFingerprint Print, string? Path)>? captured, bool fanotifyLost, bool superseded)
+    private ExecRecord Identify(int pid, string sandboxId, IReadOnlyList<(FileFingerprint Print, string? Path)>? captured, ProcessSnapshot? snapshot, bool fanotifyLost, bool movedOn)
     {
         _sandboxes.TryGetValue(sandboxId, out var sandbox);
         var info = _options.SandboxInfo(sandboxId);
-        var snapshot = superseded ? null : ProcessSnapshot.TryRead(pid);
         string? path;
         FileFingerprint? print = null;
         VerificationStatus status;
@@ -108,7 +140,7 @@ public sealed partial class ExecMonitor
             print = captured[0].Print;
             path = captured[0].Path is { } p ? InsidePath(sandbox, p.EndsWith(DeletedSuffix, StringComparison.Ordinal) ? p[..^DeletedSuffix.Length] : p) : null;
             status = VerificationStatus.ProcessGone;
-            string why = superseded ? "process exec'd again before /proc could be read" : "process exited before /proc could be read";
+            string why = movedOn ? "process exec'd again before /proc could be read" : "process exited before /proc could be read";
             detail = captured.Count == 1
                 ? $"{why}; the hash is of the file it opened for this execution"
                 : $"{why}; the hash is of the first of {captured.Count} files it opened for execution";

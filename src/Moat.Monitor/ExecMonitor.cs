@@ -25,10 +25,14 @@ public sealed partial class ExecMonitor : IAsyncDisposable
     private readonly ConcurrentDictionary<string, WatchedSandbox> _sandboxes = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(int Pid, string SandboxId)> _seeds = new();
 
+    // st_dev of files on each watched sandbox's overlay → its sandbox: every executed file fanotify captures lives on a
+    // watched overlay, so its device names the sandbox even when the process is gone before its cgroup can be read.
+    private readonly ConcurrentDictionary<ulong, string> _sandboxOfDevice = new();
+
     // Only the loop thread touches these.
     private readonly Dictionary<int, string> _sandboxOfPid = [];
     private readonly Dictionary<int, int> _parentOfPid = [];
-    private readonly Dictionary<int, List<(FileFingerprint Print, string? Path)>> _pendingExecFiles = [];
+    private readonly Dictionary<int, ExecFiles> _pendingExecFiles = [];
     private bool _fanotifyLostSinceLastExec;
     private readonly List<ProcEvent> _batch = [];
     private readonly HashSet<int> _superseded = [];
@@ -93,6 +97,12 @@ public sealed partial class ExecMonitor : IAsyncDisposable
         var packages = imageDir is null ? PackageIndex.Empty : PackageIndex.Load(imageDir);
         _fanotify.WatchFileSystem(rootPath);
         _sandboxes[sandboxId] = new WatchedSandbox(sandboxId, rootPath.TrimEnd('/'), imageDir, packages);
+        // An overlay whose layers share one file system reports its own device for every file; one whose layers do
+        // not reports a device per layer, learnt from the first exec attributed through its cgroup (OnExec).
+        if (FileFingerprinter.TryStat(rootPath) is { } root)
+        {
+            _sandboxOfDevice[root.Device] = sandboxId;
+        }
 
         // Processes already running in the sandbox are found now, so that their children are attributed at fork.
         foreach (string dir in Directory.EnumerateDirectories("/proc"))
@@ -107,6 +117,14 @@ public sealed partial class ExecMonitor : IAsyncDisposable
     /// <summary>Stops capturing files for a sandbox (its execs are still reported, as NotSeenByFanotify).</summary>
     public void UnwatchSandbox(string sandboxId)
     {
+        foreach (var (device, id) in _sandboxOfDevice)
+        {
+            if (id == sandboxId)
+            {
+                _sandboxOfDevice.TryRemove(device, out _);
+            }
+        }
+
         if (_sandboxes.TryRemove(sandboxId, out var sandbox))
         {
             try
@@ -219,12 +237,12 @@ public sealed partial class ExecMonitor : IAsyncDisposable
             }
 
             string? path = ReadLink($"/proc/self/fd/{file.DangerousGetHandle()}");
-            if (!_pendingExecFiles.TryGetValue(pid, out var list))
+            if (!_pendingExecFiles.TryGetValue(pid, out var files))
             {
-                _pendingExecFiles[pid] = list = [];
+                _pendingExecFiles[pid] = files = new ExecFiles();
             }
 
-            list.Add((print, path));
+            files.Add(print, path);
             Counters.ExecFilesCaptured++;
             Counters.FilesHashed = _fingerprinter.Hashed;
         }

@@ -7,11 +7,13 @@ internal delegate int ReadAt(long offset, Span<byte> destination);
 
 /// <summary>
 /// Extracts the GNU build-id (NT_GNU_BUILD_ID in a PT_NOTE segment) from an ELF32 or ELF64 file of either
-/// byte order. Every length and offset is checked, so a hostile or truncated file yields null, never an
+/// byte order, and whether the file names a program interpreter (PT_INTERP: the kernel opens that loader for
+/// execution too). Every length and offset is checked, so a hostile or truncated file yields null, never an
 /// exception or an oversized read.
 /// </summary>
 internal static class ElfBuildId
 {
+    private const uint PT_INTERP = 3;
     private const uint PT_NOTE = 4;
     private const uint NT_GNU_BUILD_ID = 3;
     private const int MaxProgramHeaders = 512;
@@ -30,17 +32,20 @@ internal static class ElfBuildId
         return count;
     });
 
-    public static string? TryRead(ReadAt read)
+    public static string? TryRead(ReadAt read) => Inspect(read).BuildId;
+
+    /// <summary>The build-id (null if none or not ELF) and whether the file has a PT_INTERP segment.</summary>
+    public static (string? BuildId, bool Interpreted) Inspect(ReadAt read)
     {
         Span<byte> header = stackalloc byte[64];
         if (ReadExactly(read, 0, header) < 52 || header[0] != 0x7f || header[1] != (byte)'E' || header[2] != (byte)'L' || header[3] != (byte)'F')
         {
-            return null;
+            return (null, false);
         }
 
         if (header[4] is not (1 or 2) || header[5] is not (1 or 2))
         {
-            return null;
+            return (null, false);
         }
 
         bool is64 = header[4] == 2;
@@ -52,19 +57,23 @@ internal static class ElfBuildId
         int minEntry = is64 ? 56 : 32;
         if (phentsize < minEntry || phnum == 0 || phnum > MaxProgramHeaders || phoff > long.MaxValue / 2)
         {
-            return null;
+            return (null, false);
         }
 
         Span<byte> phdr = stackalloc byte[56];
+        string? buildId = null;
+        bool interpreted = false;
         for (int i = 0; i < phnum; i++)
         {
             long at = (long)phoff + ((long)i * phentsize);
             if (ReadExactly(read, at, phdr[..minEntry]) < minEntry)
             {
-                return null;
+                return (null, false);
             }
 
-            if (reader.U32(phdr) != PT_NOTE)
+            uint type = reader.U32(phdr);
+            interpreted |= type == PT_INTERP;
+            if (type != PT_NOTE || buildId is not null)
             {
                 continue;
             }
@@ -82,14 +91,10 @@ internal static class ElfBuildId
                 continue;
             }
 
-            string? id = FindBuildId(notes, reader);
-            if (id is not null)
-            {
-                return id;
-            }
+            buildId = FindBuildId(notes, reader);
         }
 
-        return null;
+        return (buildId, interpreted);
     }
 
     private static string? FindBuildId(ReadOnlySpan<byte> notes, Reader reader)

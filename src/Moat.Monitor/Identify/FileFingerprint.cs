@@ -5,8 +5,12 @@ using static Moat.Monitor.Interop.Interop;
 
 namespace Moat.Monitor.Identify;
 
-/// <summary>The identity of one executed file as read from an open descriptor.</summary>
-internal sealed record FileFingerprint(ulong Device, ulong Inode, bool Unlinked, string Sha256, string? BuildId);
+/// <summary>
+/// The identity of one executed file as read from an open descriptor. <see cref="LoadsInterpreter"/>: executing it
+/// makes the kernel open another file for execution within the same exec (a script's "#!" interpreter, an ELF
+/// program's PT_INTERP loader), so the next file the same process opens for execution belongs to this exec.
+/// </summary>
+internal sealed record FileFingerprint(ulong Device, ulong Inode, bool Unlinked, string Sha256, string? BuildId, bool LoadsInterpreter = false);
 
 /// <summary>
 /// Hashes files through open descriptors, caching by (device, inode, size, mtime, ctime): any write changes
@@ -16,7 +20,7 @@ internal sealed record FileFingerprint(ulong Device, ulong Inode, bool Unlinked,
 internal sealed class FileFingerprinter
 {
     private const int MaxCacheEntries = 65_536;
-    private readonly Dictionary<(ulong, ulong, long, long, long, long, long), (string Sha256, string? BuildId)> _cache = [];
+    private readonly Dictionary<(ulong, ulong, long, long, long, long, long), (string Sha256, string? BuildId, bool LoadsInterpreter)> _cache = [];
 
     public long Hashed { get; private set; }
 
@@ -32,7 +36,8 @@ internal sealed class FileFingerprinter
         {
             try
             {
-                identity = (Hash(file), ElfBuildId.TryRead((offset, destination) => RandomAccess.Read(file, destination, offset)));
+                var elf = ElfBuildId.Inspect((offset, destination) => RandomAccess.Read(file, destination, offset));
+                identity = (Hash(file), elf.BuildId, elf.Interpreted || IsScript(file));
             }
             catch (IOException)
             {
@@ -48,7 +53,13 @@ internal sealed class FileFingerprinter
             _cache[key] = identity;
         }
 
-        return new FileFingerprint(st.Dev, st.Ino, st.Nlink == 0, identity.Sha256, identity.BuildId);
+        return new FileFingerprint(st.Dev, st.Ino, st.Nlink == 0, identity.Sha256, identity.BuildId, identity.LoadsInterpreter);
+    }
+
+    private static bool IsScript(SafeFileHandle file)
+    {
+        Span<byte> magic = stackalloc byte[2];
+        return RandomAccess.Read(file, magic, 0) == 2 && magic[0] == (byte)'#' && magic[1] == (byte)'!';
     }
 
     public FileFingerprint? TryFingerprint(string path)

@@ -18,6 +18,26 @@ public sealed class ElfBuildIdTests
     }
 
     [Theory]
+    [InlineData("/bin/busybox")]
+    [InlineData("/bin/ls")]
+    [InlineData("/usr/bin/sqlite3")]
+    [InlineData("/lib64/ld-linux-x86-64.so.2")]
+    public void Inspect_RealBinaries_SaysWhetherTheyNameAnInterpreter_AsReadelfDoes(string path)
+    {
+        var psi = new ProcessStartInfo("readelf", ["-lW", path]) { RedirectStandardOutput = true };
+        using var readelf = Process.Start(psi)!;
+        bool expected = readelf.StandardOutput.ReadToEnd().Contains(" INTERP ", StringComparison.Ordinal);
+        readelf.WaitForExit();
+        byte[] file = File.ReadAllBytes(path);
+        Assert.Equal(expected, ElfBuildId.Inspect((offset, destination) =>
+        {
+            int count = (int)Math.Clamp(file.Length - offset, 0, destination.Length);
+            file.AsSpan((int)Math.Min(offset, file.Length), count).CopyTo(destination);
+            return count;
+        }).Interpreted);
+    }
+
+    [Theory]
     [InlineData(true, true)]
     [InlineData(true, false)]
     [InlineData(false, true)]

@@ -124,6 +124,26 @@ internal sealed class BusyboxSandbox : IAsyncDisposable
         }
     }
 
+    /// <summary>The host pid of the sandbox's init process, as runc reports it.</summary>
+    public async Task<int> InitPidAsync()
+    {
+        var psi = new ProcessStartInfo("runc", ["state", Id]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(psi)!;
+        string state = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return JsonDocument.Parse(state).RootElement.GetProperty("pid").GetInt32();
+    }
+
+    /// <summary>Waits until a process is gone from /proc (exited and reaped, so nothing of it can be read any more).</summary>
+    public static async Task WaitUntilReapedAsync(int pid, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (Directory.Exists($"/proc/{pid}"))
+        {
+            await Task.Delay(20, cts.Token);
+        }
+    }
+
     public static async Task<string> RunAsync(params string[] args)
     {
         var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };

@@ -105,6 +105,37 @@ public sealed class ExecMonitorTests
     }
 
     [Fact]
+    public async Task ExecsOfASandboxWhoseProcessesAllExitedBeforeTheMonitorRead_AreAttributedByTheFileSystemTheyRanFrom()
+    {
+        // A busy host can delay the monitor's loop until a runc-started shell and its children are gone, cgroup and
+        // all. The files they executed still live on the sandbox's own overlay, which names the sandbox.
+        await using var sandbox = await BusyboxSandbox.CreateAsync();
+        var monitor = ExecMonitor.Open(ExecMonitorOptions.Default with { SandboxInfo = id => new SandboxInfo(id, "client-c", "job") });
+        await using (monitor)
+        {
+            monitor.WatchSandbox(sandbox.Id, sandbox.RootFs, sandbox.ImageDir);
+            // Shell builtins only until /tmp/go appears, so that its pid can be read before anything is exec'd.
+            await sandbox.StartAsync("while [ ! -e /tmp/go ]; do :; done; /bin/true; cp /bin/busybox /tmp/gone; /tmp/gone true; /bin/echo last > /dev/null");
+            int init = await sandbox.InitPidAsync();
+            await File.WriteAllTextAsync(sandbox.RootFs + "/tmp/go", "");
+            await BusyboxSandbox.WaitUntilReapedAsync(init, Timeout);
+
+            monitor.StartLoop();
+            var records = await CollectAsync(monitor, sandbox.Id, r => r.Path == "/tmp/gone");
+
+            var dropped = records[^1];
+            Assert.Equal(BusyboxSandbox.BusyboxSha256, dropped.Sha256);
+            Assert.Equal("client-c", dropped.ClientId);
+            Assert.True(dropped.Drift);
+            Assert.Equal(VerificationStatus.ProcessGone, dropped.Verification);
+            // The shell runc started (entered from the host) and its first child, /bin/true, before it.
+            Assert.Contains(records, r => r.EnteredFromHost && r.Path == "/bin/busybox"
+                && r.VerificationDetail!.Contains("file system holds the executed file", StringComparison.Ordinal));
+            Assert.True(records.Count(r => r.Path == "/bin/busybox" && r.Drift == false) >= 2, string.Join("; ", records.Select(Describe)));
+        }
+    }
+
+    [Fact]
     public async Task LostProcConnectorEvents_AreReportedAsAGap_NotSilence()
     {
         await using var sandbox = await BusyboxSandbox.CreateAsync();
