@@ -43,11 +43,15 @@ public sealed class WatchTests
         var busyboxSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(image, "bin", "busybox"))));
         var db = Path.Combine(h.Options.StateDir, "monitor.db");
         IReadOnlyList<MonitorEvent> events = [];
+        WatchStatus? status = null;
         await PollAsync(async () =>
         {
             events = await ReadAsync(db, s.Id);
+            status = await h.Client.WatchStatusAsync();
             return events.OfType<ExecRecord>().Any(r => r.Path == "/drop/busybox") && events.OfType<AlertRecord>().Any(a => a.Path == "/drop/busybox");
-        }, "records of both execs");
+        }, "records of both execs", () => $"{status}; " + string.Join("; ", events.Select(e => e is ExecRecord r
+            ? $"exec {r.Pid} {r.Path} [{string.Join(' ', r.Argv)}] {r.Verification} runtime={r.Runtime}"
+            : e.ToString())));
 
         // Every exec of the image's busybox, short-lived or not, carries the SHA-256 of the image's file.
         var image_ = events.OfType<ExecRecord>().Where(r => r.Path == "/bin/busybox").ToList();
@@ -121,7 +125,7 @@ public sealed class WatchTests
     }
 
     [Fact]
-    public async Task Untrusted_scanner_is_quarantined_after_a_bounded_number_of_probes_a_trusted_burst_is_not_and_release_restores_the_network()
+    public async Task Untrusted_scanner_is_quarantined_and_then_reaches_nothing_a_trusted_burst_is_not_and_release_restores_the_network()
     {
         await using var h = await AgentHarness.StartAsync(pool: "198.19.3.0/24", tiers: Tiers);
         var table = "moat_test_" + Guid.NewGuid().ToString("N")[..8];
@@ -172,13 +176,19 @@ public sealed class WatchTests
             }, "mallory quarantined");
             Assert.True(quarantine!.InForce, quarantine.Outcome);
             Assert.Equal("untrusted", quarantine.Trust);
+            long atQuarantine = SynCount(await MustAsync(h.InHostNs("nft", "-j", "list", "table", "inet", table)));
             await scan; // the rest of its probes time out: nothing reaches the hosts any more
+            var probe = await h.Client.ExecAsync(mallory.Id, ["nc", "-w", "1", "198.19.200.1", "80"]);
+            Assert.NotEqual(0, probe.ExitCode);
 
             long probes = SynCount(await MustAsync(h.InHostNs("nft", "-j", "list", "table", "inet", table)));
             var report = await h.Client.AlertsAsync();
             var alert = Assert.Single(report.Network, a => a.Id == quarantine.AlertId);
-            // TRW needs 4 failed first contacts; the rest were sent while the alert travelled to the response (see docs/benchmarks/watch.md).
-            Assert.True(probes is >= 4 and <= 100, $"{probes} of up to 200 SYNs reached the hosts; alert {alert.Detector} at {alert.Time:O} ({string.Join(",", alert.Evidence)}), quarantined at {quarantine.AppliedAt:O}; alerts: {string.Join(" | ", report.Network.Select(a => $"{a.Detector} {a.Time:O}"))}");
+            // TRW needs 4 failed first contacts; how many more were sent while the alert travelled to the response is
+            // timing, measured by the benchmark (docs/benchmarks/watch.md). Once quarantined, not one SYN more arrives.
+            string story = $"{probes} of up to 200 SYNs reached the hosts, {atQuarantine} when the quarantine was seen; alert {alert.Detector} at {alert.Time:O} ({string.Join(",", alert.Evidence)}), quarantined at {quarantine.AppliedAt:O}";
+            Assert.True(probes >= 4, story);
+            Assert.True(probes == atQuarantine, story);
             Assert.Equal(mallory.Id, alert.SandboxId);
             Assert.Equal(mallory.Address, alert.Source);
             Assert.NotEmpty(alert.Evidence);
@@ -242,12 +252,12 @@ public sealed class WatchTests
         return output;
     }
 
-    private static async Task PollAsync(Func<Task<bool>> condition, string what)
+    private static async Task PollAsync(Func<Task<bool>> condition, string what, Func<string>? seen = null)
     {
         var sw = Stopwatch.StartNew();
         while (!await condition())
         {
-            Assert.True(sw.Elapsed < Deadline, $"timed out waiting for: {what}");
+            Assert.True(sw.Elapsed < Deadline, $"timed out waiting for: {what}{(seen is null ? "" : "; seen: " + seen())}");
             await Task.Delay(50);
         }
     }
