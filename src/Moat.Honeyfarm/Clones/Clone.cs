@@ -14,17 +14,17 @@ public sealed class Clone : IAsyncDisposable
     private readonly SandboxLink _link;
     private readonly RtNetlink _inside;
     private readonly int _insideIndex;
-    private readonly Responder _responder;
+    private readonly ICloneServices _services;
     private RuleSpec? _rule;
     private RouteSpec? _route;
 
-    private Clone(SandboxLink link, RtNetlink inside, int insideIndex, CloneIdentity identity, Func<Clone, Responder> responder)
+    private Clone(SandboxLink link, RtNetlink inside, int insideIndex, CloneIdentity identity, ICloneServices services)
     {
         _link = link;
         _inside = inside;
         _insideIndex = insideIndex;
         Identity = identity;
-        _responder = responder(this);
+        _services = services;
     }
 
     public CloneIdentity Identity { get; }
@@ -47,12 +47,15 @@ public sealed class Clone : IAsyncDisposable
 
     internal long LastPacketCount { get; set; }
 
-    /// <summary>Connections and datagrams its services received.</summary>
-    public long Contacts => _responder.Contacts;
+    /// <summary>Connections and datagrams its services received (-1 when its services cannot count them).</summary>
+    public long Contacts => _services.Contacts;
+
+    /// <summary>How its services run.</summary>
+    public string Kind => _services.Kind;
 
     internal Moat.Linux.Namespaces.NetworkNamespace Namespace => _link.Namespace;
 
-    internal static Clone Prepare(RtNetlink gateway, string name, string hostInterface, Personality personality, CloneIdentity identity)
+    internal static async Task<Clone> PrepareAsync(RtNetlink gateway, string name, string hostInterface, Personality personality, CloneIdentity identity, CloneServicesFactory services, CancellationToken cancellationToken)
     {
         var link = SandboxLink.Prepare(gateway, name, hostInterface, new SandboxLinkOptions { GatewayOnHost = true });
         RtNetlink? inside = null;
@@ -61,7 +64,10 @@ public sealed class Clone : IAsyncDisposable
             inside = RtNetlink.OpenIn(link.Namespace);
             var index = inside.GetLinkIndex(SandboxLinkOptions.Default.SandboxInterface)
                 ?? throw new HoneyfarmException($"Clone {name} has no {SandboxLinkOptions.Default.SandboxInterface} right after it was prepared.");
-            return new Clone(link, inside, index, identity, c => Responder.Start(link.Namespace, personality, c.Describe));
+            Clone? clone = null;
+            var started = await services(link.Namespace, name, personality, identity, () => clone?.Describe() ?? Describe(identity, null, null), cancellationToken).ConfigureAwait(false);
+            clone = new Clone(link, inside, index, identity, started);
+            return clone;
         }
         catch
         {
@@ -72,7 +78,10 @@ public sealed class Clone : IAsyncDisposable
     }
 
     /// <summary>What the clone says about itself in every greeting.</summary>
-    public string Describe() => $"host={Identity.HostName} machine-id={Identity.MachineId} universe={Universe} address={Address}";
+    public string Describe() => Describe(Identity, Universe, Address);
+
+    private static string Describe(CloneIdentity identity, int? universe, IPAddress? address) =>
+        $"host={identity.HostName} machine-id={identity.MachineId} universe={universe} address={address}";
 
     /// <summary>
     /// Gives the clone ADDRESS: inside, ADDRESS/32 on eth0 and a default route through the link; in the gateway,
@@ -93,12 +102,16 @@ public sealed class Clone : IAsyncDisposable
         _rule = rule;
         Address = address;
         Universe = universe;
+        _services.Bound(Describe());
     }
 
-    /// <summary>Removes the clone's rule and route from the gateway and frees its names at once (the kernel reaps the rest).</summary>
-    internal async ValueTask RetireAsync(RtNetlink gateway)
+    /// <summary>
+    /// Stops its services (returning the clone's account when its state changed and it is kept), removes its rule and
+    /// route from the gateway and frees its names at once (the kernel reaps the rest).
+    /// </summary>
+    internal async ValueTask<KeptClone?> RetireAsync(RtNetlink gateway, CancellationToken cancellationToken)
     {
-        await _responder.DisposeAsync().ConfigureAwait(false);
+        // First off the network (a packet meanwhile finds no clone rather than a dying one), then its services.
         if (_rule is { } rule)
         {
             gateway.DeleteRule(rule);
@@ -109,13 +122,29 @@ public sealed class Clone : IAsyncDisposable
             gateway.DeleteRoute(route);
         }
 
+        KeptClone? kept = null;
+        Exception? failed = null;
+        try
+        {
+            kept = await _services.RetireAsync(Describe(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failed = e; // its network is taken away all the same
+        }
+        finally
+        {
+            await _services.DisposeAsync().ConfigureAwait(false);
+        }
+
         _inside.Dispose();
         _link.Retire();
+        return failed is null ? kept : throw new HoneyfarmException($"Clone {Name}'s services could not be retired cleanly: {failed.Message}", failed);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _responder.DisposeAsync().ConfigureAwait(false);
+        await _services.DisposeAsync().ConfigureAwait(false);
         _inside.Dispose();
         _link.Destroy();
     }

@@ -11,7 +11,7 @@ namespace Moat.Honeyfarm.Clones;
 /// clone answers at once; their loops run on the pool. The greeting names the clone, its universe and the address
 /// the client reached, which is what the tests and the analyst see.
 /// </summary>
-internal sealed class Responder : IAsyncDisposable
+internal sealed class Responder : ICloneServices
 {
     private readonly List<Socket> _sockets;
     private readonly CancellationTokenSource _stop = new();
@@ -28,6 +28,23 @@ internal sealed class Responder : IAsyncDisposable
 
     /// <summary>Connections and datagrams received, i.e. whether anyone has talked to the clone.</summary>
     public long Contacts => Interlocked.Read(ref _connections);
+
+    public string Kind => "in-process responder";
+
+    /// <summary>The greeting reads the clone's description live; nothing to tell.</summary>
+    public void Bound(string describe)
+    {
+    }
+
+    /// <summary>In-process services hold no tenant state: nothing to keep.</summary>
+    public async Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken)
+    {
+        await DisposeAsync().ConfigureAwait(false);
+        return null;
+    }
+
+    public static Task<ICloneServices> StartAsync(NetworkNamespace ns, string name, Personality personality, CloneIdentity identity, Func<string> describe, CancellationToken cancellationToken) =>
+        Task.FromResult<ICloneServices>(Start(ns, personality, describe));
 
     public static Responder Start(NetworkNamespace ns, Personality personality, Func<string> describe)
     {

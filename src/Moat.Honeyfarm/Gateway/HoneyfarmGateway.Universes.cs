@@ -56,7 +56,7 @@ public sealed partial class HoneyfarmGateway
             batch.AddRule(new RuleSpec(ClonePriority, table) { InputInterface = name });
             _rtnl.Execute(batch);
             var universe = new Universe(id, attacker, table, tun);
-            universe.Reader = StartReader("moat-hf-u" + id, tun, p => HandleUniverse(universe, p));
+            universe.Reader = StartReader("moat-hf-u" + id, tun, p => HandleUniverse(universe, p), () => universe.Closed);
             _universes.Add(universe);
             return universe;
         }
@@ -82,6 +82,68 @@ public sealed partial class HoneyfarmGateway
 
         _rtnl.Execute(batch);
         universe.Sources.Add(source);
+    }
+
+    /// <summary>
+    /// Closes a universe: its clones are retired (those whose state changed are kept for analysis), its sources' rules
+    /// and routes, its TUN device and its table go. A later packet from one of its sources opens a new universe.
+    /// Returns false when no open universe has that id.
+    /// </summary>
+    public async Task<bool> CloseUniverseAsync(int id)
+    {
+        Universe? universe;
+        List<Clone> clones;
+        lock (_gate)
+        {
+            universe = _universes.Find(u => u.Id == id);
+            if (universe is null)
+            {
+                return false;
+            }
+
+            universe.Closed = true;
+            _universes.Remove(universe);
+            foreach (var source in universe.Sources)
+            {
+                _bySource.Remove(source);
+            }
+
+            if (ReferenceEquals(_shared, universe))
+            {
+                _shared = null;
+            }
+
+            clones = [.. universe.Bindings.Values.Where(b => b.Clone is not null).Select(b => b.Clone!)];
+            _liveClones -= clones.Count;
+            _counters = _counters with { Universes = _universes.Count, UniversesClosed = _counters.UniversesClosed + 1 };
+        }
+
+        universe.Reader?.Join();
+        foreach (var clone in clones)
+        {
+            await RetireAsync(clone).ConfigureAwait(false);
+        }
+
+        RemoveNetwork(universe);
+        return true;
+    }
+
+    /// <summary>Removes a universe's rules, its sources' routes in its table and its TUN device (with the routes through it).</summary>
+    private void RemoveNetwork(Universe universe)
+    {
+        _rtnl.DeleteRule(new RuleSpec(ClonePriority, universe.Table) { InputInterface = universe.Tun.Name });
+        var outside = _rtnl.GetLinkIndex(_options.OutsideInterface);
+        foreach (var s in universe.Sources)
+        {
+            var address = new IPNetwork(PacketHeader.ToAddress(s), 32);
+            _rtnl.DeleteRule(new RuleSpec(SourcePriority, universe.Table) { Source = address, Destination = _options.DarkRange });
+            if (_options.Export == ExportPolicy.Reflect && outside is { } index)
+            {
+                _rtnl.DeleteRoute(new RouteSpec(address, index) { Table = universe.Table });
+            }
+        }
+
+        universe.Tun.Dispose();
     }
 
     /// <summary>The universes, their clones and their chains of infection, as they are now.</summary>
@@ -223,13 +285,7 @@ public sealed partial class HoneyfarmGateway
                 }
             }
 
-            _rtnl.DeleteRule(new RuleSpec(ClonePriority, u.Table) { InputInterface = u.Tun.Name });
-            foreach (var s in u.Sources)
-            {
-                _rtnl.DeleteRule(new RuleSpec(SourcePriority, u.Table) { Source = new IPNetwork(PacketHeader.ToAddress(s), 32), Destination = _options.DarkRange });
-            }
-
-            u.Tun.Dispose();
+            RemoveNetwork(u);
         }
 
         while (_warm.TryDequeue(out var warm))

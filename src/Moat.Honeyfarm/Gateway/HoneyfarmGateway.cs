@@ -35,6 +35,8 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly RtNetlink _rtnl;
     private readonly ContainmentRules _rules;
     private readonly ScanFilter _scanFilter;
+    private readonly CloneServicesFactory _services;
+    private readonly ConcurrentQueue<KeptClone> _kept = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, Universe> _bySource = [];
     private readonly List<Universe> _universes = [];
@@ -66,6 +68,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _rtnl = RtNetlink.OpenIn(ns);
         _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export);
         _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
+        _services = options.Containers is { } containers ? ContainerServices.Factory(containers) : Responder.StartAsync;
         _darkBase = PacketHeader.ToUInt32(options.DarkRange.BaseAddress);
         _darkMask = options.DarkRange.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.DarkRange.PrefixLength);
         _suffix = random.Next(0x100000, 0xffffff).ToString("x6", System.Globalization.CultureInfo.InvariantCulture);
@@ -134,7 +137,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
         for (var i = 0; i < _options.WarmClones; i++)
         {
-            _warm.Enqueue(PrepareClone());
+            _warm.Enqueue(await PrepareCloneAsync(cancellationToken).ConfigureAwait(false));
         }
 
         _ingressReader = StartReader("moat-hf-ingress", _ingress, HandleIngress);
@@ -143,12 +146,12 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _sweepTimer = _time.CreateTimer(_ => _ = SweepIdleAsync(), null, period, period);
     }
 
-    private Thread StartReader(string name, TunDevice tun, PacketHandler handler)
+    private Thread StartReader(string name, TunDevice tun, PacketHandler handler, Func<bool>? closed = null)
     {
         var thread = new Thread(() =>
         {
             var buffer = new byte[MaxPacket];
-            while (!_stop.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested && closed?.Invoke() != true)
             {
                 int n;
                 try
@@ -311,7 +314,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
             if (!_warm.TryDequeue(out clone))
             {
-                clone = PrepareClone();
+                clone = await PrepareCloneAsync(_stop.Token).ConfigureAwait(false);
             }
 
             _refillSignal.Release();
@@ -323,13 +326,29 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             }
 
             byte[][] pending;
+            bool closed;
             lock (_gate)
             {
-                clone.BoundAt = clone.LastActivity = _time.GetTimestamp();
-                binding.Clone = clone;
-                pending = [.. binding.Pending];
-                binding.Pending.Clear();
-                _counters = _counters with { ClonesBound = _counters.ClonesBound + 1 };
+                closed = universe.Closed;
+                if (closed)
+                {
+                    _liveClones--; // closed while this claim ran: the clone never serves
+                    pending = [];
+                }
+                else
+                {
+                    clone.BoundAt = clone.LastActivity = _time.GetTimestamp();
+                    binding.Clone = clone;
+                    pending = [.. binding.Pending];
+                    binding.Pending.Clear();
+                    _counters = _counters with { ClonesBound = _counters.ClonesBound + 1 };
+                }
+            }
+
+            if (closed)
+            {
+                await RetireAsync(clone).ConfigureAwait(false);
+                return;
             }
 
             LogBound(_logger, address, universe.Id, clone.Name);
@@ -338,7 +357,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
                 universe.Tun.Write(packet);
             }
         }
-        catch (Exception e) when (e is HoneyfarmException or LinuxException or OperationCanceledException)
+        catch (Exception e) when (e is HoneyfarmException or LinuxException or OperationCanceledException or Moat.Host.MoatHostException or IOException)
         {
             LogClaimFailed(_logger, PacketHeader.ToAddress(binding.Address), universe.Id, e);
             lock (_gate)
@@ -380,19 +399,31 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         return o.B.Clone;
     }
 
+    /// <summary>Clones kept for analysis since start (their state changed), oldest first.</summary>
+    public IReadOnlyList<KeptClone> KeptClones => [.. _kept];
+
     private async Task RetireAsync(Clone clone)
     {
         try
         {
-            await clone.RetireAsync(_rtnl).ConfigureAwait(false);
+            if (await clone.RetireAsync(_rtnl, CancellationToken.None).ConfigureAwait(false) is { } kept)
+            {
+                _kept.Enqueue(kept);
+                lock (_gate)
+                {
+                    _counters = _counters with { ClonesKept = _counters.ClonesKept + 1 };
+                }
+
+                LogKept(_logger, clone.Name, kept.Describe, kept.Files.Count, kept.Processes.Count, kept.Folder);
+            }
         }
-        catch (Exception e) when (e is LinuxException)
+        catch (Exception e) when (e is LinuxException or HoneyfarmException)
         {
             LogRetireFailed(_logger, clone.Name, e);
         }
     }
 
-    private Clone PrepareClone()
+    private Task<Clone> PrepareCloneAsync(CancellationToken cancellationToken)
     {
         int n;
         CloneIdentity identity;
@@ -403,7 +434,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
 
         var hex = n.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
-        return Clone.Prepare(_rtnl, $"hf{_suffix}c{hex}", ContainmentRules.ClonePrefix + hex, _options.Personality, identity);
+        return Clone.PrepareAsync(_rtnl, $"hf{_suffix}c{hex}", ContainmentRules.ClonePrefix + hex, _options.Personality, identity, _services, cancellationToken);
     }
 
     private async Task RefillLoopAsync()
@@ -416,7 +447,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
                 await _refillSignal.WaitAsync(token).ConfigureAwait(false);
                 while (!token.IsCancellationRequested && _warm.Count < _options.WarmClones)
                 {
-                    _warm.Enqueue(PrepareClone());
+                    _warm.Enqueue(await PrepareCloneAsync(token).ConfigureAwait(false));
                 }
             }
         }
@@ -424,7 +455,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         {
             // Stopping.
         }
-        catch (Exception e) when (e is LinuxException or HoneyfarmException)
+        catch (Exception e) when (e is LinuxException or HoneyfarmException or Moat.Host.MoatHostException or IOException)
         {
             LogRefillFailed(_logger, e);
         }
@@ -441,6 +472,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Handling a packet from {Device} failed")]
     private static partial void LogPacketFailed(ILogger logger, string device, Exception e);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Kept clone {Clone} ({Describe}): {Files} file changes, {Processes} processes left running; evidence in {Folder}")]
+    private static partial void LogKept(ILogger logger, string clone, string describe, int files, int processes, string folder);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Retiring clone {Clone} failed")]
     private static partial void LogRetireFailed(ILogger logger, string clone, Exception e);
@@ -461,4 +495,6 @@ public readonly record struct HoneyfarmCounters(
     long ClonesRecycled,
     int LiveClones,
     int WarmClones,
-    int Universes);
+    int Universes,
+    long ClonesKept = 0,
+    long UniversesClosed = 0);

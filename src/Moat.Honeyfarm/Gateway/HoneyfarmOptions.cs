@@ -61,6 +61,12 @@ public sealed record HoneyfarmOptions
     /// <summary>The services every clone offers.</summary>
     public Personality Personality { get; init; } = Personality.Default;
 
+    /// <summary>
+    /// Clones as real sandboxes (an OCI container over a reference image, its state kept for analysis when it
+    /// changed); null runs each clone's services in the gateway's process (light, for scale and tests of routing).
+    /// </summary>
+    public ContainerCloneOptions? Containers { get; init; }
+
     /// <summary>Throws one sentence naming the setting and what would be valid.</summary>
     public void Validate()
     {

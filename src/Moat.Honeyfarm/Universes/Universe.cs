@@ -26,6 +26,9 @@ internal sealed class Universe(int id, uint? attacker, uint table, TunDevice tun
     public List<(uint From, uint To)> Infections { get; } = [];
 
     public Thread? Reader { get; set; }
+
+    /// <summary>Set (under the gateway's lock) when the universe is closed: its reader stops, late claims retire their clone.</summary>
+    public bool Closed { get; set; }
 }
 
 /// <summary>A dark address in a universe: being claimed (packets wait in <see cref="Pending"/>) or served by <see cref="Clone"/>.</summary>

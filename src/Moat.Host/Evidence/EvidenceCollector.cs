@@ -1,4 +1,3 @@
-using System.Formats.Tar;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -7,6 +6,7 @@ using Moat.Containment.Flows;
 using Moat.Containment.Rules;
 using Moat.Host.Agent;
 using Moat.Host.Network;
+using Moat.Host.Rootfs;
 using Moat.Host.Runtime;
 using Moat.Host.Sandboxes;
 using Moat.Host.Watch;
@@ -20,8 +20,6 @@ public sealed record EvidenceFile(string Name, long Bytes, string Sha256, string
 /// <summary>What `moat sandbox evidence` wrote: the folder, each file with its hash, and what could not be had.</summary>
 public sealed record EvidenceReport(string SandboxId, string Directory, DateTimeOffset CollectedAt, IReadOnlyList<EvidenceFile> Files, IReadOnlyList<string> Notes);
 
-/// <summary>One change the sandbox made to its root file system (the overlay's upper layer against the image).</summary>
-public sealed record FileChange(string Path, string Change, string Type, long Bytes, string? Sha256);
 
 /// <summary>A process of the sandbox as the host's /proc shows it.</summary>
 public sealed record EvidenceProcess(int Pid, int ParentPid, string State, int Uid, string Command, IReadOnlyList<string> Arguments, string? Executable);
@@ -107,9 +105,9 @@ public sealed class EvidenceCollector(SandboxService sandboxes, IImageCatalog im
         if (Directory.Exists(upper))
         {
             var tar = Path.Combine(dir, "filesystem-changes.tar");
-            await TarFile.CreateFromDirectoryAsync(upper, tar, includeBaseDirectory: false, cancellationToken).ConfigureAwait(false);
+            await UpperLayer.ArchiveAsync(upper, tar, cancellationToken).ConfigureAwait(false);
             files.Add(await DescribeAsync(tar, "the overlay's upper layer as it is: new and changed files, deletions as whiteouts", cancellationToken).ConfigureAwait(false));
-            var changes = await ChangesAsync(tar, TryResolveImage(s, notes), cancellationToken).ConfigureAwait(false);
+            var changes = await UpperLayer.ChangesAsync(tar, TryResolveImage(s, notes)?.RootfsPath, cancellationToken).ConfigureAwait(false);
             await Write("filesystem-changes.json", changes, "each path the sandbox added, modified or deleted against its image").ConfigureAwait(false);
         }
         else
@@ -226,54 +224,6 @@ public sealed class EvidenceCollector(SandboxService sandboxes, IImageCatalog im
         {
             return null; // ended while we looked
         }
-    }
-
-    /// <summary>
-    /// Reads the upper layer back from its tar (which keeps each entry's type from lstat): a whiteout (character device
-    /// 0:0) is a deletion; a path the image has is a modification; anything else was added.
-    /// </summary>
-    private static async Task<List<FileChange>> ChangesAsync(string tar, ResolvedImage? image, CancellationToken cancellationToken)
-    {
-        var changes = new List<FileChange>();
-        await using var stream = File.OpenRead(tar);
-        await using var reader = new TarReader(stream);
-        while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
-        {
-            var rel = "/" + entry.Name.TrimStart('.', '/').TrimEnd('/');
-            if (rel == "/")
-            {
-                continue;
-            }
-
-            var inImage = image is not null && Path.Exists(Path.Combine(image.RootfsPath, rel.TrimStart('/')));
-            var change = inImage ? "modified" : "added";
-            switch (entry.EntryType)
-            {
-                case TarEntryType.CharacterDevice when entry is PosixTarEntry { DeviceMajor: 0, DeviceMinor: 0 }:
-                    changes.Add(new FileChange(rel, "deleted", "whiteout", 0, null));
-                    break;
-                case TarEntryType.Directory:
-                    if (!inImage)
-                    {
-                        changes.Add(new FileChange(rel, change, "directory", 0, null));
-                    }
-
-                    break;
-                case TarEntryType.SymbolicLink:
-                    changes.Add(new FileChange(rel, change, "symlink -> " + entry.LinkName, 0, null));
-                    break;
-                case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
-                    changes.Add(new FileChange(rel, change, "file", entry.Length,
-                        entry.DataStream is { } data ? Convert.ToHexStringLower(await SHA256.HashDataAsync(data, cancellationToken).ConfigureAwait(false)) : null));
-                    break;
-                default:
-                    changes.Add(new FileChange(rel, change, entry.EntryType.ToString().ToLowerInvariant(), 0, null));
-                    break;
-            }
-        }
-
-        changes.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return changes;
     }
 
     private async Task<string> RulesAsync(Sandbox s, NftablesContainment? contained, CancellationToken cancellationToken)

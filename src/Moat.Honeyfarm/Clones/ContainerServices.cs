@@ -1,0 +1,308 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Moat.Host.Rootfs;
+using Moat.Host.Runtime;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Clones;
+
+/// <summary>Clones as real sandboxes: an OCI runtime, a reference image, where clone folders and kept clones live.</summary>
+public sealed record ContainerCloneOptions
+{
+    /// <summary>The reference image's root file system (read-only lower layer of every clone's overlay).</summary>
+    public required string ImageRootfs { get; init; }
+
+    /// <summary>Folder for clone overlays (clones/), the runtime's state (runc/) and kept clones (kept/).</summary>
+    public required string StateDir { get; init; }
+
+    /// <summary>Moat's sandbox init (compiled from native/moat-init.c), bind-mounted as the clone's PID 1.</summary>
+    public required string InitBinary { get; init; }
+
+    public string Runtime { get; init; } = "runc";
+
+    public long MemoryBytes { get; init; } = 64L << 20;
+
+    public double Cpus { get; init; } = 0.5;
+
+    public int Pids { get; init; } = 64;
+
+    /// <summary>How long a new clone may take until every TCP service listens.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    public string KeptDir => Path.Combine(StateDir, "kept");
+
+    public void Validate()
+    {
+        if (!Directory.Exists(ImageRootfs) || !File.Exists(Path.Combine(ImageRootfs, "bin", "sh")))
+        {
+            throw new ArgumentException($"Reference image '{ImageRootfs}' is not a root file system with /bin/sh; build one with `moat image build-busybox` and name its rootfs.");
+        }
+
+        if (!File.Exists(InitBinary))
+        {
+            throw new ArgumentException($"Sandbox init '{InitBinary}' does not exist; rebuild Moat (it is compiled from native/moat-init.c by gcc).");
+        }
+    }
+}
+
+/// <summary>
+/// A clone's services as a real sandbox: an OCI container (runc) in the clone's namespace, its root an overlay over
+/// the reference image, with the clone's own /etc/hostname, /etc/machine-id and host name, running the
+/// personality's services as ordinary programs of the image (busybox httpd for port 80; for other TCP ports a
+/// listener that greets with the banner and the clone's description, then hands the caller a shell: a
+/// high-interaction honeypot, contained by the gateway). Its state is read at retirement against the state it had
+/// when it became ready: files added, modified or deleted in the overlay's upper layer, processes left running.
+/// </summary>
+internal sealed class ContainerServices : ICloneServices
+{
+    /// <summary>Moat's own files in a clone; they are the clone's setup, never its tenants' changes.</summary>
+    internal const string SetupDir = "/.honeyfarm";
+    private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", SetupDir];
+
+    private readonly ContainerCloneOptions _options;
+    private readonly IOciRuntime _runtime;
+    private readonly string _name;
+    private readonly string _folder;
+    private readonly CloneIdentity _identity;
+    private HashSet<FileChange> _baseline = [];
+    private HashSet<int> _baselineProcesses = [];
+    private int _retired;
+
+    private ContainerServices(ContainerCloneOptions options, IOciRuntime runtime, string name, CloneIdentity identity)
+    {
+        _options = options;
+        _runtime = runtime;
+        _name = name;
+        _identity = identity;
+        _folder = Path.Combine(options.StateDir, "clones", name);
+    }
+
+    public string Kind => $"{_options.Runtime} container";
+
+    public long Contacts => -1;
+
+    private string Upper => Path.Combine(_folder, "upper");
+
+    private string Rootfs => Path.Combine(_folder, "rootfs");
+
+    private string CgroupPath => "/moat/" + _name;
+
+    public static CloneServicesFactory Factory(ContainerCloneOptions options)
+    {
+        options.Validate();
+        var runtime = new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
+        return async (ns, name, personality, identity, describe, cancellationToken) =>
+        {
+            var services = new ContainerServices(options, runtime, name, identity);
+            try
+            {
+                await services.StartAsync(ns, personality, describe(), cancellationToken).ConfigureAwait(false);
+                return services;
+            }
+            catch
+            {
+                await services.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        };
+    }
+
+    private async Task StartAsync(NetworkNamespace ns, Personality personality, string describe, CancellationToken cancellationToken)
+    {
+        foreach (var dir in new[] { Upper, Path.Combine(_folder, "work"), Rootfs, Path.Combine(_folder, "bundle") })
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        await OverlayRootfs.MountAsync(_options.ImageRootfs, Upper, Path.Combine(_folder, "work"), Rootfs, cancellationToken).ConfigureAwait(false);
+        WriteSetup(personality, describe);
+        var config = OciSpecBuilder.Build(new OciSandboxConfig
+        {
+            RootfsPath = Rootfs,
+            Hostname = _identity.HostName,
+            NetnsPath = ns.Path,
+            CgroupsPath = CgroupPath,
+            InitBinary = _options.InitBinary,
+            Command = ["/bin/sh", SetupDir + "/services"],
+            MemoryBytes = _options.MemoryBytes,
+            Cpus = _options.Cpus,
+            Pids = _options.Pids,
+        });
+        await File.WriteAllTextAsync(Path.Combine(_folder, "bundle", "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        await _runtime.RunDetachedAsync(_name, Path.Combine(_folder, "bundle"), Path.Combine(_folder, "console.log"), cancellationToken).ConfigureAwait(false);
+        await WaitListeningAsync(personality, cancellationToken).ConfigureAwait(false);
+        _baseline = [.. await ChangesAsync(Path.Combine(_folder, "baseline.tar"), cancellationToken).ConfigureAwait(false)];
+        _baselineProcesses = [.. Cgroups.Processes(CgroupPath)];
+    }
+
+    private void WriteSetup(Personality personality, string describe)
+    {
+        File.WriteAllText(Path.Combine(Rootfs, "etc", "hostname"), _identity.HostName + "\n");
+        File.WriteAllText(Path.Combine(Rootfs, "etc", "machine-id"), _identity.MachineId + "\n");
+        var setup = Rootfs + SetupDir;
+        Directory.CreateDirectory(Path.Combine(setup, "www"));
+        File.WriteAllText(Path.Combine(setup, "describe"), describe + "\n");
+        File.WriteAllText(Path.Combine(setup, "banner"), personality.Banner + "\n");
+        // A TCP caller gets the banner, the clone's description, then a shell reading the connection.
+        File.WriteAllText(Path.Combine(setup, "greet"), $"#!/bin/sh\ncat {SetupDir}/banner {SetupDir}/describe\nexec /bin/sh 2>&1\n");
+        File.SetUnixFileMode(Path.Combine(setup, "greet"), (UnixFileMode)0x1ED);
+        File.WriteAllText(Path.Combine(setup, "www", "index.html"), $"<html><body>{_identity.HostName}</body></html>\n");
+        var services = new StringBuilder("#!/bin/sh\n");
+        foreach (var port in personality.TcpPorts)
+        {
+            services.Append(port == 80
+                ? $"httpd -f -p 80 -h {SetupDir}/www &\n"
+                : string.Create(CultureInfo.InvariantCulture, $"nc -ll -p {port} -e {SetupDir}/greet &\n"));
+        }
+
+        foreach (var port in personality.UdpPorts)
+        {
+            services.Append(CultureInfo.InvariantCulture, $"nc -u -ll -p {port} -e cat &\n");
+        }
+
+        services.Append("wait\n");
+        File.WriteAllText(Path.Combine(setup, "services"), services.ToString());
+    }
+
+    /// <summary>A claimed clone must answer its first SYN: wait (bounded) until every TCP port listens in its namespace.</summary>
+    private async Task WaitListeningAsync(Personality personality, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.StartTimeout);
+        while (true)
+        {
+            var state = await _runtime.StateAsync(_name, timeout.Token).ConfigureAwait(false);
+            if (state is null || state.Status is "stopped")
+            {
+                throw new HoneyfarmException($"Clone {_name}'s services stopped as they started: {Tail(Path.Combine(_folder, "console.log"))}");
+            }
+
+            var listening = ListeningPorts(state.Pid);
+            if (personality.TcpPorts.All(listening.Contains))
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(10, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new HoneyfarmException($"Clone {_name}'s services did not all listen within {_options.StartTimeout.TotalSeconds:0} s (ports {string.Join(",", personality.TcpPorts)}; listening: {string.Join(",", listening)}); its output: {Tail(Path.Combine(_folder, "console.log"))}");
+            }
+        }
+    }
+
+    /// <summary>TCP ports in LISTEN state in the network namespace of a process (/proc/PID/net/tcp and tcp6).</summary>
+    private static HashSet<int> ListeningPorts(int pid)
+    {
+        var ports = new HashSet<int>();
+        try
+        {
+            // busybox listens on the IPv6 wildcard (dual stack) where the namespace has IPv6, on 0.0.0.0 otherwise.
+            foreach (var line in File.ReadLines($"/proc/{pid}/net/tcp").Skip(1).Concat(File.Exists($"/proc/{pid}/net/tcp6") ? File.ReadLines($"/proc/{pid}/net/tcp6").Skip(1) : []))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > 3 && fields[3] == "0A")
+                {
+                    ports.Add(int.Parse(fields[1].AsSpan(fields[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process is gone: nothing listens.
+        }
+
+        return ports;
+    }
+
+    public void Bound(string describe) => File.WriteAllText(Rootfs + SetupDir + "/describe", describe + "\n");
+
+    public async Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _retired, 1) != 0)
+        {
+            return null;
+        }
+
+        var processes = Cgroups.Processes(CgroupPath).Where(p => !_baselineProcesses.Contains(p)).Select(CommandLine).Where(c => c.Length > 0).ToList();
+        var tar = Path.Combine(_folder, "filesystem-changes.tar");
+        var files = (await ChangesAsync(tar, cancellationToken).ConfigureAwait(false)).Where(c => !_baseline.Contains(c) && !IsSetup(c.Path)).ToList();
+        await _runtime.DeleteAsync(_name, cancellationToken).ConfigureAwait(false);
+        await OverlayRootfs.UnmountAsync(Rootfs, cancellationToken).ConfigureAwait(false);
+        if (files.Count == 0 && processes.Count == 0)
+        {
+            Directory.Delete(_folder, recursive: true);
+            return null;
+        }
+
+        // Kept: the upper layer as a tar (every file the tenants wrote, whiteouts for those they deleted) and an account.
+        var kept = Path.Combine(_options.KeptDir, _name);
+        Directory.CreateDirectory(kept);
+        File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"));
+        File.Move(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"));
+        Directory.Delete(_folder, recursive: true);
+        var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes);
+        await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
+        return report;
+    }
+
+    internal static readonly JsonSerializerOptions KeptJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>The upper layer against the image, archived to <paramref name="tar"/>.</summary>
+    private async Task<List<FileChange>> ChangesAsync(string tar, CancellationToken cancellationToken)
+    {
+        File.Delete(tar);
+        await UpperLayer.ArchiveAsync(Upper, tar, cancellationToken).ConfigureAwait(false);
+        return await UpperLayer.ChangesAsync(tar, _options.ImageRootfs, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool IsSetup(string path) => SetupFiles.Any(s => path == s || path.StartsWith(s + "/", StringComparison.Ordinal));
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0'));
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private static string Tail(string path)
+    {
+        try
+        {
+            var text = File.ReadAllText(path).Trim();
+            return text.Length > 300 ? text[^300..] : text;
+        }
+        catch (IOException)
+        {
+            return "(no output)";
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _retired, 1) != 0)
+        {
+            return;
+        }
+
+        await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
+        if (OverlayRootfs.IsMounted(Rootfs))
+        {
+            await OverlayRootfs.UnmountAsync(Rootfs, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+    }
+}

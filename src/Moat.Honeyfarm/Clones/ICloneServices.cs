@@ -1,0 +1,38 @@
+using Moat.Host.Rootfs;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Clones;
+
+/// <summary>
+/// What runs inside a clone's network namespace: the personality's services, started before the clone is claimed,
+/// and at retirement the account of what the clone became.
+/// </summary>
+internal interface ICloneServices : IAsyncDisposable
+{
+    /// <summary>How the services run ("in-process responder", "runc container").</summary>
+    string Kind { get; }
+
+    /// <summary>Connections and datagrams received, when the services can count them (-1 when they cannot).</summary>
+    long Contacts { get; }
+
+    /// <summary>The clone was given an address in a universe: the services learn how to describe themselves.</summary>
+    void Bound(string describe);
+
+    /// <summary>
+    /// Stops the services. A clone whose state changed (files, processes left running) is kept for analysis and
+    /// returned; an untouched one is discarded (null).
+    /// </summary>
+    Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken);
+}
+
+/// <summary>Starts a clone's services in its (address-less) namespace.</summary>
+internal delegate Task<ICloneServices> CloneServicesFactory(NetworkNamespace ns, string name, Personality personality, CloneIdentity identity, Func<string> describe, CancellationToken cancellationToken);
+
+/// <summary>A retired clone kept for analysis: where its evidence is and what changed.</summary>
+public sealed record KeptClone(
+    string Name,
+    string Describe,
+    string Folder,
+    DateTimeOffset KeptAt,
+    IReadOnlyList<FileChange> Files,
+    IReadOnlyList<string> Processes);

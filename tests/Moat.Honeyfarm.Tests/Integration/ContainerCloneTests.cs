@@ -1,0 +1,146 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Moat.Honeyfarm.Clones;
+using Moat.Images.Store;
+using Moat.Linux.Namespaces;
+
+namespace Moat.Honeyfarm.Tests.Integration;
+
+/// <summary>
+/// Clones as real sandboxes: runc containers over a busybox reference image, each with its own host name and
+/// machine id, answering in the farm; a clone its caller changed is kept with its file changes and leftover
+/// processes, an untouched one leaves nothing behind.
+/// </summary>
+[Collection(ContainerCloneTests.Name)]
+public sealed class ContainerCloneTests : IAsyncLifetime
+{
+    public const string Name = "container clones";
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private readonly string _state = Path.Combine(Path.GetTempPath(), "moat-hf-ct-" + Guid.NewGuid().ToString("N")[..8]);
+    private string _image = "";
+
+    public async Task InitializeAsync()
+    {
+        var store = ImageStore.Open(Path.Combine(_state, "images"));
+        _image = store.RootfsPath(await store.BuildBusyboxAsync());
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_state, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    private Task<FarmTopology> FarmAsync(TimeSpan idle) => FarmTopology.CreateAsync(o => o with
+    {
+        WarmClones = 1,
+        MaxClones = 4,
+        IdleTimeout = idle,
+        Personality = new Personality("busybox-server", [23, 80], [], "Debian GNU/Linux 12"),
+        Containers = new ContainerCloneOptions
+        {
+            ImageRootfs = _image,
+            StateDir = Path.Combine(_state, "farm"),
+            InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+        },
+    });
+
+    [Fact]
+    public async Task A_clone_is_a_container_with_its_own_identity_and_a_changed_one_is_kept_with_what_changed()
+    {
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5));
+        var a = IPAddress.Parse("198.18.140.10");
+        var b = IPAddress.Parse("198.18.140.11");
+
+        // The caller gets the banner, the clone's description, then a shell inside the clone.
+        var session = await ShellAsync(farm.Inet, a, 23, "hostname; cat /etc/machine-id; echo planted > /tmp/implant; rm /etc/group; sleep 600 </dev/null >/dev/null 2>&1 & exit");
+        Assert.StartsWith("Debian GNU/Linux 12", session);
+        var describe = session.Split('\n')[1];
+        Assert.Contains("address=198.18.140.10", describe);
+        var host = Field(describe, "host");
+        var machineId = Field(describe, "machine-id");
+        Assert.Contains("\n" + host + "\n", session); // `hostname` inside: the clone's own name
+        Assert.Contains("\n" + machineId + "\n", session); // its own /etc/machine-id
+
+        // Another address is another clone, not alike.
+        var other = await ShellAsync(farm.Inet, b, 23, "exit");
+        Assert.NotEqual(machineId, Field(other.Split('\n')[1], "machine-id"));
+        // Port 80 of the same clone: busybox httpd of the image, serving the clone's page.
+        Assert.Contains(host, await HttpAsync(farm.Inet, a));
+
+        // The universe is closed: both clones are retired; only the changed one is kept, with its account.
+        Assert.True(await farm.Gateway.CloseUniverseAsync(Assert.Single(farm.Gateway.Universes()).Id));
+        Assert.Empty(farm.Gateway.Universes());
+        var kept = Assert.Single(farm.Gateway.KeptClones);
+        Assert.Contains("address=198.18.140.10", kept.Describe);
+        Assert.Contains(kept.Files, f => f.Path == "/tmp/implant" && f.Change == "added" && f.Sha256 == Sha256("planted\n"));
+        Assert.Contains(kept.Files, f => f.Path == "/etc/group" && f.Change == "deleted");
+        Assert.DoesNotContain(kept.Files, f => f.Path is "/etc/hostname" or "/etc/machine-id" || f.Path.StartsWith(ContainerServices.SetupDir, StringComparison.Ordinal));
+        Assert.Contains(kept.Processes, p => p.Contains("sleep 600", StringComparison.Ordinal));
+        Assert.Equal(1, farm.Gateway.Counters.ClonesKept);
+
+        // On disk: the upper layer as a tar and the account as JSON; the untouched clone left no folder.
+        var account = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(kept.Folder, "clone.json"))).RootElement;
+        Assert.Equal(kept.Name, account.GetProperty("name").GetString());
+        Assert.True(File.Exists(Path.Combine(kept.Folder, "filesystem-changes.tar")));
+        Assert.Single(Directory.GetDirectories(Path.Combine(_state, "farm", "clones"))); // the warm clone's
+
+        // The attacker's next packet opens a new universe with a fresh clone at the same address.
+        var again = await ShellAsync(farm.Inet, a, 23, "exit");
+        Assert.NotEqual(machineId, Field(again.Split('\n')[1], "machine-id"));
+        Assert.NotEqual(kept.Describe, again.Split('\n')[1]);
+    }
+
+    [Fact]
+    public async Task Disposing_the_gateway_removes_every_container_mount_and_clone_folder()
+    {
+        var farm = await FarmAsync(TimeSpan.FromMinutes(5));
+        try
+        {
+            await ShellAsync(farm.Inet, IPAddress.Parse("198.18.141.1"), 23, "exit");
+        }
+        finally
+        {
+            await farm.DisposeAsync();
+        }
+
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_state, "farm", "clones")));
+        Assert.DoesNotContain(Path.Combine(_state, "farm"), await File.ReadAllTextAsync("/proc/self/mountinfo"), StringComparison.Ordinal);
+        var runc = Path.Combine(_state, "farm", "runc");
+        Assert.True(!Directory.Exists(runc) || Directory.GetDirectories(runc).Length == 0, "runc still holds containers");
+    }
+
+    private static string Field(string describe, string name) =>
+        describe.Split(' ').Single(f => f.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
+
+    private static string Sha256(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.ASCII.GetBytes(text)));
+
+    /// <summary>Connects from the first attacker, sends the commands, and returns all the clone said until it closed.</summary>
+    private static Task<string> ShellAsync(NetworkNamespace ns, IPAddress address, int port, string commands) =>
+        ExchangeAsync(ns, address, port, commands + "\n");
+
+    private static Task<string> HttpAsync(NetworkNamespace ns, IPAddress address) => ExchangeAsync(ns, address, 80, "GET / HTTP/1.0\r\n\r\n");
+
+    private static async Task<string> ExchangeAsync(NetworkNamespace ns, IPAddress address, int port, string request)
+    {
+        using var socket = NamespaceRunner.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        socket.Bind(new IPEndPoint(FarmTopology.Attacker1, 0));
+        using var timeout = new CancellationTokenSource(Deadline);
+        await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token);
+        await socket.SendAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, timeout.Token);
+        var text = new StringBuilder();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+        {
+            text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+        }
+
+        return text.ToString();
+    }
+}
+
+[CollectionDefinition(ContainerCloneTests.Name, DisableParallelization = true)]
+public sealed class ContainerCloneCollection;
