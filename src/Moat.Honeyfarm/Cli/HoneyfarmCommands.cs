@@ -3,10 +3,13 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Containment;
 using Moat.Honeyfarm.Gateway;
 using Moat.Honeyfarm.Lab;
 using Moat.Honeyfarm.Universes;
+using Moat.Images.Cli;
+using Moat.Images.Store;
 using Moat.Linux.Namespaces;
 
 namespace Moat.Honeyfarm.Cli;
@@ -20,7 +23,143 @@ public static class HoneyfarmCommands
         honeyfarm.Subcommands.Add(CreateRun());
         honeyfarm.Subcommands.Add(CreateDemo());
         honeyfarm.Subcommands.Add(CreateReplay());
+        honeyfarm.Subcommands.Add(CreateKept());
         return honeyfarm;
+    }
+
+    private static readonly Option<string> Clones = new("--clones")
+    {
+        Description = "How clones run: runc (real sandboxes over a reference image; changed clones are kept for analysis) or in-process (light listeners in the gateway's process).",
+        DefaultValueFactory = _ => "runc",
+    };
+
+    private static readonly Option<string> Image = new("--image")
+    {
+        Description = "The clones' reference image: a name in <state-dir>/images (built from this machine's busybox when it is \"busybox\" and missing) or a root file system folder.",
+        DefaultValueFactory = _ => "busybox",
+    };
+
+    /// <summary>Where a farm keeps clone overlays, runc's state and kept clones.</summary>
+    private static string FarmDir(ParseResult parseResult) => Path.Combine(parseResult.GetValue(ImageCommands.StateDirOption)!, "honeyfarm");
+
+    /// <summary>The container options the --clones/--image switches ask for (null: in-process clones), or an error sentence.</summary>
+    private static async Task<(ContainerCloneOptions? Options, string? Error)> ContainersAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        switch (parseResult.GetValue(Clones))
+        {
+            case "in-process":
+                return (null, null);
+            case "runc":
+                break;
+            default:
+                return (null, $"--clones '{parseResult.GetValue(Clones)}' is not valid; use runc or in-process.");
+        }
+
+        var image = parseResult.GetValue(Image)!;
+        string rootfs;
+        if (Directory.Exists(image))
+        {
+            rootfs = image;
+        }
+        else
+        {
+            var store = ImageStore.Open(Path.Combine(parseResult.GetValue(ImageCommands.StateDirOption)!, "images"));
+            var info = store.Resolve(image);
+            if (info is null && image == "busybox")
+            {
+                info = await store.BuildBusyboxAsync(cancellationToken: cancellationToken);
+            }
+
+            if (info is null)
+            {
+                return (null, $"--image '{image}' is neither an image in the state folder's store nor a folder; see `moat image ls`.");
+            }
+
+            rootfs = store.RootfsPath(info);
+        }
+
+        var options = new ContainerCloneOptions
+        {
+            ImageRootfs = rootfs,
+            StateDir = FarmDir(parseResult),
+            InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            return (null, e.Message);
+        }
+
+        return (options, null);
+    }
+
+    private static Command CreateKept()
+    {
+        var json = new Option<bool>("--json") { Description = "Print the kept clones as JSON." };
+        var kept = new Command("kept", """
+            List the clones kept for analysis (their files or processes changed), newest first: each one's address,
+            universe and identity, what changed, and the folder holding its upper layer (filesystem-changes.tar),
+            console output and account (clone.json).
+
+            Example:
+              moat honeyfarm kept --json
+            """);
+        kept.Options.Add(json);
+        kept.SetAction(parseResult =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            var folder = Path.Combine(FarmDir(parseResult), "kept");
+            var clones = new List<KeptClone>();
+            foreach (var account in Directory.Exists(folder) ? Directory.GetFiles(folder, "clone.json", SearchOption.AllDirectories) : [])
+            {
+                try
+                {
+                    if (System.Text.Json.JsonSerializer.Deserialize<KeptClone>(File.ReadAllText(account), ContainerServices.KeptJson) is { } c)
+                    {
+                        clones.Add(c);
+                    }
+                }
+                catch (System.Text.Json.JsonException e)
+                {
+                    parseResult.InvocationConfiguration.Error.WriteLine($"{account}: not a kept clone's account ({e.Message}); skipped.");
+                }
+            }
+
+            clones.Sort((a, b) => b.KeptAt.CompareTo(a.KeptAt));
+            if (parseResult.GetValue(json))
+            {
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(clones, ContainerServices.KeptJson));
+                return 0;
+            }
+
+            if (clones.Count == 0)
+            {
+                output.WriteLine($"no kept clones in {folder}");
+                return 0;
+            }
+
+            foreach (var c in clones)
+            {
+                output.WriteLine($"{c.Name}  kept {c.KeptAt:u}  {c.Describe}");
+                foreach (var f in c.Files)
+                {
+                    output.WriteLine($"  {f.Change,-8} {f.Path}  {f.Type}{(f.Sha256 is null ? "" : " sha256 " + f.Sha256)}");
+                }
+
+                foreach (var p in c.Processes)
+                {
+                    output.WriteLine($"  running  {p}");
+                }
+
+                output.WriteLine($"  evidence {c.Folder}");
+            }
+
+            return 0;
+        });
+        return kept;
     }
 
     private static Command CreateRun()
@@ -45,7 +184,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, Clones, Image })
         {
             run.Options.Add(option);
         }
@@ -98,6 +237,14 @@ public static class HoneyfarmCommands
                 IdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(idle)),
                 WhenFull = parseResult.GetValue(full) == "drop" ? FullPolicy.Drop : FullPolicy.RecycleLongestIdle,
             };
+            var (containers, problem) = await ContainersAsync(parseResult, cancellationToken);
+            if (problem is not null)
+            {
+                error.WriteLine(problem);
+                return 2;
+            }
+
+            options = options with { Containers = containers };
             try
             {
                 options.Validate();
@@ -206,6 +353,8 @@ public static class HoneyfarmCommands
             infection, and tear everything down.
             """);
         demo.Options.Add(policy);
+        demo.Options.Add(Clones);
+        demo.Options.Add(Image);
         demo.SetAction(async (parseResult, cancellationToken) =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -215,7 +364,14 @@ public static class HoneyfarmCommands
                 return 2;
             }
 
-            await using var lab = await FarmLab.StartAsync(o => o with { Export = export, ScanFilterInterval = TimeSpan.Zero, WarmClones = 4 }, cancellationToken);
+            var (containers, problem) = await ContainersAsync(parseResult, cancellationToken);
+            if (problem is not null)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine(problem);
+                return 2;
+            }
+
+            await using var lab = await FarmLab.StartAsync(o => o with { Export = export, ScanFilterInterval = TimeSpan.Zero, WarmClones = 4, Containers = containers }, cancellationToken);
             var a = IPAddress.Parse("198.18.130.10");
             var b = IPAddress.Parse("198.18.130.11");
             foreach (var (source, target) in new[] { (0, a), (1, a), (0, b) })
@@ -234,8 +390,27 @@ public static class HoneyfarmCommands
                 }
             }
 
+            if (containers is not null)
+            {
+                // A real sandbox gives its caller a shell: the first attacker plants a file in clone a, then its universe
+                // is closed; the changed clone is kept with what changed, the untouched ones leave nothing.
+                var session = await ExchangeAsync(lab.Internet, FarmLab.Source(0), a, 22, "hostname; echo planted > /tmp/implant; exit\n", cancellationToken);
+                output.WriteLine($"{FarmLab.Source(0)} -> {a}:22 shell: {string.Join(" | ", session.Split('\n', StringSplitOptions.RemoveEmptyEntries))}");
+            }
+
             output.Write(Describe(lab.Gateway));
             output.WriteLine($"packets from clones dropped by policy: {await lab.Gateway.BlockedPacketsAsync(cancellationToken)}");
+            if (containers is not null)
+            {
+                var universe = lab.Gateway.Universes().First(u => FarmLab.Source(0).Equals(u.Attacker));
+                await lab.Gateway.CloseUniverseAsync(universe.Id);
+                output.WriteLine($"closed universe {universe.Id}; clones kept for analysis (moat honeyfarm kept):");
+                foreach (var k in lab.Gateway.KeptClones)
+                {
+                    output.WriteLine($"  {k.Name} {k.Describe}: {string.Join(", ", k.Files.Select(f => $"{f.Change} {f.Path}"))}; evidence in {k.Folder}");
+                }
+            }
+
             return 0;
         });
         return demo;
@@ -259,7 +434,7 @@ public static class HoneyfarmCommands
             s.Append(CultureInfo.InvariantCulture, $"universe {u.Id} (source {u.Attacker?.ToString() ?? "shared"}): {u.Clones.Count} clones\n");
             foreach (var clone in u.Clones)
             {
-                s.Append(CultureInfo.InvariantCulture, $"  {clone.Address,-16} {clone.HostName}  {clone.Name}  contacts {clone.Contacts}\n");
+                s.Append(CultureInfo.InvariantCulture, $"  {clone.Address,-16} {clone.HostName}  {clone.Name}  {(clone.Contacts < 0 ? "(a real sandbox: contacts not counted)" : $"contacts {clone.Contacts}")}\n");
             }
 
             foreach (var (from, to) in u.Infections)
@@ -269,6 +444,33 @@ public static class HoneyfarmCommands
         }
 
         return s.ToString();
+    }
+
+    /// <summary>Sends a request to ADDRESS:PORT and returns everything said back until the peer closes (bounded: 10 s).</summary>
+    private static async Task<string> ExchangeAsync(NetworkNamespace ns, IPAddress from, IPAddress address, int port, string request, CancellationToken cancellationToken)
+    {
+        using var socket = NamespaceRunner.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        socket.Bind(new IPEndPoint(from, 0));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        var text = new StringBuilder();
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token);
+            await socket.SendAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, timeout.Token);
+            var buffer = new byte[4096];
+            int n;
+            while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+            {
+                text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"(cut short: {e.Message})");
+        }
+
+        return text.ToString();
     }
 
     private static async Task<string?> GreetAsync(NetworkNamespace ns, IPAddress? from, IPAddress address, CancellationToken cancellationToken)

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using Moat.Host.Rootfs;
 using Moat.Host.Runtime;
+using Moat.Linux;
+using Moat.Linux.Mounts;
 using Moat.Linux.Namespaces;
 
 namespace Moat.Honeyfarm.Clones;
@@ -26,6 +28,12 @@ public sealed record ContainerCloneOptions
     public double Cpus { get; init; } = 0.5;
 
     public int Pids { get; init; } = 64;
+
+    /// <summary>
+    /// Size of the tmpfs holding a clone's writable layer: a clone that fills its disk fills only this (its writes
+    /// are memory, charged to its own memory cgroup), never the host's file system.
+    /// </summary>
+    public long DiskBytes { get; init; } = 64L << 20;
 
     /// <summary>How long a new clone may take until every TCP service listens.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(20);
@@ -58,7 +66,7 @@ internal sealed class ContainerServices : ICloneServices
 {
     /// <summary>Moat's own files in a clone; they are the clone's setup, never its tenants' changes.</summary>
     internal const string SetupDir = "/.honeyfarm";
-    private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", SetupDir];
+    private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", SetupDir, "/.moat"];
 
     private readonly ContainerCloneOptions _options;
     private readonly IOciRuntime _runtime;
@@ -108,8 +116,48 @@ internal sealed class ContainerServices : ICloneServices
         };
     }
 
+    /// <summary>
+    /// Retires the clones a previous gateway on this state folder left behind (it stopped without retiring them:
+    /// killed, or the machine lost power): each one's container and mounts go, and one whose files differ from the
+    /// image is kept as at a normal retirement. Its ready-time state is lost with the old gateway, so its changes are
+    /// read against the image (Moat's setup files left out) and its processes are not judged.
+    /// </summary>
+    public static async Task<IReadOnlyList<KeptClone>> ReclaimAsync(ContainerCloneOptions options, CancellationToken cancellationToken = default)
+    {
+        var runtime = new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
+        var folders = Path.Combine(options.StateDir, "clones");
+        var names = (Directory.Exists(folders) ? Directory.GetDirectories(folders).Select(Path.GetFileName).OfType<string>() : [])
+            .Union((await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Id), StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var kept = new List<KeptClone>();
+        foreach (var name in names)
+        {
+            var stale = new ContainerServices(options, runtime, name, new CloneIdentity("", "", 0));
+            stale._baselineProcesses = [.. Cgroups.Processes(stale.CgroupPath)];
+            string describe;
+            try
+            {
+                describe = File.ReadAllText(stale.Upper + SetupDir + "/describe").Trim();
+            }
+            catch (IOException)
+            {
+                describe = "(description lost)";
+            }
+
+            if (await stale.RetireAsync(describe + " (recovered: its gateway stopped without retiring it)", cancellationToken).ConfigureAwait(false) is { } k)
+            {
+                kept.Add(k);
+            }
+        }
+
+        return kept;
+    }
+
     private async Task StartAsync(NetworkNamespace ns, Personality personality, string describe, CancellationToken cancellationToken)
     {
+        Directory.CreateDirectory(_folder);
+        MountTmpfs();
         foreach (var dir in new[] { Upper, Path.Combine(_folder, "work"), Rootfs, Path.Combine(_folder, "bundle") })
         {
             Directory.CreateDirectory(dir);
@@ -132,8 +180,48 @@ internal sealed class ContainerServices : ICloneServices
         await File.WriteAllTextAsync(Path.Combine(_folder, "bundle", "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
         await _runtime.RunDetachedAsync(_name, Path.Combine(_folder, "bundle"), Path.Combine(_folder, "console.log"), cancellationToken).ConfigureAwait(false);
         await WaitListeningAsync(personality, cancellationToken).ConfigureAwait(false);
-        _baseline = [.. await ChangesAsync(Path.Combine(_folder, "baseline.tar"), cancellationToken).ConfigureAwait(false)];
+        var baseline = TempTar("baseline");
+        try
+        {
+            _baseline = [.. await ChangesAsync(baseline, cancellationToken).ConfigureAwait(false)];
+        }
+        finally
+        {
+            File.Delete(baseline);
+        }
+
         _baselineProcesses = [.. Cgroups.Processes(CgroupPath)];
+    }
+
+    /// <summary>The clone's folder becomes a tmpfs of <see cref="ContainerCloneOptions.DiskBytes"/>: upper and work layers, bundle, console log.</summary>
+    private void MountTmpfs()
+    {
+        try
+        {
+            MountTable.MountTmpfs(_folder, _options.DiskBytes);
+        }
+        catch (LinuxException e)
+        {
+            throw new HoneyfarmException($"Cannot mount the tmpfs for clone {_name} at {_folder}: {e.Message}", e);
+        }
+    }
+
+    private async Task RemoveFolderAsync()
+    {
+        if (OverlayRootfs.IsMounted(Rootfs))
+        {
+            await OverlayRootfs.UnmountAsync(Rootfs, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (OverlayRootfs.IsMounted(_folder))
+        {
+            await OverlayRootfs.UnmountAsync(_folder, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
     }
 
     private void WriteSetup(Personality personality, string describe)
@@ -228,26 +316,47 @@ internal sealed class ContainerServices : ICloneServices
             return null;
         }
 
-        var processes = Cgroups.Processes(CgroupPath).Where(p => !_baselineProcesses.Contains(p)).Select(CommandLine).Where(c => c.Length > 0).ToList();
-        var tar = Path.Combine(_folder, "filesystem-changes.tar");
-        var files = (await ChangesAsync(tar, cancellationToken).ConfigureAwait(false)).Where(c => !_baseline.Contains(c) && !IsSetup(c.Path)).ToList();
-        await _runtime.DeleteAsync(_name, cancellationToken).ConfigureAwait(false);
-        await OverlayRootfs.UnmountAsync(Rootfs, cancellationToken).ConfigureAwait(false);
-        if (files.Count == 0 && processes.Count == 0)
+        // The tar is written outside the clone's tmpfs, which a clone may have filled.
+        var tar = TempTar("changes");
+        try
         {
-            Directory.Delete(_folder, recursive: true);
-            return null;
-        }
+            var processes = Cgroups.Processes(CgroupPath).Where(p => !_baselineProcesses.Contains(p)).Select(CommandLine).Where(c => c.Length > 0).ToList();
+            var files = (await ChangesAsync(tar, cancellationToken).ConfigureAwait(false)).Where(c => !_baseline.Contains(c) && !IsSetup(c.Path)).ToList();
+            if (files.Count == 0 && processes.Count == 0)
+            {
+                return null;
+            }
 
-        // Kept: the upper layer as a tar (every file the tenants wrote, whiteouts for those they deleted) and an account.
-        var kept = Path.Combine(_options.KeptDir, _name);
-        Directory.CreateDirectory(kept);
-        File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"));
-        File.Move(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"));
-        Directory.Delete(_folder, recursive: true);
-        var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes);
-        await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
-        return report;
+            // Kept: the upper layer as a tar (every file the tenants wrote, whiteouts for those they deleted), the
+            // clone's console output and an account.
+            var kept = Path.Combine(_options.KeptDir, _name);
+            Directory.CreateDirectory(kept);
+            File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"), overwrite: true);
+            File.Copy(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"), overwrite: true);
+            var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes);
+            await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
+            return report;
+        }
+        finally
+        {
+            File.Delete(tar);
+            await RemoveAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A scratch tar path on the state folder's file system (not the clone's tmpfs).</summary>
+    private string TempTar(string what)
+    {
+        var dir = Path.Combine(_options.StateDir, "tmp");
+        Directory.CreateDirectory(dir);
+        return Path.Combine(dir, $"{_name}-{what}.tar");
+    }
+
+    /// <summary>The container, its mounts and its folder go; safe to repeat.</summary>
+    private async Task RemoveAsync()
+    {
+        await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
+        await RemoveFolderAsync().ConfigureAwait(false);
     }
 
     internal static readonly JsonSerializerOptions KeptJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -289,20 +398,9 @@ internal sealed class ContainerServices : ICloneServices
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _retired, 1) != 0)
+        if (Interlocked.Exchange(ref _retired, 1) == 0)
         {
-            return;
-        }
-
-        await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
-        if (OverlayRootfs.IsMounted(Rootfs))
-        {
-            await OverlayRootfs.UnmountAsync(Rootfs, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        if (Directory.Exists(_folder))
-        {
-            Directory.Delete(_folder, recursive: true);
+            await RemoveAsync().ConfigureAwait(false);
         }
     }
 }

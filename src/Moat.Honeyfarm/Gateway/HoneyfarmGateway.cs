@@ -121,6 +121,16 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             throw new ArgumentException($"Outside interface {_options.OutsideInterface} does not exist in namespace {_namespace.Name}; name the link that faces the attackers.");
         }
 
+        if (_options.Containers is { } containers)
+        {
+            foreach (var kept in await ContainerServices.ReclaimAsync(containers, cancellationToken).ConfigureAwait(false))
+            {
+                _kept.Enqueue(kept);
+                _counters = _counters with { ClonesKept = _counters.ClonesKept + 1 };
+                LogKept(_logger, kept.Name, kept.Describe, kept.Files.Count, kept.Processes.Count, kept.Folder);
+            }
+        }
+
         Sysctl.Write(_namespace, "net.ipv4.ip_forward", "1");
         Sysctl.Write(_namespace, "net.ipv4.conf.all.rp_filter", "0");
         Sysctl.Write(_namespace, "net.ipv4.conf.default.rp_filter", "0");

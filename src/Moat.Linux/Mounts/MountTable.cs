@@ -71,6 +71,16 @@ public static class MountTable
             $"mount overlay at {target}");
     }
 
+    /// <summary>Mounts a tmpfs of at most <paramref name="bytes"/> at <paramref name="target"/> (mode 0700, nosuid, nodev).</summary>
+    public static void MountTmpfs(string target, long bytes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(target);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        Interop.Check(
+            Interop.Mount("tmpfs", target, "tmpfs", Interop.MS_NOSUID | Interop.MS_NODEV, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"size={bytes},mode=0700")),
+            $"mount tmpfs at {target}");
+    }
+
     /// <summary>Bind-mounts <paramref name="source"/> at <paramref name="target"/>, optionally read-only and with the mounts below it.</summary>
     public static void BindMount(string source, string target, bool readOnly = false, bool recursive = false)
     {

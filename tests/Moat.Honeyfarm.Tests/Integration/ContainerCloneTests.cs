@@ -33,7 +33,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private Task<FarmTopology> FarmAsync(TimeSpan idle) => FarmTopology.CreateAsync(o => o with
+    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20) => FarmTopology.CreateAsync(o => o with
     {
         WarmClones = 1,
         MaxClones = 4,
@@ -44,6 +44,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
             ImageRootfs = _image,
             StateDir = Path.Combine(_state, "farm"),
             InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+            DiskBytes = diskBytes,
         },
     });
 
@@ -94,6 +95,74 @@ public sealed class ContainerCloneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_clone_that_fills_its_disk_or_kills_its_own_services_harms_nothing_else()
+    {
+        const long disk = 16L << 20;
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), disk);
+        var filler = IPAddress.Parse("198.18.142.1");
+        var killer = IPAddress.Parse("198.18.142.2");
+        long hostFreeBefore = new DriveInfo(_state).AvailableFreeSpace;
+
+        var fill = await ShellAsync(farm.Inet, filler, 23, "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1; echo rc=$?");
+        Assert.Contains("No space left", fill);
+        Assert.DoesNotContain("rc=0", fill);
+        // The clone's writable layer is its own bounded tmpfs: the host's file system did not take the 64 MiB.
+        Assert.True(hostFreeBefore - new DriveInfo(_state).AvailableFreeSpace < disk, "the clone's writes reached the host's disk");
+
+        // A clone that kills every process of its own (but its init) stops answering; the farm goes on.
+        await ShellAsync(farm.Inet, killer, 23, "kill -9 -1");
+        var neighbour = await ShellAsync(farm.Inet, IPAddress.Parse("198.18.142.3"), 23, "echo alive");
+        Assert.Contains("alive", neighbour);
+        Assert.Contains("alive", await ShellAsync(farm.Inet, filler, 23, "echo alive"));
+
+        Assert.True(await farm.Gateway.CloseUniverseAsync(Assert.Single(farm.Gateway.Universes()).Id));
+        var kept = Assert.Single(farm.Gateway.KeptClones);
+        var filled = Assert.Single(kept.Files, f => f.Path == "/tmp/fill");
+        Assert.True(filled.Bytes is > 0 and < disk, $"{filled.Bytes} bytes kept");
+        Assert.Single(Directory.GetDirectories(Path.Combine(_state, "farm", "clones"))); // only the warm clone's: the three retired clones left no folder
+    }
+
+    [Fact]
+    public async Task Clones_a_stopped_gateway_left_behind_are_reclaimed_and_a_changed_one_is_kept()
+    {
+        // Two clones started as a gateway would, then abandoned (as by a gateway killed mid-run): one was written to.
+        var options = new ContainerCloneOptions
+        {
+            ImageRootfs = _image,
+            StateDir = Path.Combine(_state, "crashed"),
+            InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+        };
+        var factory = ContainerServices.Factory(options);
+        var suffix = Guid.NewGuid().ToString("N")[..6];
+        var namespaces = new[] { NetworkNamespace.Create("hfr" + suffix + "a"), NetworkNamespace.Create("hfr" + suffix + "b") };
+        try
+        {
+            var personality = new Personality("p", [23], [], "banner");
+            var touched = await factory(namespaces[0], namespaces[0].Name, personality, CloneIdentity.Create(new Random(1)), () => "host=x universe=3 address=198.18.143.1", CancellationToken.None);
+            await factory(namespaces[1], namespaces[1].Name, personality, CloneIdentity.Create(new Random(2)), () => "host=y", CancellationToken.None);
+            await File.WriteAllTextAsync(Path.Combine(options.StateDir, "clones", namespaces[0].Name, "rootfs", "root", "payload"), "x");
+
+            var kept = await ContainerServices.ReclaimAsync(options);
+
+            var k = Assert.Single(kept);
+            Assert.Equal(namespaces[0].Name, k.Name);
+            Assert.Contains("address=198.18.143.1", k.Describe);
+            Assert.Equal(["/root/payload"], k.Files.Select(f => f.Path));
+            Assert.Empty(Directory.GetDirectories(Path.Combine(options.StateDir, "clones")));
+            Assert.DoesNotContain(Path.Combine(options.StateDir, "clones"), await File.ReadAllTextAsync("/proc/self/mountinfo"), StringComparison.Ordinal);
+            await touched.DisposeAsync(); // already gone: disposing again is harmless
+        }
+        finally
+        {
+            foreach (var ns in namespaces)
+            {
+                ns.Dispose();
+                NetworkNamespace.Delete(ns.Name);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Disposing_the_gateway_removes_every_container_mount_and_clone_folder()
     {
         var farm = await FarmAsync(TimeSpan.FromMinutes(5));
@@ -117,7 +186,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
 
     private static string Sha256(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.ASCII.GetBytes(text)));
 
-    /// <summary>Connects from the first attacker, sends the commands, and returns all the clone said until it closed.</summary>
+    /// <summary>Connects from the first attacker, sends the commands (then end of input), and returns all the clone said until it closed.</summary>
     private static Task<string> ShellAsync(NetworkNamespace ns, IPAddress address, int port, string commands) =>
         ExchangeAsync(ns, address, port, commands + "\n");
 
@@ -130,6 +199,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         using var timeout = new CancellationTokenSource(Deadline);
         await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token);
         await socket.SendAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, timeout.Token);
+        socket.Shutdown(SocketShutdown.Send); // a shell reads end of input and exits
         var text = new StringBuilder();
         var buffer = new byte[4096];
         int n;
