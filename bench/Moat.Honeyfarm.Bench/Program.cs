@@ -4,6 +4,14 @@ using Moat.Honeyfarm.Bench;
 // Honeyfarm macro benchmark: first packet to answer, clones per second, memory per idle clone, gateway packet rate.
 // Run as root: dotnet run -c Release --project bench/Moat.Honeyfarm.Bench -- [samples] [burst] [live] [packets]
 //         or: ... -- replay   (only the scan captures replayed into a farm)
+//         or: ... -- containers [samples] [live]   (clones as runc sandboxes; also part of the full run)
+if (args is ["containers", ..])
+{
+    Console.WriteLine($"# moat honeyfarm bench (containers)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+    await ContainerClones.RunAsync(Arg(1, 50), Arg(2, 100));
+    return;
+}
+
 if (args is ["replay"])
 {
     Console.WriteLine($"# moat honeyfarm bench (replay)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
@@ -22,5 +30,6 @@ await Burst.RunAsync(burst);
 await LiveClones.RunAsync(live);
 await PacketRate.RunAsync(packets);
 await ReplayScans.RunAsync();
+await ContainerClones.RunAsync(50, 100);
 
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;

@@ -70,17 +70,20 @@ internal sealed class ContainerServices : ICloneServices
 
     private readonly ContainerCloneOptions _options;
     private readonly IOciRuntime _runtime;
+    private readonly CloneWatch? _watch;
     private readonly string _name;
     private readonly string _folder;
     private readonly CloneIdentity _identity;
     private HashSet<FileChange> _baseline = [];
     private HashSet<int> _baselineProcesses = [];
+    private int _baselineExecs;
     private int _retired;
 
-    private ContainerServices(ContainerCloneOptions options, IOciRuntime runtime, string name, CloneIdentity identity)
+    private ContainerServices(ContainerCloneOptions options, IOciRuntime runtime, string name, CloneIdentity identity, CloneWatch? watch = null)
     {
         _options = options;
         _runtime = runtime;
+        _watch = watch;
         _name = name;
         _identity = identity;
         _folder = Path.Combine(options.StateDir, "clones", name);
@@ -96,13 +99,14 @@ internal sealed class ContainerServices : ICloneServices
 
     private string CgroupPath => "/moat/" + _name;
 
-    public static CloneServicesFactory Factory(ContainerCloneOptions options)
+    /// <summary>Starts clones as containers; <paramref name="watch"/> (optional) records what each one runs.</summary>
+    public static CloneServicesFactory Factory(ContainerCloneOptions options, CloneWatch? watch = null)
     {
         options.Validate();
         var runtime = new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
         return async (ns, name, personality, identity, describe, cancellationToken) =>
         {
-            var services = new ContainerServices(options, runtime, name, identity);
+            var services = new ContainerServices(options, runtime, name, identity, watch);
             try
             {
                 await services.StartAsync(ns, personality, describe(), cancellationToken).ConfigureAwait(false);
@@ -164,6 +168,7 @@ internal sealed class ContainerServices : ICloneServices
         }
 
         await OverlayRootfs.MountAsync(_options.ImageRootfs, Upper, Path.Combine(_folder, "work"), Rootfs, cancellationToken).ConfigureAwait(false);
+        _watch?.Watch(_name, Rootfs, _options.ImageRootfs);
         WriteSetup(personality, describe);
         var config = OciSpecBuilder.Build(new OciSandboxConfig
         {
@@ -191,6 +196,7 @@ internal sealed class ContainerServices : ICloneServices
         }
 
         _baselineProcesses = [.. Cgroups.Processes(CgroupPath)];
+        _baselineExecs = _watch?.Peek(_name).Count ?? 0;
     }
 
     /// <summary>The clone's folder becomes a tmpfs of <see cref="ContainerCloneOptions.DiskBytes"/>: upper and work layers, bundle, console log.</summary>
@@ -322,7 +328,11 @@ internal sealed class ContainerServices : ICloneServices
         {
             var processes = Cgroups.Processes(CgroupPath).Where(p => !_baselineProcesses.Contains(p)).Select(CommandLine).Where(c => c.Length > 0).ToList();
             var files = (await ChangesAsync(tar, cancellationToken).ConfigureAwait(false)).Where(c => !_baseline.Contains(c) && !IsSetup(c.Path)).ToList();
-            if (files.Count == 0 && processes.Count == 0)
+            var execs = (_watch?.Take(_name) ?? []).Skip(_baselineExecs)
+                .Select(r => new CloneExec(r.Time, r.Path, r.Argv, r.Sha256, r.Path is { } path && IsSetup(path) ? false : r.Drift, r.Verification.ToString()))
+                .ToList();
+            // Changed: files written or deleted, processes its services did not start, or a program the image lacks was run.
+            if (files.Count == 0 && processes.Count == 0 && !execs.Any(e => e.Drift == true))
             {
                 return null;
             }
@@ -333,7 +343,8 @@ internal sealed class ContainerServices : ICloneServices
             Directory.CreateDirectory(kept);
             File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"), overwrite: true);
             File.Copy(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"), overwrite: true);
-            var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes);
+            var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes, execs,
+                _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable);
             await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
             return report;
         }
@@ -355,6 +366,7 @@ internal sealed class ContainerServices : ICloneServices
     /// <summary>The container, its mounts and its folder go; safe to repeat.</summary>
     private async Task RemoveAsync()
     {
+        _watch?.Take(_name);
         await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
         await RemoveFolderAsync().ConfigureAwait(false);
     }

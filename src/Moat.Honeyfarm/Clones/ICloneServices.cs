@@ -28,11 +28,20 @@ internal interface ICloneServices : IAsyncDisposable
 /// <summary>Starts a clone's services in its (address-less) namespace.</summary>
 internal delegate Task<ICloneServices> CloneServicesFactory(NetworkNamespace ns, string name, Personality personality, CloneIdentity identity, Func<string> describe, CancellationToken cancellationToken);
 
-/// <summary>A retired clone kept for analysis: where its evidence is and what changed.</summary>
+/// <summary>
+/// A retired clone kept for analysis: where its evidence is, what changed (files, processes left running) and what
+/// it ran after it became ready (<see cref="Execs"/>; <see cref="ExecMonitoring"/> says why not, when it could not
+/// be watched).
+/// </summary>
 public sealed record KeptClone(
     string Name,
     string Describe,
     string Folder,
     DateTimeOffset KeptAt,
     IReadOnlyList<FileChange> Files,
-    IReadOnlyList<string> Processes);
+    IReadOnlyList<string> Processes,
+    IReadOnlyList<CloneExec>? Execs = null,
+    string? ExecMonitoring = null);
+
+/// <summary>One program a clone ran, as the exec monitor recorded it from outside the clone.</summary>
+public sealed record CloneExec(DateTimeOffset Time, string? Path, IReadOnlyList<string> Argv, string? Sha256, bool? Drift, string Verification);

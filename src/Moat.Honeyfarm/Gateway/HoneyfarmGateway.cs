@@ -36,6 +36,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly ContainmentRules _rules;
     private readonly ScanFilter _scanFilter;
     private readonly CloneServicesFactory _services;
+    private readonly CloneWatch? _watch;
     private readonly ConcurrentQueue<KeptClone> _kept = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, Universe> _bySource = [];
@@ -68,7 +69,15 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _rtnl = RtNetlink.OpenIn(ns);
         _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export);
         _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
-        _services = options.Containers is { } containers ? ContainerServices.Factory(containers) : Responder.StartAsync;
+        if (options.Containers is { } containers)
+        {
+            _watch = CloneWatch.Start();
+            _services = ContainerServices.Factory(containers, _watch);
+        }
+        else
+        {
+            _services = Responder.StartAsync;
+        }
         _darkBase = PacketHeader.ToUInt32(options.DarkRange.BaseAddress);
         _darkMask = options.DarkRange.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.DarkRange.PrefixLength);
         _suffix = random.Next(0x100000, 0xffffff).ToString("x6", System.Globalization.CultureInfo.InvariantCulture);

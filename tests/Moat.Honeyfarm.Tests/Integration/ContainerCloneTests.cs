@@ -56,7 +56,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         var b = IPAddress.Parse("198.18.140.11");
 
         // The caller gets the banner, the clone's description, then a shell inside the clone.
-        var session = await ShellAsync(farm.Inet, a, 23, "hostname; cat /etc/machine-id; echo planted > /tmp/implant; rm /etc/group; sleep 600 </dev/null >/dev/null 2>&1 & exit");
+        var session = await ShellAsync(farm.Inet, a, 23, "hostname; cat /etc/machine-id; echo planted > /tmp/implant; rm /etc/group; cp /bin/busybox /tmp/tool; /tmp/tool true; sleep 600 </dev/null >/dev/null 2>&1 & exit");
         Assert.StartsWith("Debian GNU/Linux 12", session);
         var describe = session.Split('\n')[1];
         Assert.Contains("address=198.18.140.10", describe);
@@ -80,6 +80,10 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         Assert.Contains(kept.Files, f => f.Path == "/etc/group" && f.Change == "deleted");
         Assert.DoesNotContain(kept.Files, f => f.Path is "/etc/hostname" or "/etc/machine-id" || f.Path.StartsWith(ContainerServices.SetupDir, StringComparison.Ordinal));
         Assert.Contains(kept.Processes, p => p.Contains("sleep 600", StringComparison.Ordinal));
+        // What it ran, recorded from outside by the exec monitor: the dropped program as drift, the image's as not.
+        Assert.Null(kept.ExecMonitoring);
+        Assert.Contains(kept.Execs!, e => e.Path == "/tmp/tool" && e.Drift == true && e.Sha256 == Sha256File(Path.Combine(_image, "bin", "busybox")));
+        Assert.Contains(kept.Execs!, e => e.Argv.SequenceEqual(["sleep", "600"]) && e.Drift == false);
         Assert.Equal(1, farm.Gateway.Counters.ClonesKept);
 
         // On disk: the upper layer as a tar and the account as JSON; the untouched clone left no folder.
@@ -183,6 +187,8 @@ public sealed class ContainerCloneTests : IAsyncLifetime
 
     private static string Field(string describe, string name) =>
         describe.Split(' ').Single(f => f.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
+
+    private static string Sha256File(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
 
     private static string Sha256(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.ASCII.GetBytes(text)));
 
