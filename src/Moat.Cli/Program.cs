@@ -35,7 +35,9 @@ root.Subcommands.Add(FabricCommands.Create());
 // Command trees from the other assemblies declare their own --json (they also run without this root, in tests); it is
 // the same switch as the root's, so help lists it once. The command's own option still takes the value.
 HideSecondJson(root);
-return await root.Parse(args).InvokeAsync();
+// Ctrl-C / SIGTERM cancel the running verb; long-running ones (the host agent, a honeyfarm with many sandbox
+// clones) get this long to stop cleanly before the process is ended regardless (the library default is 2 s).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });
 
 static void HideSecondJson(Command command)
 {

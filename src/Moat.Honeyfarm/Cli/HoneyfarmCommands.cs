@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Control;
 using Moat.Honeyfarm.Gateway;
 using Moat.Honeyfarm.Lab;
 using Moat.Honeyfarm.Universes;
@@ -24,7 +25,176 @@ public static class HoneyfarmCommands
         honeyfarm.Subcommands.Add(CreateDemo());
         honeyfarm.Subcommands.Add(CreateReplay());
         honeyfarm.Subcommands.Add(CreateKept());
+        foreach (var (verb, help) in new[]
+        {
+            ("status", "Counters of the running gateway: packets, clones bound, recycled, kept, live and warm; its range, policy and clone kind."),
+            ("universes", "The running gateway's universes: each one's outside source, its clones and its chain of infection."),
+            ("clones", "The running gateway's live clones, by universe and address."),
+        })
+        {
+            honeyfarm.Subcommands.Add(CreateQuery(verb, help));
+        }
+
+        honeyfarm.Subcommands.Add(CreateExport());
+        honeyfarm.Subcommands.Add(CreateClose());
         return honeyfarm;
+    }
+
+    private static readonly Option<string?> SocketOption = new("--socket")
+    {
+        Description = "The running gateway's control socket (default <state-dir>/honeyfarm/control.sock, where `moat honeyfarm run` puts it).",
+    };
+
+    private static string SocketPath(ParseResult parseResult) => parseResult.GetValue(SocketOption) ?? Path.Combine(FarmDir(parseResult), "control.sock");
+
+    /// <summary>Sends one request to the running gateway; prints a clear sentence and returns null when it cannot.</summary>
+    private static async Task<System.Text.Json.Nodes.JsonNode?> AskAsync(ParseResult parseResult, string request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var answer = await ControlClient.RequestAsync(SocketPath(parseResult), request, cancellationToken);
+            if (answer is System.Text.Json.Nodes.JsonObject { } reply && reply["error"] is { } error)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine($"the gateway refused '{request}': {error}");
+                return null;
+            }
+
+            return answer;
+        }
+        catch (HoneyfarmException e)
+        {
+            parseResult.InvocationConfiguration.Error.WriteLine(e.Message);
+            return null;
+        }
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static Command CreateQuery(string verb, string help)
+    {
+        var json = new Option<bool>("--json") { Description = "Print the gateway's answer as JSON." };
+        var command = new Command(verb, help + $"\n\nExample:\n  moat honeyfarm {verb} --json");
+        command.Options.Add(SocketOption);
+        command.Options.Add(json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            if (await AskAsync(parseResult, verb, cancellationToken) is not { } answer)
+            {
+                return 1;
+            }
+
+            var output = parseResult.InvocationConfiguration.Output;
+            if (parseResult.GetValue(json))
+            {
+                output.WriteLine(answer.ToJsonString(Indented));
+                return 0;
+            }
+
+            switch (verb)
+            {
+                case "status":
+                    output.WriteLine($"range {answer["range"]}, policy {answer["policy"]}, clones {answer["clones"]}, packets from clones blocked {answer["blockedPackets"]}");
+                    foreach (var (name, value) in answer["counters"]!.AsObject())
+                    {
+                        output.WriteLine($"  {name,-16} {value}");
+                    }
+
+                    break;
+                case "universes":
+                    foreach (var u in answer.AsArray())
+                    {
+                        output.WriteLine($"universe {u!["id"]} (source {u["attacker"]?.ToString() ?? "shared"}): {u["clones"]!.AsArray().Count} clones");
+                        foreach (var c in u["clones"]!.AsArray())
+                        {
+                            output.WriteLine($"  {c!["address"],-16} {c["host"]}  {c["name"]}");
+                        }
+
+                        foreach (var i in u["infections"]!.AsArray())
+                        {
+                            output.WriteLine($"  infection {i!["from"]} -> {i["to"]}");
+                        }
+                    }
+
+                    break;
+                default:
+                    foreach (var c in answer.AsArray())
+                    {
+                        output.WriteLine($"{c!["address"],-16} universe {c["universe"],-4} {c["host"]}  {c["name"]}");
+                    }
+
+                    break;
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateExport()
+    {
+        var file = new Option<FileInfo?>("--output") { Description = "Write the export to this file instead of standard output." };
+        var export = new Command("export", """
+            Export the running gateway's records as one JSON document: its status and counters, every universe with its
+            clones and chain of infection, and the clones kept for analysis (files changed, processes, programs run).
+
+            Example:
+              moat honeyfarm export --output farm.json
+            """);
+        export.Options.Add(SocketOption);
+        export.Options.Add(file);
+        export.SetAction(async (parseResult, cancellationToken) =>
+        {
+            if (await AskAsync(parseResult, "export", cancellationToken) is not { } answer)
+            {
+                return 1;
+            }
+
+            var text = answer.ToJsonString(Indented);
+            if (parseResult.GetValue(file) is { } target)
+            {
+                await File.WriteAllTextAsync(target.FullName, text + "\n", cancellationToken);
+                parseResult.InvocationConfiguration.Output.WriteLine($"exported to {target.FullName}");
+            }
+            else
+            {
+                parseResult.InvocationConfiguration.Output.WriteLine(text);
+            }
+
+            return 0;
+        });
+        return export;
+    }
+
+    private static Command CreateClose()
+    {
+        var id = new Argument<int>("universe") { Description = "The universe's id (see `moat honeyfarm universes`)." };
+        var close = new Command("close", """
+            Close a universe of the running gateway: its clones are retired (changed ones kept for analysis), its
+            routes, rules and device go; its source's next packet opens a new universe.
+
+            Example:
+              moat honeyfarm close 3
+            """);
+        close.Arguments.Add(id);
+        close.Options.Add(SocketOption);
+        close.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var universe = parseResult.GetValue(id);
+            if (await AskAsync(parseResult, $"close {universe.ToString(CultureInfo.InvariantCulture)}", cancellationToken) is not { } answer)
+            {
+                return 1;
+            }
+
+            if (answer["closed"]?.GetValue<bool>() != true)
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine($"universe {universe} is not open in this gateway; see `moat honeyfarm universes`.");
+                return 1;
+            }
+
+            parseResult.InvocationConfiguration.Output.WriteLine($"closed universe {universe}");
+            return 0;
+        });
+        return close;
     }
 
     private static readonly Option<string> Clones = new("--clones")
@@ -184,7 +354,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, Clones, Image })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, Clones, Image, SocketOption })
         {
             run.Options.Add(option);
         }
@@ -257,7 +427,8 @@ public static class HoneyfarmCommands
 
             using var ns = NetworkNamespace.Open(name);
             await using var farm = await HoneyfarmGateway.StartAsync(ns, options, cancellationToken: cancellationToken);
-            output.WriteLine($"honeyfarm: {dark} in namespace {name}, policy {export}; interrupt to stop.");
+            await using var control = ControlServer.Start(farm, SocketPath(parseResult));
+            output.WriteLine($"honeyfarm: {dark} in namespace {name}, policy {export}, clones {(containers is null ? "in-process" : "runc")}; control socket {SocketPath(parseResult)}; interrupt to stop.");
             try
             {
                 while (true)

@@ -149,9 +149,22 @@ internal sealed class ContainerServices : ICloneServices
                 describe = "(description lost)";
             }
 
-            if (await stale.RetireAsync(describe + " (recovered: its gateway stopped without retiring it)", cancellationToken).ConfigureAwait(false) is { } k)
+            try
             {
-                kept.Add(k);
+                if (await stale.RetireAsync(describe + " (recovered: its gateway stopped without retiring it)", cancellationToken).ConfigureAwait(false) is { } k)
+                {
+                    kept.Add(k);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Moat.Host.MoatHostException or LinuxException)
+            {
+                // Half removed already (its upper layer is gone): nothing to keep; its container and mounts went all the same.
+            }
+
+            // Its network namespace (named after it, made by the stopped gateway) goes too; its veth pair goes with it.
+            if (NetworkNamespace.Exists(name))
+            {
+                NetworkNamespace.Delete(name);
             }
         }
 
@@ -377,6 +390,11 @@ internal sealed class ContainerServices : ICloneServices
     private async Task<List<FileChange>> ChangesAsync(string tar, CancellationToken cancellationToken)
     {
         File.Delete(tar);
+        if (!Directory.Exists(Upper))
+        {
+            return [];
+        }
+
         await UpperLayer.ArchiveAsync(Upper, tar, cancellationToken).ConfigureAwait(false);
         return await UpperLayer.ChangesAsync(tar, _options.ImageRootfs, cancellationToken).ConfigureAwait(false);
     }

@@ -83,6 +83,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _suffix = random.Next(0x100000, 0xffffff).ToString("x6", System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The settings it runs with.</summary>
+    public HoneyfarmOptions Options => _options;
+
     /// <summary>Counters since start.</summary>
     public HoneyfarmCounters Counters
     {

@@ -154,6 +154,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
             Assert.Equal(["/root/payload"], k.Files.Select(f => f.Path));
             Assert.Empty(Directory.GetDirectories(Path.Combine(options.StateDir, "clones")));
             Assert.DoesNotContain(Path.Combine(options.StateDir, "clones"), await File.ReadAllTextAsync("/proc/self/mountinfo"), StringComparison.Ordinal);
+            Assert.All(namespaces, ns => Assert.False(NetworkNamespace.Exists(ns.Name), $"{ns.Name} outlived the reclaim"));
             await touched.DisposeAsync(); // already gone: disposing again is harmless
         }
         finally
