@@ -345,6 +345,11 @@ public static class HoneyfarmCommands
         var idle = new Option<double>("--idle") { Description = "Seconds without traffic after which a clone is recycled.", DefaultValueFactory = _ => 300 };
         var full = new Option<string>("--when-full") { Description = "When every clone is taken: recycle (the longest idle) or drop.", DefaultValueFactory = _ => "recycle" };
         var report = new Option<double>("--report") { Description = "Seconds between status reports.", DefaultValueFactory = _ => 10 };
+        var personalities = new Option<string[]>("--personality")
+        {
+            Description = $"RANGE=NAME: addresses of RANGE (inside --range) are answered by clones of personality NAME (repeatable; the longest range wins; elsewhere {Personality.Default.Name}). Known: {string.Join(", ", Personality.Known.Keys)}.",
+            AllowMultipleArgumentsPerToken = false,
+        };
 
         var run = new Command(
             "run",
@@ -354,7 +359,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, Clones, Image, SocketOption })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, Clones, Image, SocketOption })
         {
             run.Options.Add(option);
         }
@@ -414,7 +419,20 @@ public static class HoneyfarmCommands
                 return 2;
             }
 
-            options = options with { Containers = containers };
+            var ranges = new List<PersonalityRange>();
+            foreach (var p in parseResult.GetValue(personalities) ?? [])
+            {
+                var parts = p.Split('=', 2);
+                if (parts.Length != 2 || !IPNetwork.TryParse(parts[0], out var r) || !Personality.Known.TryGetValue(parts[1], out var known))
+                {
+                    error.WriteLine($"--personality '{p}' is not RANGE=NAME with a CIDR range and one of {string.Join(", ", Personality.Known.Keys)}; e.g. 198.18.200.0/24=web-server.");
+                    return 2;
+                }
+
+                ranges.Add(new PersonalityRange(r, known));
+            }
+
+            options = options with { Containers = containers, Personalities = ranges };
             try
             {
                 options.Validate();

@@ -18,8 +18,9 @@ public sealed class Clone : IAsyncDisposable
     private RuleSpec? _rule;
     private RouteSpec? _route;
 
-    private Clone(SandboxLink link, RtNetlink inside, int insideIndex, CloneIdentity identity, ICloneServices services)
+    private Clone(SandboxLink link, RtNetlink inside, int insideIndex, CloneIdentity identity, Personality personality, ICloneServices services)
     {
+        Personality = personality;
         _link = link;
         _inside = inside;
         _insideIndex = insideIndex;
@@ -28,6 +29,9 @@ public sealed class Clone : IAsyncDisposable
     }
 
     public CloneIdentity Identity { get; }
+
+    /// <summary>The services it offers.</summary>
+    public Personality Personality { get; }
 
     /// <summary>The clone's namespace name (/run/netns/NAME).</summary>
     public string Name => _link.Name;
@@ -66,7 +70,7 @@ public sealed class Clone : IAsyncDisposable
                 ?? throw new HoneyfarmException($"Clone {name} has no {SandboxLinkOptions.Default.SandboxInterface} right after it was prepared.");
             Clone? clone = null;
             var started = await services(link.Namespace, name, personality, identity, () => clone?.Describe() ?? Describe(identity, null, null), cancellationToken).ConfigureAwait(false);
-            clone = new Clone(link, inside, index, identity, started);
+            clone = new Clone(link, inside, index, identity, personality, started);
             return clone;
         }
         catch

@@ -183,6 +183,7 @@ public sealed class ControlServer : IAsyncDisposable
         ["universe"] = c.Universe,
         ["name"] = c.Name,
         ["host"] = c.HostName,
+        ["personality"] = c.Personality,
         ["contacts"] = c.Contacts < 0 ? null : c.Contacts,
     };
 

@@ -159,7 +159,7 @@ public sealed partial class HoneyfarmGateway
         }
     }
 
-    private static CloneStatus Status(Clone c) => new(c.Address!, c.Universe!.Value, c.Name, c.Identity.HostName, c.Contacts);
+    private static CloneStatus Status(Clone c) => new(c.Address!, c.Universe!.Value, c.Name, c.Identity.HostName, c.Contacts, c.Personality.Name);
 
     /// <summary>Packets from clones that the export policy dropped.</summary>
     public Task<long> BlockedPacketsAsync(CancellationToken cancellationToken = default) => _rules.BlockedPacketsAsync(cancellationToken);
@@ -288,9 +288,12 @@ public sealed partial class HoneyfarmGateway
             RemoveNetwork(u);
         }
 
-        while (_warm.TryDequeue(out var warm))
+        foreach (var pool in _warm.Values)
         {
-            await warm.DisposeAsync().ConfigureAwait(false);
+            while (pool.TryDequeue(out var warm))
+            {
+                await warm.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         _ingress?.Dispose();

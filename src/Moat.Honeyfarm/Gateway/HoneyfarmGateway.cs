@@ -41,7 +41,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, Universe> _bySource = [];
     private readonly List<Universe> _universes = [];
-    private readonly ConcurrentQueue<Clone> _warm = new();
+    private readonly Dictionary<Personality, ConcurrentQueue<Clone>> _warm;
     private readonly SemaphoreSlim _refillSignal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _claims = [];
@@ -69,6 +69,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _rtnl = RtNetlink.OpenIn(ns);
         _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export);
         _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
+        _warm = options.AllPersonalities.ToDictionary(p => p, _ => new ConcurrentQueue<Clone>());
         if (options.Containers is { } containers)
         {
             _watch = CloneWatch.Start();
@@ -93,7 +94,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Count };
+                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count) };
             }
         }
     }
@@ -157,9 +158,12 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             .SetLinkUp(index)
             .ReplaceRoute(new RouteSpec(_options.DarkRange, index) { Scope = RouteScope.Link }));
 
-        for (var i = 0; i < _options.WarmClones; i++)
+        foreach (var (personality, pool) in _warm)
         {
-            _warm.Enqueue(await PrepareCloneAsync(cancellationToken).ConfigureAwait(false));
+            for (var i = 0; i < _options.WarmClones; i++)
+            {
+                pool.Enqueue(await PrepareCloneAsync(personality, cancellationToken).ConfigureAwait(false));
+            }
         }
 
         _ingressReader = StartReader("moat-hf-ingress", _ingress, HandleIngress);
@@ -334,9 +338,10 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
                 await RetireAsync(evicted).ConfigureAwait(false);
             }
 
-            if (!_warm.TryDequeue(out clone))
+            var personality = _options.PersonalityOf(PacketHeader.ToAddress(binding.Address));
+            if (!_warm[personality].TryDequeue(out clone))
             {
-                clone = await PrepareCloneAsync(_stop.Token).ConfigureAwait(false);
+                clone = await PrepareCloneAsync(personality, _stop.Token).ConfigureAwait(false);
             }
 
             _refillSignal.Release();
@@ -445,7 +450,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
     }
 
-    private Task<Clone> PrepareCloneAsync(CancellationToken cancellationToken)
+    private Task<Clone> PrepareCloneAsync(Personality personality, CancellationToken cancellationToken)
     {
         int n;
         CloneIdentity identity;
@@ -456,7 +461,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
 
         var hex = n.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
-        return Clone.PrepareAsync(_rtnl, $"hf{_suffix}c{hex}", ContainmentRules.ClonePrefix + hex, _options.Personality, identity, _services, cancellationToken);
+        return Clone.PrepareAsync(_rtnl, $"hf{_suffix}c{hex}", ContainmentRules.ClonePrefix + hex, personality, identity, _services, cancellationToken);
     }
 
     private async Task RefillLoopAsync()
@@ -467,9 +472,12 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             while (!token.IsCancellationRequested)
             {
                 await _refillSignal.WaitAsync(token).ConfigureAwait(false);
-                while (!token.IsCancellationRequested && _warm.Count < _options.WarmClones)
+                foreach (var (personality, pool) in _warm)
                 {
-                    _warm.Enqueue(await PrepareCloneAsync(token).ConfigureAwait(false));
+                    while (!token.IsCancellationRequested && pool.Count < _options.WarmClones)
+                    {
+                        pool.Enqueue(await PrepareCloneAsync(personality, token).ConfigureAwait(false));
+                    }
                 }
             }
         }

@@ -58,8 +58,21 @@ public sealed record HoneyfarmOptions
     /// </summary>
     public double SharedFraction { get; init; }
 
-    /// <summary>The services every clone offers.</summary>
+    /// <summary>The services a clone offers where no range of <see cref="Personalities"/> says otherwise.</summary>
     public Personality Personality { get; init; } = Personality.Default;
+
+    /// <summary>
+    /// Ranges of the dark range answered by other personalities (the longest matching prefix wins). Each
+    /// personality has its own warm pool of <see cref="WarmClones"/> clones.
+    /// </summary>
+    public IReadOnlyList<PersonalityRange> Personalities { get; init; } = [];
+
+    /// <summary>The personality that answers for an address (longest matching range, else <see cref="Personality"/>).</summary>
+    public Personality PersonalityOf(System.Net.IPAddress address) =>
+        Personalities.Where(p => p.Range.Contains(address)).MaxBy(p => p.Range.PrefixLength)?.Personality ?? Personality;
+
+    /// <summary>Every personality the farm can need, each once.</summary>
+    public IReadOnlyList<Personality> AllPersonalities => [.. Personalities.Select(p => p.Personality).Prepend(Personality).Distinct()];
 
     /// <summary>
     /// Clones as real sandboxes (an OCI container over a reference image, its state kept for analysis when it
@@ -88,6 +101,19 @@ public sealed record HoneyfarmOptions
         if (SharedFraction is < 0 or > 1 || double.IsNaN(SharedFraction))
         {
             throw new ArgumentException($"SharedFraction ({SharedFraction}) must be between 0 and 1.");
+        }
+
+        foreach (var p in Personalities)
+        {
+            if (p.Range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || p.Range.PrefixLength < DarkRange.PrefixLength || !DarkRange.Contains(p.Range.BaseAddress))
+            {
+                throw new ArgumentException($"Personality range {p.Range} ({p.Personality.Name}) must lie inside the dark range {DarkRange}.");
+            }
+
+            if (p.Personality.TcpPorts.Count == 0 && p.Personality.UdpPorts.Count == 0)
+            {
+                throw new ArgumentException($"Personality {p.Personality.Name} offers no port; give it at least one TCP or UDP port.");
+            }
         }
 
         if (ScanFilterInterval < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || BufferedPacketsPerBinding < 1)

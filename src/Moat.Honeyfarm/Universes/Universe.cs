@@ -45,4 +45,4 @@ internal sealed class Binding(uint address)
 public sealed record UniverseStatus(int Id, IPAddress? Attacker, IReadOnlyList<CloneStatus> Clones, IReadOnlyList<(IPAddress From, IPAddress To)> Infections);
 
 /// <summary>What the gateway reports about one live clone.</summary>
-public sealed record CloneStatus(IPAddress Address, int Universe, string Name, string HostName, long Contacts);
+public sealed record CloneStatus(IPAddress Address, int Universe, string Name, string HostName, long Contacts, string Personality = "");

@@ -1,4 +1,5 @@
 using System.Net;
+using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Gateway;
 
 namespace Moat.Honeyfarm.Tests.Gateway;
@@ -20,7 +21,26 @@ public sealed class HoneyfarmOptionsTests
         { Valid() with { IdleTimeout = TimeSpan.Zero }, "IdleTimeout" },
         { Valid() with { SharedFraction = 1.5 }, "SharedFraction" },
         { Valid() with { ScanFilterInterval = TimeSpan.FromSeconds(-1) }, "ScanFilterInterval" },
+        { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.0.0/24"), Personality.Default)] }, "inside the dark range" },
+        { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.0.0/16"), Personality.Default)] }, "inside the dark range" },
+        { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.200.0/24"), new Personality("mute", [], [], ""))] }, "no port" },
     };
+
+    [Fact]
+    public void The_longest_matching_personality_range_answers_an_address()
+    {
+        var web = Personality.Known["web-server"];
+        var iot = Personality.Known["iot-telnet"];
+        var options = Valid() with
+        {
+            Personalities = [new(IPNetwork.Parse("198.18.200.0/22"), web), new(IPNetwork.Parse("198.18.201.0/24"), iot)],
+        };
+
+        Assert.Same(web, options.PersonalityOf(IPAddress.Parse("198.18.200.9")));
+        Assert.Same(iot, options.PersonalityOf(IPAddress.Parse("198.18.201.9")));
+        Assert.Same(Personality.Default, options.PersonalityOf(IPAddress.Parse("198.18.130.1")));
+        Assert.Equal([Personality.Default, web, iot], options.AllPersonalities);
+    }
 
     [Theory]
     [MemberData(nameof(Invalid))]

@@ -219,6 +219,25 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task A_range_with_its_own_personality_is_answered_by_clones_of_that_personality()
+    {
+        var iot = Moat.Honeyfarm.Clones.Personality.Known["iot-telnet"];
+        await using var farm = await FarmTopology.CreateAsync(o => o with { Personalities = [new(IPNetwork.Parse("198.18.200.0/24"), iot)] });
+
+        var telnet = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.200.7"), 23);
+        Assert.NotNull(telnet);
+        Assert.StartsWith("BusyBox", telnet);
+        // The range's clones offer only the personality's ports; elsewhere the default personality answers.
+        Assert.Null(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.200.7"), 22, TimeSpan.FromSeconds(2)));
+        var ssh = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.130.7"), 22);
+        Assert.StartsWith("SSH-2.0-", ssh);
+
+        var clones = Assert.Single(farm.Gateway.Universes()).Clones;
+        Assert.Equal("iot-telnet", clones.Single(c => c.Address.Equals(IPAddress.Parse("198.18.200.7"))).Personality);
+        Assert.Equal("linux-server", clones.Single(c => c.Address.Equals(IPAddress.Parse("198.18.130.7"))).Personality);
+    }
+
+    [Fact]
     public async Task Dispose_LeavesNoCloneNamespacesRulesOrTables()
     {
         var farm = await FarmTopology.CreateAsync();
