@@ -345,6 +345,8 @@ public static class HoneyfarmCommands
         var idle = new Option<double>("--idle") { Description = "Seconds without traffic after which a clone is recycled.", DefaultValueFactory = _ => 300 };
         var full = new Option<string>("--when-full") { Description = "When every clone is taken: recycle (the longest idle) or drop.", DefaultValueFactory = _ => "recycle" };
         var report = new Option<double>("--report") { Description = "Seconds between status reports.", DefaultValueFactory = _ => 10 };
+        var dns = new Option<bool>("--dns") { Description = "Scrubbed DNS: clones may ask the farm's resolver (169.254.53.53), which answers every A query with an address of the dark range and forwards nothing." };
+        var dnsRate = new Option<int>("--dns-rate") { Description = "With --dns: the most queries a second per clone (more are dropped by the kernel).", DefaultValueFactory = _ => 10 };
         var personalities = new Option<string[]>("--personality")
         {
             Description = $"RANGE=NAME: addresses of RANGE (inside --range) are answered by clones of personality NAME (repeatable; the longest range wins; elsewhere {Personality.Default.Name}). Known: {string.Join(", ", Personality.Known.Keys)}.",
@@ -359,7 +361,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, Clones, Image, SocketOption })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, dns, dnsRate, Clones, Image, SocketOption })
         {
             run.Options.Add(option);
         }
@@ -432,7 +434,7 @@ public static class HoneyfarmCommands
                 ranges.Add(new PersonalityRange(r, known));
             }
 
-            options = options with { Containers = containers, Personalities = ranges };
+            options = options with { Containers = containers, Personalities = ranges, ScrubbedDns = parseResult.GetValue(dns), DnsQueriesPerSecond = parseResult.GetValue(dnsRate) };
             try
             {
                 options.Validate();

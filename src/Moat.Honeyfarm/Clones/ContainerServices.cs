@@ -66,7 +66,7 @@ internal sealed class ContainerServices : ICloneServices
 {
     /// <summary>Moat's own files in a clone; they are the clone's setup, never its tenants' changes.</summary>
     internal const string SetupDir = "/.honeyfarm";
-    private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", SetupDir, "/.moat"];
+    private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", "/etc/resolv.conf", SetupDir, "/.moat"];
 
     private readonly ContainerCloneOptions _options;
     private readonly IOciRuntime _runtime;
@@ -247,6 +247,8 @@ internal sealed class ContainerServices : ICloneServices
     {
         File.WriteAllText(Path.Combine(Rootfs, "etc", "hostname"), _identity.HostName + "\n");
         File.WriteAllText(Path.Combine(Rootfs, "etc", "machine-id"), _identity.MachineId + "\n");
+        // The farm's scrubbed resolver (answered only when the farm allows DNS).
+        File.WriteAllText(Path.Combine(Rootfs, "etc", "resolv.conf"), $"nameserver {Dns.DnsSinkholeAnswer.ResolverAddress}\n");
         var setup = Rootfs + SetupDir;
         Directory.CreateDirectory(Path.Combine(setup, "www"));
         File.WriteAllText(Path.Combine(setup, "describe"), describe + "\n");

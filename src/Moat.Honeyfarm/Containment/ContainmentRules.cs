@@ -7,10 +7,11 @@ namespace Moat.Honeyfarm.Containment;
 /// <summary>
 /// The gateway's nftables table: the export policy as a forward-chain filter on everything the clones send. It is
 /// the safety net under the routing (each universe's table already keeps clones inside their universe): whatever
-/// the routes say, a new flow from a clone leaves only as the policy allows. Applied with <c>nft -f -</c> inside
-/// the gateway's namespace, as one transaction.
+/// the routes say, a new flow from a clone leaves only as the policy allows. The input chain keeps clones off the
+/// gateway itself, but for the scrubbed resolver when it is on (port 53, a rate per clone); nothing from outside
+/// reaches that resolver. Applied with <c>nft -f -</c> inside the gateway's namespace, as one transaction.
 /// </summary>
-internal sealed class ContainmentRules(string namespaceName, string outsideInterface, ExportPolicy policy)
+internal sealed class ContainmentRules(string namespaceName, string outsideInterface, ExportPolicy policy, int? dnsPerSecond = null)
 {
     public const string Table = "moat_honeyfarm";
     public const string ClonePrefix = "hc";
@@ -23,7 +24,22 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         s.Append(CultureInfo.InvariantCulture, $"table inet {Table}\ndelete table inet {Table}\n");
         s.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
         s.Append("  set peers { type ifname . ipv4_addr; }\n");
+        s.Append("  set dnsrate { type ifname; flags dynamic; timeout 1m; }\n");
+        // Clones never reach the gateway itself.
+        s.Append("  chain input {\n    type filter hook input priority 0; policy accept;\n");
+        s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
+        s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" counter name blocked drop\n");
+        s.Append("  }\n");
         s.Append("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+        if (dnsPerSecond is { } rate)
+        {
+            // The scrubbed resolver, whatever the policy: at most RATE queries a second per clone, into its universe's
+            // device. Before the established rule, which would let a socket's later queries pass uncounted.
+            var dns = string.Create(CultureInfo.InvariantCulture, $"iifname \"{ClonePrefix}*\" oifname \"{UniverseTunPrefix}*\" ip daddr {Dns.DnsSinkholeAnswer.ResolverAddress} udp dport 53");
+            s.Append(CultureInfo.InvariantCulture, $"    {dns} update @dnsrate {{ iifname limit rate over {rate}/second burst {2 * rate} packets }} counter name dnslimited drop\n");
+            s.Append(CultureInfo.InvariantCulture, $"    {dns} accept\n");
+        }
+
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
         switch (policy)
         {
@@ -37,7 +53,7 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         }
 
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" counter name blocked drop\n");
-        s.Append("  }\n  counter blocked { }\n}\n");
+        s.Append("  }\n  counter blocked { }\n  counter dnslimited { }\n}\n");
         return s.ToString();
     }
 

@@ -53,6 +53,12 @@ public sealed partial class HoneyfarmGateway
                 batch.ReplaceRoute(new RouteSpec(new IPNetwork(IPAddress.Any, 0), index) { Scope = RouteScope.Link, Table = table });
             }
 
+            if (_options.ScrubbedDns)
+            {
+                // The universe's resolver is the gateway, reached through the universe's own device.
+                batch.ReplaceRoute(new RouteSpec(new IPNetwork(Dns.DnsSinkholeAnswer.ResolverAddress, 32), index) { Scope = RouteScope.Link, Table = table });
+            }
+
             batch.AddRule(new RuleSpec(ClonePriority, table) { InputInterface = name });
             _rtnl.Execute(batch);
             var universe = new Universe(id, attacker, table, tun);

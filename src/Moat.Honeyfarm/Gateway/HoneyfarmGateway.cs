@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Dns;
 using Moat.Honeyfarm.Interop;
 using Moat.Honeyfarm.Packets;
 using Moat.Honeyfarm.Universes;
@@ -37,6 +38,8 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly ScanFilter _scanFilter;
     private readonly CloneServicesFactory _services;
     private readonly CloneWatch? _watch;
+    private long _dnsAnswered;
+    private long _dnsMalformed;
     private readonly ConcurrentQueue<KeptClone> _kept = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, Universe> _bySource = [];
@@ -46,6 +49,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _claims = [];
     private readonly uint _darkBase;
+    private readonly uint _resolver = PacketHeader.ToUInt32(DnsSinkholeAnswer.ResolverAddress);
     private readonly uint _darkMask;
     private readonly string _suffix;
     private TunDevice? _ingress;
@@ -67,7 +71,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _random = random;
         _logger = logger;
         _rtnl = RtNetlink.OpenIn(ns);
-        _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export);
+        _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export, options.ScrubbedDns ? options.DnsQueriesPerSecond : null);
         _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
         _warm = options.AllPersonalities.ToDictionary(p => p, _ => new ConcurrentQueue<Clone>());
         if (options.Containers is { } containers)
@@ -94,7 +98,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count) };
+                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count), DnsAnswered = Interlocked.Read(ref _dnsAnswered), DnsMalformed = Interlocked.Read(ref _dnsMalformed) };
             }
         }
     }
@@ -248,6 +252,12 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             return;
         }
 
+        if (_options.ScrubbedDns && header.Protocol == PacketHeader.Udp && header.DestinationPort == 53 && header.Destination == _resolver)
+        {
+            AnswerDns(universe, packet, header);
+            return;
+        }
+
         Binding binding;
         Clone? evicted = null;
         lock (_gate)
@@ -325,6 +335,21 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
 
         return false;
+    }
+
+    /// <summary>The universe's resolver: answered from the dark range, written back into the universe's TUN device (the kernel routes it to the asking clone).</summary>
+    private void AnswerDns(Universe universe, ReadOnlySpan<byte> packet, PacketHeader header)
+    {
+        Span<byte> reply = stackalloc byte[28 + 512];
+        if (!DnsSinkholeAnswer.TryAnswerPacket(packet, reply, _options.DarkRange, out var length, out var name))
+        {
+            Interlocked.Increment(ref _dnsMalformed);
+            return;
+        }
+
+        LogDnsQuery(_logger, header.SourceAddress, universe.Id, name!);
+        universe.Tun.Write(reply[..length]);
+        Interlocked.Increment(ref _dnsAnswered);
     }
 
     private async Task ClaimAsync(Universe universe, Binding binding, uint peer, Clone? evicted)
@@ -503,6 +528,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Handling a packet from {Device} failed")]
     private static partial void LogPacketFailed(ILogger logger, string device, Exception e);
 
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "DNS from clone {Clone} in universe {Universe}: {Name}")]
+    private static partial void LogDnsQuery(ILogger logger, IPAddress clone, int universe, string name);
+
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Kept clone {Clone} ({Describe}): {Files} file changes, {Processes} processes left running; evidence in {Folder}")]
     private static partial void LogKept(ILogger logger, string clone, string describe, int files, int processes, string folder);
 
@@ -527,4 +555,6 @@ public readonly record struct HoneyfarmCounters(
     int WarmClones,
     int Universes,
     long ClonesKept = 0,
-    long UniversesClosed = 0);
+    long UniversesClosed = 0,
+    long DnsAnswered = 0,
+    long DnsMalformed = 0);

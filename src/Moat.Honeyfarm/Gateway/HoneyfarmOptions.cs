@@ -46,6 +46,15 @@ public sealed record HoneyfarmOptions
     /// <summary>What a clone may send that is not a reply.</summary>
     public ExportPolicy Export { get; init; } = ExportPolicy.Reflect;
 
+    /// <summary>
+    /// The scrubbed DNS subset of the export policy: clones may ask their universe's resolver (169.254.53.53:53,
+    /// answered by the gateway through the universe's TUN device), which answers A queries with addresses of the
+    /// dark range and forwards nothing, at most <see cref="DnsQueriesPerSecond"/> per clone.
+    /// </summary>
+    public bool ScrubbedDns { get; init; }
+
+    public int DnsQueriesPerSecond { get; init; } = 10;
+
     /// <summary>Packets buffered per binding while its clone is being claimed; later ones are dropped (the sender retransmits).</summary>
     public int BufferedPacketsPerBinding { get; init; } = 16;
 
@@ -114,6 +123,11 @@ public sealed record HoneyfarmOptions
             {
                 throw new ArgumentException($"Personality {p.Personality.Name} offers no port; give it at least one TCP or UDP port.");
             }
+        }
+
+        if (DnsQueriesPerSecond is < 1 or > 10_000)
+        {
+            throw new ArgumentException($"DnsQueriesPerSecond ({DnsQueriesPerSecond}) must be between 1 and 10000.");
         }
 
         if (ScanFilterInterval < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || BufferedPacketsPerBinding < 1)

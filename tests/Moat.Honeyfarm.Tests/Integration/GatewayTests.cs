@@ -238,6 +238,78 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task Scrubbed_dns_answers_clones_with_dark_addresses_at_a_bounded_rate_and_nobody_outside()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { ScrubbedDns = true, DnsQueriesPerSecond = 5 });
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.151.1"), 22));
+        var clone = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones);
+        using var inside = FarmTopology.Open(clone.Name);
+        var resolver = new IPEndPoint(IPAddress.Parse("169.254.53.53"), 53);
+
+        var answer = await DnsAsync(inside, resolver, "c2.example.net", TimeSpan.FromSeconds(5));
+        Assert.NotNull(answer);
+        Assert.True(FarmTopology.Dark.Contains(answer), $"{answer} is not in the dark range");
+        Assert.Equal(answer, await DnsAsync(inside, resolver, "C2.example.net", TimeSpan.FromSeconds(5)));
+
+        // A burst far above the rate: the kernel drops what is over it before the resolver sees it.
+        using (var socket = NamespaceRunner.Run(inside, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)))
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                await socket.SendToAsync(DnsQuery("burst" + i + ".example"), SocketFlags.None, resolver);
+            }
+        }
+
+        Assert.True(await FarmTopology.EventuallyAsync(() => farm.Gateway.Counters.DnsAnswered >= 3, Deadline));
+        Assert.True(farm.Gateway.Counters.DnsAnswered < 202, $"{farm.Gateway.Counters.DnsAnswered} answered: the rate limit let everything through");
+
+        // From the outside nobody gets an answer: not at the gateway's outside address, not at the clones' resolver address.
+        Assert.Null(await DnsAsync(farm.Inet, new IPEndPoint(IPAddress.Parse("198.18.96.1"), 53), "x.example", TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public async Task Without_scrubbed_dns_a_clone_gets_nothing_from_the_gateway_itself()
+    {
+        await using var farm = await FarmTopology.CreateAsync();
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, IPAddress.Parse("198.18.152.1"), 22));
+        using var inside = FarmTopology.Open(Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones).Name);
+        var before = await farm.Gateway.BlockedPacketsAsync();
+        Assert.Null(await DnsAsync(inside, new IPEndPoint(IPAddress.Parse("169.254.1.1"), 53), "x.example", TimeSpan.FromSeconds(1))); // the gateway itself
+        Assert.True(await farm.Gateway.BlockedPacketsAsync() > before);
+    }
+
+    private static byte[] DnsQuery(string name)
+    {
+        var q = new List<byte> { 0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 };
+        foreach (var label in name.Split('.'))
+        {
+            q.Add((byte)label.Length);
+            q.AddRange(System.Text.Encoding.ASCII.GetBytes(label));
+        }
+
+        q.AddRange([0, 0, 1, 0, 1]);
+        return [.. q];
+    }
+
+    /// <summary>Asks RESOLVER for NAME's A record from namespace NS; the address answered, or null when nothing came.</summary>
+    private static async Task<IPAddress?> DnsAsync(NetworkNamespace ns, IPEndPoint resolver, string name, TimeSpan deadline)
+    {
+        using var socket = NamespaceRunner.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        using var timeout = new CancellationTokenSource(deadline);
+        var buffer = new byte[512];
+        try
+        {
+            await socket.SendToAsync(DnsQuery(name), SocketFlags.None, resolver, timeout.Token);
+            var r = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), timeout.Token);
+            return r.ReceivedBytes >= 16 && buffer[7] == 1 ? new IPAddress(buffer.AsSpan(r.ReceivedBytes - 4, 4)) : null;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    [Fact]
     public async Task Dispose_LeavesNoCloneNamespacesRulesOrTables()
     {
         var farm = await FarmTopology.CreateAsync();
