@@ -33,10 +33,10 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20) => FarmTopology.CreateAsync(o => o with
+    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20, int maxClones = 4) => FarmTopology.CreateAsync(o => o with
     {
         WarmClones = 1,
-        MaxClones = 4,
+        MaxClones = maxClones,
         IdleTimeout = idle,
         Personality = new Personality("busybox-server", [23, 80], [], "Debian GNU/Linux 12"),
         Containers = new ContainerCloneOptions
@@ -96,6 +96,47 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         var again = await ShellAsync(farm.Inet, a, 23, "exit");
         Assert.NotEqual(machineId, Field(again.Split('\n')[1], "machine-id"));
         Assert.NotEqual(kept.Describe, again.Split('\n')[1]);
+    }
+
+    [Fact]
+    public async Task A_worm_that_spreads_by_connecting_is_reflected_into_its_universe_and_nothing_reaches_the_internet()
+    {
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), maxClones: 8);
+        await using var capture = await Capture.StartAsync(farm.Inet.Name, "eth0", "src net " + FarmTopology.Dark);
+        var a = IPAddress.Parse("198.18.210.1");
+        var b = IPAddress.Parse("198.18.210.2");
+        var c = IPAddress.Parse("198.18.210.3");
+
+        // Each stage marks its machine, sends the next stage to the next address, and A also tries the innocent host
+        // in the test internet (198.18.96.4), which reflection turns into another clone of the same universe.
+        const string stageC = "echo infected > /tmp/infected; exit";
+        var stageB = $"echo infected > /tmp/infected; echo '{stageC}' | nc {c} 23; exit";
+        var stageA = $"echo infected > /tmp/infected; echo \"{stageB}\" | nc {b} 23; nc -w 2 {FarmTopology.Victim} 23 </dev/null; exit";
+        var session = await ShellAsync(farm.Inet, a, 23, stageA);
+        Assert.Contains("address=198.18.210.1", session);
+
+        var universe = Assert.Single(farm.Gateway.Universes());
+        Assert.Equal(FarmTopology.Attacker1, universe.Attacker);
+        Assert.Contains((a, b), universe.Infections);
+        Assert.Contains((b, c), universe.Infections);
+        Assert.Contains((a, FarmTopology.Victim), universe.Infections);
+        Assert.True(new HashSet<IPAddress> { a, b, c, FarmTopology.Victim }.SetEquals(universe.Clones.Select(x => x.Address)), string.Join(", ", universe.Clones.Select(x => x.Address)));
+
+        // Closing the universe keeps the three infected machines, each with its mark and what it ran.
+        Assert.True(await farm.Gateway.CloseUniverseAsync(universe.Id));
+        var kept = farm.Gateway.KeptClones;
+        Assert.Equal(3, kept.Count);
+        Assert.All(kept, k => Assert.Contains(k.Files, f => f.Path == "/tmp/infected" && f.Change == "added"));
+        Assert.Contains(kept, k => k.Describe.Contains("address=198.18.210.1", StringComparison.Ordinal) && k.Execs!.Any(e => e.Argv.Count > 0 && e.Argv[0] == "nc"));
+
+        // The internet side saw the farm answer the attacker and nothing else: no packet to the victim, no new SYN.
+        foreach (var line in await capture.StopAsync())
+        {
+            var m = Capture.Packet().Match(line);
+            Assert.True(m.Success, line);
+            Assert.Equal(FarmTopology.Attacker1.ToString(), m.Groups["dst"].Value);
+            Assert.NotEqual("S", m.Groups["flags"].Value);
+        }
     }
 
     [Fact]

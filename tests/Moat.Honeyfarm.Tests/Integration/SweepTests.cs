@@ -39,7 +39,7 @@ public sealed partial class SweepTests
         Assert.NotEmpty(lines);
         foreach (var line in lines)
         {
-            var m = CapturedPacket().Match(line);
+            var m = Capture.Packet().Match(line);
             Assert.True(m.Success, $"unparsed capture line: [{line}] of {string.Join(" | ", lines)}");
             Assert.Contains(IPAddress.Parse(m.Groups["dst"].Value), new[] { FarmTopology.Attacker1, FarmTopology.Attacker2 });
             Assert.NotEqual("S", m.Groups["flags"].Value);
@@ -56,10 +56,9 @@ public sealed partial class SweepTests
     private static partial Regex MacAddress();
 
     // e.g. "IP 198.18.200.7.22 > 198.18.96.2.61423: Flags [S.], seq ..."
-    [GeneratedRegex(@"IP (?<src>[\d.]+)\.\d+ > (?<dst>\d+\.\d+\.\d+\.\d+)\.\d+: Flags \[(?<flags>[^\]]+)\]")]
-    private static partial Regex CapturedPacket();
 
-    private static async Task<string> RunAsync(params string[] args)
+
+    internal static async Task<string> RunAsync(params string[] args)
     {
         var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args.Skip(1))
@@ -74,77 +73,5 @@ public sealed partial class SweepTests
         await p.WaitForExitAsync(timeout.Token);
         Assert.True(p.ExitCode == 0, $"{string.Join(' ', args)} exited {p.ExitCode}: {await error}");
         return await output + await error;
-    }
-
-    /// <summary>tcpdump in a namespace, one text line per packet; started when it says it listens, stopped by SIGINT.</summary>
-    private sealed class Capture : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly List<string> _lines = [];
-        private readonly Task _reader;
-
-        private Capture(Process process)
-        {
-            _process = process;
-            _reader = Task.Run(async () =>
-            {
-                while (await process.StandardOutput.ReadLineAsync() is { } line)
-                {
-                    if (line.Length == 0)
-                    {
-                        continue; // tcpdump's blank line on exit
-                    }
-
-                    lock (_lines)
-                    {
-                        _lines.Add(line);
-                    }
-                }
-            });
-        }
-
-        public static async Task<Capture> StartAsync(string ns, string device, string filter)
-        {
-            var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "netns", "exec", ns, "tcpdump", "-l", "-n", "-i", device, filter })
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            var process = Process.Start(psi)!;
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            while (await process.StandardError.ReadLineAsync(timeout.Token) is { } line)
-            {
-                if (line.Contains("listening on", StringComparison.Ordinal))
-                {
-                    return new Capture(process);
-                }
-            }
-
-            process.Kill();
-            throw new InvalidOperationException("tcpdump ended before it listened");
-        }
-
-        public async Task<IReadOnlyList<string>> StopAsync()
-        {
-            await RunAsync("kill", "-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await _process.WaitForExitAsync();
-            await _reader;
-            lock (_lines)
-            {
-                return [.. _lines];
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-        }
     }
 }
