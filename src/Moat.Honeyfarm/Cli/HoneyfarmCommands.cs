@@ -347,6 +347,7 @@ public static class HoneyfarmCommands
         var report = new Option<double>("--report") { Description = "Seconds between status reports.", DefaultValueFactory = _ => 10 };
         var dns = new Option<bool>("--dns") { Description = "Scrubbed DNS: clones may ask the farm's resolver (169.254.53.53), which answers every A query with an address of the dark range and forwards nothing." };
         var dnsRate = new Option<int>("--dns-rate") { Description = "With --dns: the most queries a second per clone (more are dropped by the kernel).", DefaultValueFactory = _ => 10 };
+        var capture = new Option<bool>("--capture") { Description = "Capture each universe's packets to <state-dir>/honeyfarm/captures/universe-ID.pcap (up to 256 MiB each)." };
         var personalities = new Option<string[]>("--personality")
         {
             Description = $"RANGE=NAME: addresses of RANGE (inside --range) are answered by clones of personality NAME (repeatable; the longest range wins; elsewhere {Personality.Default.Name}). Known: {string.Join(", ", Personality.Known.Keys)}.",
@@ -361,7 +362,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, dns, dnsRate, Clones, Image, SocketOption })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, dns, dnsRate, capture, Clones, Image, SocketOption })
         {
             run.Options.Add(option);
         }
@@ -434,7 +435,8 @@ public static class HoneyfarmCommands
                 ranges.Add(new PersonalityRange(r, known));
             }
 
-            options = options with { Containers = containers, Personalities = ranges, ScrubbedDns = parseResult.GetValue(dns), DnsQueriesPerSecond = parseResult.GetValue(dnsRate) };
+            options = options with { Containers = containers, Personalities = ranges, ScrubbedDns = parseResult.GetValue(dns), DnsQueriesPerSecond = parseResult.GetValue(dnsRate),
+                CaptureDir = parseResult.GetValue(capture) ? Path.Combine(FarmDir(parseResult), "captures") : null };
             try
             {
                 options.Validate();

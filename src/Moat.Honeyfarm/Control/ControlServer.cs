@@ -173,6 +173,7 @@ public sealed class ControlServer : IAsyncDisposable
         ["attacker"] = u.Attacker?.ToString(),
         ["clones"] = new JsonArray([.. u.Clones.Select(Clone)]),
         ["infections"] = new JsonArray([.. u.Infections.Select(i => (JsonNode)new JsonObject { ["from"] = i.From.ToString(), ["to"] = i.To.ToString() })]),
+        ["capture"] = u.Capture,
     })];
 
     private JsonArray Clones() => [.. _gateway.Universes().SelectMany(u => u.Clones).Select(Clone)];

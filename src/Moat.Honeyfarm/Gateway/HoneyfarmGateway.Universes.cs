@@ -62,6 +62,7 @@ public sealed partial class HoneyfarmGateway
             batch.AddRule(new RuleSpec(ClonePriority, table) { InputInterface = name });
             _rtnl.Execute(batch);
             var universe = new Universe(id, attacker, table, tun);
+            _capture?.Attach(index, id);
             universe.Reader = StartReader("moat-hf-u" + id, tun, p => HandleUniverse(universe, p), () => universe.Closed);
             _universes.Add(universe);
             return universe;
@@ -131,12 +132,18 @@ public sealed partial class HoneyfarmGateway
         }
 
         RemoveNetwork(universe);
+        _capture?.Close(universe.Id);
         return true;
     }
 
     /// <summary>Removes a universe's rules, its sources' routes in its table and its TUN device (with the routes through it).</summary>
     private void RemoveNetwork(Universe universe)
     {
+        if (_capture is not null && _rtnl.GetLinkIndex(universe.Tun.Name) is { } tun)
+        {
+            _capture.Detach(tun);
+        }
+
         _rtnl.DeleteRule(new RuleSpec(ClonePriority, universe.Table) { InputInterface = universe.Tun.Name });
         var outside = _rtnl.GetLinkIndex(_options.OutsideInterface);
         foreach (var s in universe.Sources)
@@ -161,7 +168,8 @@ public sealed partial class HoneyfarmGateway
                 u.Id,
                 u.Attacker is { } a ? PacketHeader.ToAddress(a) : null,
                 [.. u.Bindings.Values.Where(b => b.Clone is not null).Select(b => Status(b.Clone!))],
-                [.. u.Infections.Select(i => (PacketHeader.ToAddress(i.From), PacketHeader.ToAddress(i.To)))]))];
+                [.. u.Infections.Select(i => (PacketHeader.ToAddress(i.From), PacketHeader.ToAddress(i.To)))],
+                _capture?.PathOf(u.Id)))];
         }
     }
 

@@ -7,6 +7,7 @@ using Moat.Honeyfarm.Containment;
 using Moat.Honeyfarm.Dns;
 using Moat.Honeyfarm.Interop;
 using Moat.Honeyfarm.Packets;
+using Moat.Honeyfarm.Records;
 using Moat.Honeyfarm.Universes;
 using Moat.Linux;
 using Moat.Linux.Namespaces;
@@ -38,6 +39,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly ScanFilter _scanFilter;
     private readonly CloneServicesFactory _services;
     private readonly CloneWatch? _watch;
+    private UniverseCapture? _capture;
     private long _dnsAnswered;
     private long _dnsMalformed;
     private readonly ConcurrentQueue<KeptClone> _kept = new();
@@ -98,7 +100,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count), DnsAnswered = Interlocked.Read(ref _dnsAnswered), DnsMalformed = Interlocked.Read(ref _dnsMalformed) };
+                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count), DnsAnswered = Interlocked.Read(ref _dnsAnswered), DnsMalformed = Interlocked.Read(ref _dnsMalformed), PacketsCaptured = _capture?.Packets ?? 0, CaptureTruncated = _capture?.Truncated ?? 0 };
             }
         }
     }
@@ -155,6 +157,10 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         // The farm is IPv4; without this every new TUN device would send router solicitations into the gateway.
         Sysctl.Write(_namespace, "net.ipv6.conf.default.disable_ipv6", "1");
         await _rules.ApplyAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.CaptureDir is { } captures)
+        {
+            _capture = UniverseCapture.Start(_namespace, captures, _options.CaptureBytesPerUniverse);
+        }
 
         _ingress = NamespaceRunner.Run(_namespace, () => TunDevice.Create("hf0"));
         var index = _rtnl.GetLinkIndex("hf0") ?? throw new HoneyfarmException("The ingress TUN device hf0 vanished right after it was made.");
@@ -372,6 +378,11 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             _refillSignal.Release();
             var address = PacketHeader.ToAddress(binding.Address);
             clone.Bind(_rtnl, universe.Id, universe.Table, address, ClonePriority);
+            if (_capture is not null && _rtnl.GetLinkIndex(clone.HostInterface) is { } link)
+            {
+                _capture.Attach(link, universe.Id);
+            }
+
             if (_options.Export == ExportPolicy.ReplyOnly)
             {
                 await _rules.AllowPeerAsync(clone.HostInterface, PacketHeader.ToAddress(peer).ToString(), _stop.Token).ConfigureAwait(false);
@@ -456,6 +467,11 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
     private async Task RetireAsync(Clone clone)
     {
+        if (_capture is not null && _rtnl.GetLinkIndex(clone.HostInterface) is { } link)
+        {
+            _capture.Detach(link);
+        }
+
         try
         {
             if (await clone.RetireAsync(_rtnl, CancellationToken.None).ConfigureAwait(false) is { } kept)
@@ -557,4 +573,6 @@ public readonly record struct HoneyfarmCounters(
     long ClonesKept = 0,
     long UniversesClosed = 0,
     long DnsAnswered = 0,
-    long DnsMalformed = 0);
+    long DnsMalformed = 0,
+    long PacketsCaptured = 0,
+    long CaptureTruncated = 0);

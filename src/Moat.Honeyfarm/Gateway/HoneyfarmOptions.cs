@@ -55,6 +55,15 @@ public sealed record HoneyfarmOptions
 
     public int DnsQueriesPerSecond { get; init; } = 10;
 
+    /// <summary>
+    /// Folder for per-universe packet captures (<c>universe-ID.pcap</c>: everything on the universe's device and its
+    /// clones' links); null captures nothing (the capture's socket sees every packet of the gateway's namespace).
+    /// </summary>
+    public string? CaptureDir { get; init; }
+
+    /// <summary>The largest capture file per universe; later packets are counted, not written.</summary>
+    public long CaptureBytesPerUniverse { get; init; } = 256L << 20;
+
     /// <summary>Packets buffered per binding while its clone is being claimed; later ones are dropped (the sender retransmits).</summary>
     public int BufferedPacketsPerBinding { get; init; } = 16;
 

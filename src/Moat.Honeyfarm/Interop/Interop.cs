@@ -38,6 +38,17 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     internal static unsafe partial nint Write(int fd, byte* buffer, nint count);
 
+    internal const int AF_PACKET = 17;
+    internal const int SOCK_RAW = 3;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const ushort ETH_P_ALL = 0x0003;
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
+    internal static unsafe partial nint RecvFrom(int fd, byte* buffer, nint length, int flags, byte* address, int* addressLength);
+
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
     internal static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 }

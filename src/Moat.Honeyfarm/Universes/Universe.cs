@@ -42,7 +42,8 @@ internal sealed class Binding(uint address)
 }
 
 /// <summary>What the gateway reports about one universe.</summary>
-public sealed record UniverseStatus(int Id, IPAddress? Attacker, IReadOnlyList<CloneStatus> Clones, IReadOnlyList<(IPAddress From, IPAddress To)> Infections);
+/// <remarks><see cref="Capture"/> is the universe's packet capture file when the farm captures (it appears with the first packet).</remarks>
+public sealed record UniverseStatus(int Id, IPAddress? Attacker, IReadOnlyList<CloneStatus> Clones, IReadOnlyList<(IPAddress From, IPAddress To)> Infections, string? Capture = null);
 
 /// <summary>What the gateway reports about one live clone.</summary>
 public sealed record CloneStatus(IPAddress Address, int Universe, string Name, string HostName, long Contacts, string Personality = "");

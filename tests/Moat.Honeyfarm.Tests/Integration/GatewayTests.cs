@@ -310,6 +310,41 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task Each_universe_has_its_own_capture_holding_its_attacker_s_traffic_and_no_other()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "moat-hf-cap-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await using var farm = await FarmTopology.CreateAsync(o => o with { CaptureDir = dir });
+            var target = IPAddress.Parse("198.18.153.9");
+            Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22));
+            Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, target, 22));
+            var universes = farm.Gateway.Universes();
+            Assert.Equal(2, universes.Count);
+            foreach (var u in universes)
+            {
+                Assert.True(await farm.Gateway.CloseUniverseAsync(u.Id));
+            }
+
+            foreach (var u in universes)
+            {
+                // Read back by tcpdump: the file is a standard pcap, and holds this universe's attacker only.
+                var text = await SweepTests.RunAsync("tcpdump", "-n", "-r", u.Capture!);
+                var other = u.Attacker!.Equals(FarmTopology.Attacker1) ? FarmTopology.Attacker2 : FarmTopology.Attacker1;
+                Assert.Contains($"IP {u.Attacker}.", text);
+                Assert.Contains($"> {target}.22:", text);
+                Assert.DoesNotContain(other.ToString(), text);
+            }
+
+            Assert.True(farm.Gateway.Counters.PacketsCaptured > 0);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Dispose_LeavesNoCloneNamespacesRulesOrTables()
     {
         var farm = await FarmTopology.CreateAsync();
