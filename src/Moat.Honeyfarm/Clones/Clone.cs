@@ -113,7 +113,7 @@ public sealed class Clone : IAsyncDisposable
     /// Stops its services (returning the clone's account when its state changed and it is kept), removes its rule and
     /// route from the gateway and frees its names at once (the kernel reaps the rest).
     /// </summary>
-    internal async ValueTask<KeptClone?> RetireAsync(RtNetlink gateway, CancellationToken cancellationToken)
+    internal async ValueTask<KeptClone?> RetireAsync(RtNetlink gateway, bool attemptedOutbound, CancellationToken cancellationToken)
     {
         // First off the network (a packet meanwhile finds no clone rather than a dying one), then its services.
         if (_rule is { } rule)
@@ -130,7 +130,7 @@ public sealed class Clone : IAsyncDisposable
         Exception? failed = null;
         try
         {
-            kept = await _services.RetireAsync(Describe(), cancellationToken).ConfigureAwait(false);
+            kept = await _services.RetireAsync(Describe(), attemptedOutbound, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

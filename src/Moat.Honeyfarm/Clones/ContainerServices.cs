@@ -151,7 +151,7 @@ internal sealed class ContainerServices : ICloneServices
 
             try
             {
-                if (await stale.RetireAsync(describe + " (recovered: its gateway stopped without retiring it)", cancellationToken).ConfigureAwait(false) is { } k)
+                if (await stale.RetireAsync(describe + " (recovered: its gateway stopped without retiring it)", attemptedOutbound: false, cancellationToken).ConfigureAwait(false) is { } k)
                 {
                     kept.Add(k);
                 }
@@ -330,7 +330,7 @@ internal sealed class ContainerServices : ICloneServices
 
     public void Bound(string describe) => File.WriteAllText(Rootfs + SetupDir + "/describe", describe + "\n");
 
-    public async Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken)
+    public async Task<KeptClone?> RetireAsync(string describe, bool attemptedOutbound, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _retired, 1) != 0)
         {
@@ -346,8 +346,9 @@ internal sealed class ContainerServices : ICloneServices
             var execs = (_watch?.Take(_name) ?? []).Skip(_baselineExecs)
                 .Select(r => new CloneExec(r.Time, r.Path, r.Argv, r.Sha256, r.Path is { } path && IsSetup(path) ? false : r.Drift, r.Verification.ToString()))
                 .ToList();
-            // Changed: files written or deleted, processes its services did not start, or a program the image lacks was run.
-            if (files.Count == 0 && processes.Count == 0 && !execs.Any(e => e.Drift == true))
+            // Changed: files written or deleted, processes its services did not start, a program the image lacks was
+            // run, or it started a flow of its own.
+            if (files.Count == 0 && processes.Count == 0 && !execs.Any(e => e.Drift == true) && !attemptedOutbound)
             {
                 return null;
             }
@@ -359,7 +360,7 @@ internal sealed class ContainerServices : ICloneServices
             File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"), overwrite: true);
             File.Copy(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"), overwrite: true);
             var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes, execs,
-                _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable);
+                _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable, attemptedOutbound);
             await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
             return report;
         }

@@ -19,10 +19,11 @@ internal interface ICloneServices : IAsyncDisposable
     void Bound(string describe);
 
     /// <summary>
-    /// Stops the services. A clone whose state changed (files, processes left running) is kept for analysis and
-    /// returned; an untouched one is discarded (null).
+    /// Stops the services. A clone whose state changed (files, processes left running, programs the image lacks,
+    /// or <paramref name="attemptedOutbound"/>: it started a flow of its own) is kept for analysis and returned;
+    /// an untouched one is discarded (null).
     /// </summary>
-    Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken);
+    Task<KeptClone?> RetireAsync(string describe, bool attemptedOutbound, CancellationToken cancellationToken);
 }
 
 /// <summary>Starts a clone's services in its (address-less) namespace.</summary>
@@ -41,7 +42,8 @@ public sealed record KeptClone(
     IReadOnlyList<FileChange> Files,
     IReadOnlyList<string> Processes,
     IReadOnlyList<CloneExec>? Execs = null,
-    string? ExecMonitoring = null);
+    string? ExecMonitoring = null,
+    bool AttemptedOutbound = false);
 
 /// <summary>One program a clone ran, as the exec monitor recorded it from outside the clone.</summary>
 public sealed record CloneExec(DateTimeOffset Time, string? Path, IReadOnlyList<string> Argv, string? Sha256, bool? Drift, string Verification);

@@ -37,7 +37,7 @@ internal sealed class Responder : ICloneServices
     }
 
     /// <summary>In-process services hold no tenant state: nothing to keep.</summary>
-    public async Task<KeptClone?> RetireAsync(string describe, CancellationToken cancellationToken)
+    public async Task<KeptClone?> RetireAsync(string describe, bool attemptedOutbound, CancellationToken cancellationToken)
     {
         await DisposeAsync().ConfigureAwait(false);
         return null;

@@ -25,6 +25,7 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         s.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
         s.Append("  set peers { type ifname . ipv4_addr; }\n");
         s.Append("  set dnsrate { type ifname; flags dynamic; timeout 1m; }\n");
+        s.Append("  set outbound { type ifname; flags dynamic; }\n");
         // Clones never reach the gateway itself.
         s.Append("  chain input {\n    type filter hook input priority 0; policy accept;\n");
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
@@ -41,6 +42,8 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         }
 
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
+        // Every clone that starts a flow of its own (whatever the policy does with it) is remembered: its state changed.
+        s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state new add @outbound {{ iifname }}\n");
         switch (policy)
         {
             case ExportPolicy.ReplyOnly:
@@ -61,6 +64,20 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
 
     public Task AllowPeerAsync(string cloneInterface, string peer, CancellationToken cancellationToken = default) =>
         RunAsync($"add element inet {Table} peers {{ \"{cloneInterface}\" . {peer} }}\n", cancellationToken);
+
+    /// <summary>Whether the clone on link <paramref name="cloneInterface"/> has started a flow of its own (set <c>outbound</c>).</summary>
+    public async Task<bool> AttemptedOutboundAsync(string cloneInterface, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await RunAsync(null, cancellationToken, "get", "element", "inet", Table, "outbound", $"{{ \"{cloneInterface}\" }}").ConfigureAwait(false);
+            return true;
+        }
+        catch (HoneyfarmException e) when (e.Message.Contains("No such file or directory", StringComparison.Ordinal))
+        {
+            return false;
+        }
+    }
 
     public Task RemoveAsync(CancellationToken cancellationToken = default) => RunAsync($"destroy table inet {Table}\n", cancellationToken);
 

@@ -474,7 +474,10 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
         try
         {
-            if (await clone.RetireAsync(_rtnl, CancellationToken.None).ConfigureAwait(false) is { } kept)
+            // Only a clone whose state is judged (a sandbox clone) needs the table asked whether it reached out.
+            var outbound = _options.Containers is not null && clone.Address is not null
+                && await _rules.AttemptedOutboundAsync(clone.HostInterface, CancellationToken.None).ConfigureAwait(false);
+            if (await clone.RetireAsync(_rtnl, outbound, CancellationToken.None).ConfigureAwait(false) is { } kept)
             {
                 _kept.Enqueue(kept);
                 lock (_gate)

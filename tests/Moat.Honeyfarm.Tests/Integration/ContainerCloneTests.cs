@@ -33,8 +33,9 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20, int maxClones = 4) => FarmTopology.CreateAsync(o => o with
+    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20, int maxClones = 4, Moat.Honeyfarm.Containment.ExportPolicy export = Moat.Honeyfarm.Containment.ExportPolicy.Reflect) => FarmTopology.CreateAsync(o => o with
     {
+        Export = export,
         WarmClones = 1,
         MaxClones = maxClones,
         IdleTimeout = idle,
@@ -137,6 +138,21 @@ public sealed class ContainerCloneTests : IAsyncLifetime
             Assert.Equal(FarmTopology.Attacker1.ToString(), m.Groups["dst"].Value);
             Assert.NotEqual("S", m.Groups["flags"].Value);
         }
+    }
+
+    [Fact]
+    public async Task A_clone_that_only_tried_to_reach_out_is_kept_and_one_that_did_nothing_is_not()
+    {
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), export: Moat.Honeyfarm.Containment.ExportPolicy.Block);
+        await ShellAsync(farm.Inet, IPAddress.Parse("198.18.144.1"), 23, $"nc -w 1 {FarmTopology.Victim} 25 </dev/null; exit");
+        await ShellAsync(farm.Inet, IPAddress.Parse("198.18.144.2"), 23, "exit");
+        Assert.True(await farm.Gateway.BlockedPacketsAsync() > 0);
+
+        Assert.True(await farm.Gateway.CloseUniverseAsync(Assert.Single(farm.Gateway.Universes()).Id));
+        var kept = Assert.Single(farm.Gateway.KeptClones);
+        Assert.Contains("address=198.18.144.1", kept.Describe);
+        Assert.True(kept.AttemptedOutbound);
+        Assert.Empty(kept.Files);
     }
 
     [Fact]
