@@ -13,7 +13,7 @@ namespace Moat.Honeyfarm.Bench;
 /// </summary>
 internal static class ContainerClones
 {
-    public static async Task RunAsync(int samples, int live)
+    public static async Task RunAsync(int samples, int live, string runtime = "runc")
     {
         var state = Path.Combine(Path.GetTempPath(), "moat-hf-bench-" + Guid.NewGuid().ToString("N")[..8]);
         try
@@ -25,15 +25,16 @@ internal static class ContainerClones
                 ImageRootfs = image,
                 StateDir = Path.Combine(state, "farm"),
                 InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+                Runtime = runtime,
             };
             var personality = new Personality("busybox-server", [22, 80], [], "SSH-2.0-OpenSSH_9.2p1 Debian-2");
 
             // Preparation: the gateway's start fills the warm pool one clone after another.
+            var peer = await PeerAsync(containers.IsGvisor, image, Path.Combine(state, "peer"), 16);
             const int warm = 16;
             var start = Stopwatch.StartNew();
             var lab = await FarmLab.StartAsync(o => o with { WarmClones = warm, MaxClones = warm + samples + live, ScanFilterInterval = TimeSpan.Zero, IdleTimeout = TimeSpan.FromHours(1), Personality = personality, Containers = containers });
             var prepare = start.Elapsed / warm;
-            var peer = await PeerRuncAsync(image, Path.Combine(state, "peer"), 16);
 
             var claims = new List<TimeSpan>();
             await using (lab)
@@ -62,23 +63,31 @@ internal static class ContainerClones
                 var perClone = (before - Probe.MemAvailableKiB()) / (double)(lab.Gateway.Counters.LiveClones - bound);
 
                 Console.WriteLine();
-                Console.WriteLine($"## clones as runc sandboxes (busybox image, overlay on a 64 MiB tmpfs, services: nc shell on 22, httpd on 80)");
+                Console.WriteLine($"## clones as {(containers.IsGvisor ? "gVisor (runsc, ptrace platform, host network in the clone's namespace)" : runtime)} sandboxes (busybox image, overlay on a 64 MiB tmpfs, services: nc shell on 22, httpd on 80)");
                 Console.WriteLine("| measure | figure |");
                 Console.WriteLine("|---|---|");
-                Console.WriteLine($"| prepare one warm clone (netns + veth + tmpfs + overlay + runc run + services listening), mean of {warm} | {Probe.Ms(prepare)} ms |");
-                Console.WriteLine($"| peer: `runc run -d` of the same image (a sleep; no overlay, no network setup, no services), mean of 16 | {Probe.Ms(peer)} ms (clone/peer {prepare / peer:0.00}) |");
+                Console.WriteLine($"| prepare one warm clone (netns + veth + tmpfs + overlay + {runtime} run + services listening), mean of {warm} | {Probe.Ms(prepare)} ms |");
+                Console.WriteLine($"| peer: {(containers.IsGvisor ? "`runsc --platform ptrace --network none run --detach`" : "`runc run -d`")} of the same image (a sleep; no overlay, no network setup, no services), mean of 16 | {Probe.Ms(peer)} ms (clone/peer {prepare / peer:0.00}) |");
                 Console.WriteLine($"| first packet to answer (SYN -> SYN-ACK) on a fresh address, warm pool >= 4, {samples} samples (first 3 dropped) | p50 {Probe.Ms(Probe.Percentile(claims, 0.5))} ms, p99 {Probe.Ms(Probe.Percentile(claims, 0.99))} ms, max {Probe.Ms(claims[^1])} ms |");
                 Console.WriteLine($"| host memory per live clone ({live} more bound and held; MemAvailable) | {perClone:0} KiB |");
             }
         }
         finally
         {
-            Directory.Delete(state, recursive: true);
+            try
+            {
+                Directory.Delete(state, recursive: true);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"leftover in {state}: {e.Message}");
+            }
         }
     }
 
-    /// <summary>The peer on this machine: runc itself starting and removing a container of the same image, mean time.</summary>
-    private static async Task<TimeSpan> PeerRuncAsync(string image, string dir, int runs)
+    /// <summary>The peer on this machine: the same runtime starting a container of the same image by itself (runc, or
+    /// runsc on the ptrace platform without networking), mean time of the start.</summary>
+    private static async Task<TimeSpan> PeerAsync(bool gvisor, string image, string dir, int runs)
     {
         var bundle = Path.Combine(dir, "bundle");
         Directory.CreateDirectory(bundle);
@@ -94,17 +103,26 @@ internal static class ContainerClones
         {
             var id = "moat-hf-peer-" + i.ToString(CultureInfo.InvariantCulture);
             var sw = Stopwatch.StartNew();
-            await RuncAsync("--root", Path.Combine(dir, "runc"), "run", "-d", "-b", bundle, id);
-            total += sw.Elapsed;
-            await RuncAsync("--root", Path.Combine(dir, "runc"), "delete", "-f", id);
+            if (gvisor)
+            {
+                await ToolAsync("runsc", "--root", Path.Combine(dir, "runsc"), "--platform", "ptrace", "--network", "none", "run", "--detach", "--bundle", bundle, id);
+                total += sw.Elapsed;
+                await ToolAsync("runsc", "--root", Path.Combine(dir, "runsc"), "delete", "--force", id);
+            }
+            else
+            {
+                await ToolAsync("runc", "--root", Path.Combine(dir, "runc"), "run", "-d", "-b", bundle, id);
+                total += sw.Elapsed;
+                await ToolAsync("runc", "--root", Path.Combine(dir, "runc"), "delete", "-f", id);
+            }
         }
 
         return total / runs;
     }
 
-    private static async Task RuncAsync(params string[] args)
+    private static async Task ToolAsync(string tool, params string[] args)
     {
-        var psi = new ProcessStartInfo("runc") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -115,7 +133,7 @@ internal static class ContainerClones
         await p.WaitForExitAsync();
         if (p.ExitCode != 0)
         {
-            throw new InvalidOperationException($"runc {string.Join(' ', args)}: {await p.StandardError.ReadToEndAsync()}");
+            throw new InvalidOperationException($"{tool} {string.Join(' ', args)}: {await p.StandardError.ReadToEndAsync()}");
         }
     }
 }

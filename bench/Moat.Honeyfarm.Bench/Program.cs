@@ -4,11 +4,11 @@ using Moat.Honeyfarm.Bench;
 // Honeyfarm macro benchmark: first packet to answer, clones per second, memory per idle clone, gateway packet rate.
 // Run as root: dotnet run -c Release --project bench/Moat.Honeyfarm.Bench -- [samples] [burst] [live] [packets]
 //         or: ... -- replay   (only the scan captures replayed into a farm)
-//         or: ... -- containers [samples] [live]   (clones as runc sandboxes; also part of the full run)
+//         or: ... -- containers [samples] [live] [runc|runsc]   (clones as sandboxes; runc ones also in the full run)
 if (args is ["containers", ..])
 {
     Console.WriteLine($"# moat honeyfarm bench (containers)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
-    await ContainerClones.RunAsync(Arg(1, 50), Arg(2, 100));
+    await ContainerClones.RunAsync(Arg(1, 50), Arg(2, 100), args.Length > 3 ? args[3] : "runc");
     return;
 }
 

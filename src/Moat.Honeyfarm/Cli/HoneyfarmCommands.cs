@@ -199,8 +199,8 @@ public static class HoneyfarmCommands
 
     private static readonly Option<string> Clones = new("--clones")
     {
-        Description = "How clones run: runc (real sandboxes over a reference image; changed clones are kept for analysis) or in-process (light listeners in the gateway's process).",
-        DefaultValueFactory = _ => "runc",
+        Description = "How clones run: gvisor (real sandboxes over a reference image on gVisor's kernel: runsc, ptrace platform; the untrusted tier, so a worm's kernel exploit lands in gVisor; changed clones are kept for analysis), runc (the same on the host kernel, faster to prepare) or in-process (light listeners in the gateway's process).",
+        DefaultValueFactory = _ => "gvisor",
     };
 
     private static readonly Option<string> Image = new("--image")
@@ -219,10 +219,10 @@ public static class HoneyfarmCommands
         {
             case "in-process":
                 return (null, null);
-            case "runc":
+            case "runc" or "gvisor":
                 break;
             default:
-                return (null, $"--clones '{parseResult.GetValue(Clones)}' is not valid; use runc or in-process.");
+                return (null, $"--clones '{parseResult.GetValue(Clones)}' is not valid; use runc, gvisor or in-process.");
         }
 
         var image = parseResult.GetValue(Image)!;
@@ -253,6 +253,7 @@ public static class HoneyfarmCommands
             ImageRootfs = rootfs,
             StateDir = FarmDir(parseResult),
             InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
+            Runtime = parseResult.GetValue(Clones) == "gvisor" ? "runsc" : "runc",
         };
         try
         {
@@ -450,7 +451,7 @@ public static class HoneyfarmCommands
             using var ns = NetworkNamespace.Open(name);
             await using var farm = await HoneyfarmGateway.StartAsync(ns, options, cancellationToken: cancellationToken);
             await using var control = ControlServer.Start(farm, SocketPath(parseResult));
-            output.WriteLine($"honeyfarm: {dark} in namespace {name}, policy {export}, clones {(containers is null ? "in-process" : "runc")}; control socket {SocketPath(parseResult)}; interrupt to stop.");
+            output.WriteLine($"honeyfarm: {dark} in namespace {name}, policy {export}, clones {(containers is null ? "in-process" : containers.IsGvisor ? "gvisor" : containers.Runtime)}; control socket {SocketPath(parseResult)}; interrupt to stop.");
             try
             {
                 while (true)

@@ -21,12 +21,21 @@ public sealed record ContainerCloneOptions
     /// <summary>Moat's sandbox init (compiled from native/moat-init.c), bind-mounted as the clone's PID 1.</summary>
     public required string InitBinary { get; init; }
 
+    /// <summary>
+    /// "runc", or "runsc" for gVisor (the untrusted tier): the clone's programs run on gVisor's own kernel (ptrace
+    /// platform) with the clone's namespace as its network (runsc --network=host, so the address given at the claim
+    /// is seen). The host kernel cannot see a gVisor clone's execs or its processes; its file changes are read all
+    /// the same.
+    /// </summary>
     public string Runtime { get; init; } = "runc";
+
+    public bool IsGvisor => Runtime == "runsc";
 
     public long MemoryBytes { get; init; } = 64L << 20;
 
     public double Cpus { get; init; } = 0.5;
 
+    /// <summary>Processes in a clone (runc; a gVisor clone gets at least 1,024, its ptrace platform's own threads counted).</summary>
     public int Pids { get; init; } = 64;
 
     /// <summary>
@@ -44,7 +53,12 @@ public sealed record ContainerCloneOptions
     {
         if (!Directory.Exists(ImageRootfs) || !File.Exists(Path.Combine(ImageRootfs, "bin", "sh")))
         {
-            throw new ArgumentException($"Reference image '{ImageRootfs}' is not a root file system with /bin/sh; build one with `moat image build-busybox` and name its rootfs.");
+            throw new ArgumentException($"Reference image '{ImageRootfs}' is not a root file system with /bin/sh; build one with `moat image build busybox` and name it.");
+        }
+
+        if (Runtime is not ("runc" or "crun" or "runsc"))
+        {
+            throw new ArgumentException($"Clone runtime '{Runtime}' is not runc, crun or runsc (gVisor).");
         }
 
         if (!File.Exists(InitBinary))
@@ -89,7 +103,7 @@ internal sealed class ContainerServices : ICloneServices
         _folder = Path.Combine(options.StateDir, "clones", name);
     }
 
-    public string Kind => $"{_options.Runtime} container";
+    public string Kind => _options.IsGvisor ? "gVisor sandbox (runsc)" : $"{_options.Runtime} container";
 
     public long Contacts => -1;
 
@@ -99,14 +113,18 @@ internal sealed class ContainerServices : ICloneServices
 
     private string CgroupPath => "/moat/" + _name;
 
+    private static IOciRuntime RuntimeOf(ContainerCloneOptions options) => options.IsGvisor
+        ? new RunscRuntime(Path.Combine(options.StateDir, "runsc"), id => Path.Combine(NetworkNamespace.RunDirectory, id), hostNetwork: true)
+        : new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
+
     /// <summary>Starts clones as containers; <paramref name="watch"/> (optional) records what each one runs.</summary>
     public static CloneServicesFactory Factory(ContainerCloneOptions options, CloneWatch? watch = null)
     {
         options.Validate();
-        var runtime = new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
+        var runtime = RuntimeOf(options);
         return async (ns, name, personality, identity, describe, cancellationToken) =>
         {
-            var services = new ContainerServices(options, runtime, name, identity, watch);
+            var services = new ContainerServices(options, runtime, name, identity, options.IsGvisor ? null : watch);
             try
             {
                 await services.StartAsync(ns, personality, describe(), cancellationToken).ConfigureAwait(false);
@@ -128,7 +146,7 @@ internal sealed class ContainerServices : ICloneServices
     /// </summary>
     public static async Task<IReadOnlyList<KeptClone>> ReclaimAsync(ContainerCloneOptions options, CancellationToken cancellationToken = default)
     {
-        var runtime = new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
+        var runtime = RuntimeOf(options);
         var folders = Path.Combine(options.StateDir, "clones");
         var names = (Directory.Exists(folders) ? Directory.GetDirectories(folders).Select(Path.GetFileName).OfType<string>() : [])
             .Union((await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).Select(c => c.Id), StringComparer.Ordinal)
@@ -193,8 +211,24 @@ internal sealed class ContainerServices : ICloneServices
             Command = ["/bin/sh", SetupDir + "/services"],
             MemoryBytes = _options.MemoryBytes,
             Cpus = _options.Cpus,
-            Pids = _options.Pids,
+            // gVisor's ptrace platform takes host threads and stub processes of its own for every guest thread: a
+            // runc-sized pids limit starves it (its Sentry panics with EAGAIN on clone).
+            Pids = _options.IsGvisor ? Math.Max(_options.Pids, 1024) : _options.Pids,
         });
+        if (_options.IsGvisor)
+        {
+            // runsc puts a tmpfs of its own kernel on /tmp unless the spec mounts something there; a clone's /tmp is
+            // where intruders drop things, so it stays the overlay's (bound in), where retirement reads it.
+            Directory.CreateDirectory(Path.Combine(Rootfs, "tmp"));
+            config["mounts"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["destination"] = "/tmp",
+                ["type"] = "bind",
+                ["source"] = Path.Combine(Rootfs, "tmp"),
+                ["options"] = new System.Text.Json.Nodes.JsonArray("rbind", "rw", "nosuid", "nodev"),
+            });
+        }
+
         await File.WriteAllTextAsync(Path.Combine(_folder, "bundle", "config.json"), config.ToJsonString(), cancellationToken).ConfigureAwait(false);
         await _runtime.RunDetachedAsync(_name, Path.Combine(_folder, "bundle"), Path.Combine(_folder, "console.log"), cancellationToken).ConfigureAwait(false);
         await WaitListeningAsync(personality, cancellationToken).ConfigureAwait(false);
@@ -227,14 +261,14 @@ internal sealed class ContainerServices : ICloneServices
 
     private async Task RemoveFolderAsync()
     {
-        if (OverlayRootfs.IsMounted(Rootfs))
+        // Mounts can be stacked (runsc's gofer bind-mounts the root onto itself, which propagates to the host's view):
+        // each path is unmounted until nothing is mounted there, within a bound.
+        foreach (var path in new[] { Rootfs, _folder })
         {
-            await OverlayRootfs.UnmountAsync(Rootfs, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        if (OverlayRootfs.IsMounted(_folder))
-        {
-            await OverlayRootfs.UnmountAsync(_folder, CancellationToken.None).ConfigureAwait(false);
+            for (var i = 0; i < 8 && OverlayRootfs.IsMounted(path); i++)
+            {
+                await OverlayRootfs.UnmountAsync(path, CancellationToken.None).ConfigureAwait(false);
+            }
         }
 
         if (Directory.Exists(_folder))
@@ -265,11 +299,8 @@ internal sealed class ContainerServices : ICloneServices
                 : string.Create(CultureInfo.InvariantCulture, $"nc -ll -p {port} -e {SetupDir}/greet &\n"));
         }
 
-        foreach (var port in personality.UdpPorts)
-        {
-            services.Append(CultureInfo.InvariantCulture, $"nc -u -ll -p {port} -e cat &\n");
-        }
-
+        // UDP ports are not served: the image's busybox nc has no UDP mode (a datagram to a clone's UDP port gets the
+        // kernel's port-unreachable, like a closed port).
         services.Append("wait\n");
         File.WriteAllText(Path.Combine(setup, "services"), services.ToString());
     }
@@ -360,7 +391,8 @@ internal sealed class ContainerServices : ICloneServices
             File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"), overwrite: true);
             File.Copy(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"), overwrite: true);
             var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes, execs,
-                _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable, attemptedOutbound);
+                _options.IsGvisor ? "a gVisor clone: its programs run on gVisor's kernel, which the host cannot watch"
+                    : _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable, attemptedOutbound);
             await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
             return report;
         }
@@ -383,8 +415,21 @@ internal sealed class ContainerServices : ICloneServices
     private async Task RemoveAsync()
     {
         _watch?.Take(_name);
-        await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
+        Exception? failed = null;
+        try
+        {
+            await _runtime.DeleteAsync(_name, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failed = e; // its mounts and folder go all the same
+        }
+
         await RemoveFolderAsync().ConfigureAwait(false);
+        if (failed is not null)
+        {
+            throw new HoneyfarmException($"{_options.Runtime} could not remove clone {_name}: {failed.Message}", failed);
+        }
     }
 
     internal static readonly JsonSerializerOptions KeptJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };

@@ -28,12 +28,17 @@ internal sealed class RunscRuntime : IOciRuntime
     private readonly string _platform;
     private readonly Func<string, string?> _netnsOf;
     private readonly string? _podInitConfig;
+    private readonly bool _hostNetwork;
 
     /// <param name="netnsOf">Path of the network namespace of a container id (e.g. /run/netns/moat-ID).</param>
     /// <param name="podInitConfig">runsc's --pod-init-config (the exec trace session), used for a sandbox's start when
     /// the file exists: the watchers write it while they listen for gVisor's trace points.</param>
-    public RunscRuntime(string root, Func<string, string?> netnsOf, string binary = "runsc", string platform = "ptrace", string? podInitConfig = null)
+    /// <param name="hostNetwork">runsc --network=host: the sandbox's sockets are the kernel's, in the namespace runsc
+    /// starts in (its own netns here), so an address given after the start is seen (the honeyfarm's late binding);
+    /// the default, gVisor's netstack, copies the addresses once at start.</param>
+    public RunscRuntime(string root, Func<string, string?> netnsOf, string binary = "runsc", string platform = "ptrace", string? podInitConfig = null, bool hostNetwork = false)
     {
+        _hostNetwork = hostNetwork;
         _root = root;
         _binary = binary;
         _platform = platform;
@@ -73,9 +78,12 @@ internal sealed class RunscRuntime : IOciRuntime
         var log = Path.Combine(bundle, "runsc.log");
         File.Delete(log);
         string[] trace = _podInitConfig is { } config && File.Exists(config) ? ["--pod-init-config", config] : [];
+        // An operator chasing a sandbox that dies can have gVisor's own logs (one file per runsc process) written.
+        string[] debug = Environment.GetEnvironmentVariable("MOAT_RUNSC_DEBUG_DIR") is { Length: > 0 } dir ? ["--debug", "--debug-log=" + dir.TrimEnd('/') + "/"] : [];
         var r = await ProcessRunner.RunAsync("unshare",
             ["-m", "--propagation", "private", "nsenter", "--net=" + netns, "/bin/sh", "-c", HideNetCore, "sh",
              _binary, "--root", _root, "--platform", _platform, "--log", log, "--log-format", "json", .. trace,
+             .. (_hostNetwork ? (string[])["--network=host"] : []), .. debug,
              "run", "--detach", "--bundle", bundle, id],
             timeout: TimeSpan.FromSeconds(60), cancellationToken: cancellationToken,
             environment: new Dictionary<string, string> { ["MOAT_CONSOLE"] = consoleLog }).ConfigureAwait(false);

@@ -33,7 +33,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20, int maxClones = 4, Moat.Honeyfarm.Containment.ExportPolicy export = Moat.Honeyfarm.Containment.ExportPolicy.Reflect) => FarmTopology.CreateAsync(o => o with
+    private Task<FarmTopology> FarmAsync(TimeSpan idle, long diskBytes = 64L << 20, int maxClones = 4, Moat.Honeyfarm.Containment.ExportPolicy export = Moat.Honeyfarm.Containment.ExportPolicy.Reflect, string runtime = "runc") => FarmTopology.CreateAsync(o => o with
     {
         Export = export,
         WarmClones = 1,
@@ -46,6 +46,7 @@ public sealed class ContainerCloneTests : IAsyncLifetime
             StateDir = Path.Combine(_state, "farm"),
             InitBinary = Path.Combine(AppContext.BaseDirectory, "moat-init"),
             DiskBytes = diskBytes,
+            Runtime = runtime,
         },
     });
 
@@ -138,6 +139,23 @@ public sealed class ContainerCloneTests : IAsyncLifetime
             Assert.Equal(FarmTopology.Attacker1.ToString(), m.Groups["dst"].Value);
             Assert.NotEqual("S", m.Groups["flags"].Value);
         }
+    }
+
+    [Fact]
+    public async Task A_gvisor_clone_is_bound_late_runs_its_caller_on_gvisor_s_kernel_and_is_kept_when_changed()
+    {
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), runtime: "runsc");
+        var session = await ShellAsync(farm.Inet, IPAddress.Parse("198.18.145.1"), 23, "uname -r; dmesg 2>&1 | head -1; echo planted > /tmp/implant; exit");
+        Assert.Contains("address=198.18.145.1", session); // the address given at the claim, after the sandbox started
+        var lines = session.Split('\n');
+        // gVisor's own kernel answers uname and dmesg, not the host's.
+        Assert.DoesNotContain(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), lines);
+        Assert.Contains(lines, l => l.Contains("gVisor", StringComparison.Ordinal) || l.StartsWith("[", StringComparison.Ordinal));
+
+        Assert.True(await farm.Gateway.CloseUniverseAsync(Assert.Single(farm.Gateway.Universes()).Id));
+        var kept = Assert.Single(farm.Gateway.KeptClones);
+        Assert.Contains(kept.Files, f => f.Path == "/tmp/implant" && f.Change == "added");
+        Assert.Contains("gVisor", kept.ExecMonitoring);
     }
 
     [Fact]
