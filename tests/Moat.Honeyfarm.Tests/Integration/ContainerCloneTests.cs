@@ -101,33 +101,36 @@ public sealed class ContainerCloneTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_worm_that_spreads_by_connecting_is_reflected_into_its_universe_and_nothing_reaches_the_internet()
+    public async Task A_worm_that_spreads_by_scanning_is_reflected_into_its_universe_and_nothing_reaches_the_internet()
     {
-        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), maxClones: 8);
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5), maxClones: 10);
         await using var capture = await Capture.StartAsync(farm.Inet.Name, "eth0", "src net " + FarmTopology.Dark);
         var a = IPAddress.Parse("198.18.210.1");
-        var b = IPAddress.Parse("198.18.210.2");
-        var c = IPAddress.Parse("198.18.210.3");
 
-        // Each stage marks its machine, sends the next stage to the next address, and A also tries the innocent host
-        // in the test internet (198.18.96.4), which reflection turns into another clone of the same universe.
-        const string stageC = "echo infected > /tmp/infected; exit";
-        var stageB = $"echo infected > /tmp/infected; echo '{stageC}' | nc {c} 23; exit";
-        var stageA = $"echo infected > /tmp/infected; echo \"{stageB}\" | nc {b} 23; nc -w 2 {FarmTopology.Victim} 23 </dev/null; exit";
-        var session = await ShellAsync(farm.Inet, a, 23, stageA);
+        // A worm in three generations: each machine marks itself and scans a range for port 23, sending the next
+        // generation to every address that answers. Generation 1 (on A) scans 198.18.211.1-3 and also the test
+        // internet's innocent host 198.18.96.4; generation 2 scans 198.18.212.1-2; generation 3 only marks.
+        const string gen3 = "echo infected > /tmp/infected; exit";
+        var gen2 = $"echo infected > /tmp/infected; for i in 1 2; do echo '{gen3}' | nc -w 2 198.18.212.$i 23 >/dev/null; done; exit";
+        var gen1 = $"echo infected > /tmp/infected; for t in 198.18.211.1 198.18.211.2 198.18.211.3 {FarmTopology.Victim}; do echo \"{gen2.Replace("$", "\\$", StringComparison.Ordinal)}\" | nc -w 2 $t 23 >/dev/null; done; exit";
+        var session = await ShellAsync(farm.Inet, a, 23, gen1);
         Assert.Contains("address=198.18.210.1", session);
 
         var universe = Assert.Single(farm.Gateway.Universes());
         Assert.Equal(FarmTopology.Attacker1, universe.Attacker);
-        Assert.Contains((a, b), universe.Infections);
-        Assert.Contains((b, c), universe.Infections);
-        Assert.Contains((a, FarmTopology.Victim), universe.Infections);
-        Assert.True(new HashSet<IPAddress> { a, b, c, FarmTopology.Victim }.SetEquals(universe.Clones.Select(x => x.Address)), string.Join(", ", universe.Clones.Select(x => x.Address)));
+        var second = new[] { "198.18.211.1", "198.18.211.2", "198.18.211.3" }.Select(IPAddress.Parse).ToArray();
+        var third = new[] { "198.18.212.1", "198.18.212.2" }.Select(IPAddress.Parse).ToArray();
+        Assert.All(second, b => Assert.Contains((a, b), universe.Infections));
+        Assert.Contains((a, FarmTopology.Victim), universe.Infections); // reflected: a clone of this universe took the victim's address
+        Assert.All(third, c => Assert.Contains(universe.Infections, i => i.To.Equals(c) && second.Contains(i.From)));
+        Assert.True(new HashSet<IPAddress>([a, .. second, .. third, FarmTopology.Victim]).SetEquals(universe.Clones.Select(x => x.Address)),
+            string.Join(", ", universe.Clones.Select(x => x.Address)));
 
-        // Closing the universe keeps the three infected machines, each with its mark and what it ran.
+        // Closing the universe keeps every infected machine (the victim's stand-in only ran the worm's shell: it
+        // got generation 2 and marked itself too), each with its mark.
         Assert.True(await farm.Gateway.CloseUniverseAsync(universe.Id));
         var kept = farm.Gateway.KeptClones;
-        Assert.Equal(3, kept.Count);
+        Assert.Equal(1 + second.Length + third.Length + 1, kept.Count);
         Assert.All(kept, k => Assert.Contains(k.Files, f => f.Path == "/tmp/infected" && f.Change == "added"));
         Assert.Contains(kept, k => k.Describe.Contains("address=198.18.210.1", StringComparison.Ordinal) && k.Execs!.Any(e => e.Argv.Count > 0 && e.Argv[0] == "nc"));
 
