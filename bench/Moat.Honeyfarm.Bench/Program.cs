@@ -12,6 +12,14 @@ if (args is ["containers", ..])
     return;
 }
 
+//         or: ... -- masscan [rate]   (a live masscan of the whole dark range; also part of the full run)
+if (args is ["masscan", ..])
+{
+    Console.WriteLine($"# moat honeyfarm bench (masscan)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+    await LiveMasscan.RunAsync(Arg(1, 10_000));
+    return;
+}
+
 if (args is ["replay"])
 {
     Console.WriteLine($"# moat honeyfarm bench (replay)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
@@ -30,6 +38,7 @@ await Burst.RunAsync(burst);
 await LiveClones.RunAsync(live);
 await PacketRate.RunAsync(packets);
 await ReplayScans.RunAsync();
+await LiveMasscan.RunAsync(10_000);
 await ContainerClones.RunAsync(50, 100);
 
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
