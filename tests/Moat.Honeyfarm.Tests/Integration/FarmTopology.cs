@@ -153,10 +153,10 @@ internal sealed class FarmTopology : IAsyncDisposable
     }
 
     /// <summary>Runs ping in the test internet from ATTACKER; true when ADDRESS answered.</summary>
-    public async Task<bool> PingAsync(IPAddress from, IPAddress address)
+    public async Task<bool> PingAsync(IPAddress from, IPAddress address, int size = 56)
     {
         var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "netns", "exec", Inet.Name, "ping", "-n", "-c", "1", "-W", "5", "-I", from.ToString(), address.ToString() })
+        foreach (var a in new[] { "netns", "exec", Inet.Name, "ping", "-n", "-c", "1", "-W", "5", "-s", size.ToString(System.Globalization.CultureInfo.InvariantCulture), "-I", from.ToString(), address.ToString() })
         {
             start.ArgumentList.Add(a);
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
+using Moat.Honeyfarm.Gateway;
 
 namespace Moat.Honeyfarm.Tests.Integration;
 
@@ -44,6 +45,28 @@ public sealed partial class SweepTests
             Assert.Contains(IPAddress.Parse(m.Groups["dst"].Value), new[] { FarmTopology.Attacker1, FarmTopology.Attacker2 });
             Assert.NotEqual("S", m.Groups["flags"].Value);
         }
+    }
+
+    [Fact]
+    public async Task A_syn_flood_at_a_full_farm_is_dropped_and_the_farm_keeps_serving_big_fragmented_packets_too()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { ScanFilterInterval = TimeSpan.Zero, MaxClones = 8, WarmClones = 2, WhenFull = FullPolicy.Drop });
+        var bound = IPAddress.Parse("198.18.129.1");
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, bound, 22));
+
+        // 4,096 addresses at 2,000 SYNs a second from masscan's own stack: the farm fills up and drops the rest (a busy
+        // gateway may lose some to its TUN queue, so only half are required to have been seen and dropped).
+        var mac = MacAddress().Match(await RunAsync("ip", "-n", farm.GatewayNamespace.Name, "link", "show", "out0")).Groups[1].Value;
+        await RunAsync("ip", "netns", "exec", farm.Inet.Name, "masscan", "198.18.160.0/20", "-p22", "--rate", "2000", "--wait", "1",
+            "--adapter", "eth0", "--adapter-ip", FarmTopology.Attacker1.ToString(), "--router-mac", mac);
+        var c = farm.Gateway.Counters;
+        Assert.True(c.LiveClones <= 8, $"{c.LiveClones} live clones");
+        Assert.True(c.DroppedFull > 2048, $"{c.DroppedFull} dropped as full");
+
+        // Still serving: the clone bound before the flood answers, and a 4,000-byte ping (fragmented on the way)
+        // reaches it and comes back.
+        Assert.NotNull(await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, bound, 80));
+        Assert.True(await farm.PingAsync(FarmTopology.Attacker2, bound, size: 4000));
     }
 
     [GeneratedRegex(@"Ports: 22/open/tcp")]
