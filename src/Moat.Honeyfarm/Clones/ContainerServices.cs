@@ -114,7 +114,7 @@ internal sealed class ContainerServices : ICloneServices
     private string CgroupPath => "/moat/" + _name;
 
     private static IOciRuntime RuntimeOf(ContainerCloneOptions options) => options.IsGvisor
-        ? new RunscRuntime(Path.Combine(options.StateDir, "runsc"), id => Path.Combine(NetworkNamespace.RunDirectory, id), hostNetwork: true)
+        ? new RunscRuntime(Path.Combine(options.StateDir, "runsc"), id => Path.Combine(NetworkNamespace.RunDirectory, id), podInitConfig: CloneWatch.PodInitConfigPath(options.StateDir), hostNetwork: true)
         : new RuncRuntime(Path.Combine(options.StateDir, "runc"), options.Runtime);
 
     /// <summary>Starts clones as containers; <paramref name="watch"/> (optional) records what each one runs.</summary>
@@ -124,7 +124,7 @@ internal sealed class ContainerServices : ICloneServices
         var runtime = RuntimeOf(options);
         return async (ns, name, personality, identity, describe, cancellationToken) =>
         {
-            var services = new ContainerServices(options, runtime, name, identity, options.IsGvisor ? null : watch);
+            var services = new ContainerServices(options, runtime, name, identity, watch);
             try
             {
                 await services.StartAsync(ns, personality, describe(), cancellationToken).ConfigureAwait(false);
@@ -199,7 +199,14 @@ internal sealed class ContainerServices : ICloneServices
         }
 
         await OverlayRootfs.MountAsync(_options.ImageRootfs, Upper, Path.Combine(_folder, "work"), Rootfs, cancellationToken).ConfigureAwait(false);
-        _watch?.Watch(_name, Rootfs, _options.ImageRootfs);
+        if (_options.IsGvisor)
+        {
+            _watch?.WatchGvisor(_name, _options.ImageRootfs);
+        }
+        else
+        {
+            _watch?.Watch(_name, Rootfs, _options.ImageRootfs);
+        }
         WriteSetup(personality, describe);
         var config = OciSpecBuilder.Build(new OciSandboxConfig
         {
@@ -374,6 +381,13 @@ internal sealed class ContainerServices : ICloneServices
         {
             var processes = Cgroups.Processes(CgroupPath).Where(p => !_baselineProcesses.Contains(p)).Select(CommandLine).Where(c => c.Length > 0).ToList();
             var files = (await ChangesAsync(tar, cancellationToken).ConfigureAwait(false)).Where(c => !_baseline.Contains(c) && !IsSetup(c.Path)).ToList();
+            if (_options.IsGvisor && _watch is not null)
+            {
+                // gVisor reports execs on its own schedule: stopping the sandbox ends its trace stream after the last one.
+                await _runtime.DeleteAsync(_name, cancellationToken).ConfigureAwait(false);
+                await _watch.GvisorStreamEndedAsync(_name, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+
             var execs = (_watch?.Take(_name) ?? []).Skip(_baselineExecs)
                 .Select(r => new CloneExec(r.Time, r.Path, r.Argv, r.Sha256, r.Path is { } path && IsSetup(path) ? false : r.Drift, r.Verification.ToString()))
                 .ToList();
@@ -391,8 +405,9 @@ internal sealed class ContainerServices : ICloneServices
             File.Move(tar, Path.Combine(kept, "filesystem-changes.tar"), overwrite: true);
             File.Copy(Path.Combine(_folder, "console.log"), Path.Combine(kept, "console.log"), overwrite: true);
             var report = new KeptClone(_name, describe, kept, DateTimeOffset.UtcNow, files, processes, execs,
-                _options.IsGvisor ? "a gVisor clone: its programs run on gVisor's kernel, which the host cannot watch"
-                    : _watch is null ? "not watched (no exec monitor for this farm)" : _watch.Unavailable, attemptedOutbound);
+                _watch is null ? "not watched (no exec monitor for this farm)"
+                    : _options.IsGvisor ? _watch.GvisorUnavailable ?? "a gVisor clone: its execs as its own kernel reported them (runsc trace), unverifiable by the host"
+                    : _watch.Unavailable, attemptedOutbound);
             await File.WriteAllTextAsync(Path.Combine(kept, "clone.json"), JsonSerializer.Serialize(report, KeptJson), cancellationToken).ConfigureAwait(false);
             return report;
         }

@@ -78,7 +78,8 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _warm = options.AllPersonalities.ToDictionary(p => p, _ => new ConcurrentQueue<Clone>());
         if (options.Containers is { } containers)
         {
-            _watch = CloneWatch.Start();
+            Directory.CreateDirectory(containers.StateDir);
+            _watch = CloneWatch.Start(containers.IsGvisor ? containers.StateDir : null);
             _services = ContainerServices.Factory(containers, _watch);
         }
         else

@@ -28,6 +28,11 @@ public sealed partial class WatchService
             var gaps = WriteInWindowsAsync(source.Gaps, store, (gap, batch) => batch.Add(gap), cancellationToken);
             await WriteInWindowsAsync(source.Execs, store, (exec, batch) =>
             {
+                if (exec.StreamEnded)
+                {
+                    return; // the sandbox stopped; its records are all written
+                }
+
                 var record = ToRecord(exec);
                 Interlocked.Increment(ref _execRecords);
                 batch.Add(record);

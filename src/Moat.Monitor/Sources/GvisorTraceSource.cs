@@ -8,7 +8,9 @@ namespace Moat.Monitor.Sources;
 
 /// <summary>A program execution as a gVisor sandbox's own kernel (the sentry) reported it through runsc trace.</summary>
 /// <param name="Pid">The thread group id inside the sandbox (gVisor's, not a host pid).</param>
-public sealed record SandboxKernelExec(DateTimeOffset Time, string SandboxId, int Pid, string? Path, IReadOnlyList<string> Argv, string? Cwd, string? Sha256);
+/// <param name="StreamEnded">Not an exec: the sandbox's trace stream ended (it stopped); every exec it reported came
+/// before this in the channel.</param>
+public sealed record SandboxKernelExec(DateTimeOffset Time, string SandboxId, int Pid, string? Path, IReadOnlyList<string> Argv, string? Cwd, string? Sha256, bool StreamEnded = false);
 
 /// <summary>
 /// The receiving end of gVisor's "remote" trace sink (runsc's <c>--pod-init-config</c>): a SOCK_SEQPACKET Unix socket
@@ -174,6 +176,10 @@ public sealed class GvisorTraceSource : IAsyncDisposable
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 // The agent is stopping, or runsc went away.
+            }
+            finally
+            {
+                _execs.Writer.TryWrite(new SandboxKernelExec(_time.GetUtcNow(), sandboxId, -1, null, [], null, null, StreamEnded: true));
             }
         }
     }
