@@ -20,6 +20,14 @@ if (args is ["masscan", ..])
     return;
 }
 
+//         or: ... -- forward [seconds]   (an established flow through the gateway's kernel, against iperf3 to the gateway)
+if (args is ["forward", ..])
+{
+    Console.WriteLine($"# moat honeyfarm bench (forward)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+    await ForwardRate.RunAsync(Arg(1, 5));
+    return;
+}
+
 if (args is ["replay"])
 {
     Console.WriteLine($"# moat honeyfarm bench (replay)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
@@ -37,6 +45,7 @@ await ClaimLatency.RunAsync(samples);
 await Burst.RunAsync(burst);
 await LiveClones.RunAsync(live);
 await PacketRate.RunAsync(packets);
+await ForwardRate.RunAsync(5);
 await ReplayScans.RunAsync();
 await LiveMasscan.RunAsync(10_000);
 await ContainerClones.RunAsync(50, 100);
