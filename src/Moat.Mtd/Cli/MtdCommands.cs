@@ -12,6 +12,7 @@ public static class MtdCommands
         var mtd = new Command("mtd", "Moving target defense: relocate sandboxes between hosts so neighbours cannot keep attacking them.");
         mtd.Subcommands.Add(SimulateCommand.Create());
         mtd.Subcommands.Add(RelocateCommand.Create());
+        mtd.Subcommands.Add(RunCommand.Create());
         return mtd;
     }
 }

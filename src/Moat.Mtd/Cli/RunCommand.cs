@@ -1,0 +1,181 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Moat.Mtd.Placement;
+using Moat.Mtd.Policy;
+using Moat.Mtd.Relocation;
+
+namespace Moat.Mtd.Cli;
+
+/// <summary>`moat mtd run`: the relocation scheduler as a long-running process over the host agents of this machine.</summary>
+public static class RunCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    public static Command Create()
+    {
+        var hosts = new Option<string[]>("--host") { Description = "A host agent's state folder (its socket is agent.sock there); two or more.", Required = true, AllowMultipleArgumentsPerToken = false };
+        var sandboxes = new Option<string[]>("--sandbox") { Description = "A sandbox to keep moving, by name (it keeps its name across hosts); one or more.", Required = true, AllowMultipleArgumentsPerToken = false };
+        var policy = new Option<string>("--policy")
+        {
+            Description = "When to move: periodic:DURATION (e.g. periodic:30m), poisson:RATE (moves per hour, e.g. poisson:4) or poisson:RATE:THRESHOLD (never sooner than THRESHOLD after the last move).",
+            DefaultValueFactory = _ => "poisson:1",
+        };
+        var capacity = new Option<int>("--capacity") { Description = "Sandboxes each host may hold.", DefaultValueFactory = _ => 16 };
+        var duration = new Option<string?>("--for") { Description = "Stop after this long (e.g. 10m, 90s); default: until interrupted." };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the Poisson clock, for a reproducible schedule." };
+        var json = new Option<bool>("--json") { Description = "One JSON object per relocation, a line each." };
+        var command = new Command("run", """
+            Keep sandboxes moving between host agents (RELOCATE's scheduler as a process): each sandbox's clock says
+            when (periodic or Poisson), the placement policy picks the destination with the largest
+            heterogeneity Δ under capacity, and each move is a relocation as `moat mtd relocate` does it (cold here,
+            live where CRIU works). Prints every move (or refusal) as it happens; stops at --for or on Ctrl-C.
+            Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m
+            """) { hosts, sandboxes, policy, capacity, duration, seed, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            var dirs = parse.GetValue(hosts)!.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+            if (dirs.Count < 2)
+            {
+                await error.WriteLineAsync("name at least two different host agents with --host (a sandbox needs somewhere to move to).").ConfigureAwait(false);
+                return 2;
+            }
+
+            foreach (var dir in dirs.Where(d => !File.Exists(Path.Combine(d, "agent.sock"))))
+            {
+                await error.WriteLineAsync($"no host agent runs on {dir} (it has no agent.sock); start one with 'moat host --state-dir {dir}'.").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (ParsePolicy(parse.GetValue(policy)!) is not { } clock)
+            {
+                await error.WriteLineAsync($"--policy '{parse.GetValue(policy)}' is not periodic:DURATION or poisson:RATE[:THRESHOLD].").ConfigureAwait(false);
+                return 2;
+            }
+
+            TimeSpan? stopAfter = null;
+            if (parse.GetValue(duration) is { } d)
+            {
+                if (ParseDuration(d) is not { } parsed)
+                {
+                    await error.WriteLineAsync($"--for '{d}' is not a duration such as 90s, 10m or 2h.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                stopAfter = parsed;
+            }
+
+            var agents = dirs.Select(dir => new AgentRelocationHost(dir, Path.Combine(dir, "agent.sock"))).ToList();
+            try
+            {
+                // Agents of one machine share its kernel and OS: what tells them apart for Δ is their uplink.
+                var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+                var fleet = agents.Select((a, i) => new FleetHost(a, new HostConfiguration(Placement.RuntimeTier.Container, kernel, "debian-12"),
+                    new NetworkLocation("local", "uplink-" + i.ToString(CultureInfo.InvariantCulture)), parse.GetValue(capacity))).ToList();
+                var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default),
+                    TimeProvider.System, parse.GetValue(seed) is { } s ? new Random(s) : new Random());
+                foreach (var name in parse.GetValue(sandboxes)!)
+                {
+                    scheduler.Track(name, clock);
+                }
+
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                if (stopAfter is { } after)
+                {
+                    stop.CancelAfter(after);
+                }
+
+                if (!parse.GetValue(json))
+                {
+                    await output.WriteLineAsync($"moving {string.Join(", ", parse.GetValue(sandboxes)!)} among {dirs.Count} hosts ({parse.GetValue(policy)}); interrupt to stop.").ConfigureAwait(false);
+                }
+
+                var moved = 0;
+                try
+                {
+                    await scheduler.RunAsync(async r =>
+                    {
+                        moved += r.Report?.Succeeded == true ? 1 : 0;
+                        await output.WriteLineAsync(parse.GetValue(json) ? JsonSerializer.Serialize(Summary(r), Json) : Describe(r)).ConfigureAwait(false);
+                    }, stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // --for elapsed or interrupted.
+                }
+
+                if (!parse.GetValue(json))
+                {
+                    await output.WriteLineAsync($"stopped after {moved} relocations.").ConfigureAwait(false);
+                }
+
+                return 0;
+            }
+            finally
+            {
+                foreach (var a in agents)
+                {
+                    a.Dispose();
+                }
+            }
+        });
+        return command;
+    }
+
+    private static object Summary(ScheduledRelocation r) => new
+    {
+        sandbox = r.Due.SandboxId,
+        reason = r.Due.Reason,
+        dueAt = r.Due.DueAt,
+        placement = r.Placement.Outcome,
+        destination = r.Placement.Host?.Id,
+        heterogeneity = r.Placement.Heterogeneity,
+        report = r.Report,
+    };
+
+    private static string Describe(ScheduledRelocation r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        if (r.Report is not { } report)
+        {
+            return $"{r.Due.SandboxId}: due ({r.Due.Reason}) but not moved: {r.Placement.Reason}";
+        }
+
+        return report.Succeeded
+            ? string.Create(c, $"{report.Sandbox}: {report.From} -> {report.To} ({r.Due.Reason}, Δ {r.Placement.Heterogeneity:F2}), {report.Mode.ToString().ToLowerInvariant()}, downtime {report.Downtime.TotalMilliseconds:F0} ms")
+            : $"{report.Sandbox}: {report.Outcome.ToString().ToLowerInvariant()}, stays on {report.From}: {report.Failure}";
+    }
+
+    internal static RelocationPolicy? ParsePolicy(string text)
+    {
+        var parts = text.Split(':');
+        var c = CultureInfo.InvariantCulture;
+        return parts switch
+        {
+            ["periodic", var d] when ParseDuration(d) is { } interval && interval > TimeSpan.Zero => RelocationPolicy.Periodic(interval),
+            ["poisson", var rate] when double.TryParse(rate, NumberStyles.Float, c, out var λ) && λ > 0 => RelocationPolicy.Poisson(λ),
+            ["poisson", var rate, var t] when double.TryParse(rate, NumberStyles.Float, c, out var λ) && λ > 0 && ParseDuration(t) is { } threshold => RelocationPolicy.Poisson(λ, threshold),
+            _ => null,
+        };
+    }
+
+    /// <summary>"90s", "10m", "2h", "1.5h".</summary>
+    internal static TimeSpan? ParseDuration(string text)
+    {
+        if (text.Length < 2 || !double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) || n < 0 || double.IsInfinity(n))
+        {
+            return null;
+        }
+
+        return text[^1] switch
+        {
+            's' => TimeSpan.FromSeconds(n),
+            'm' => TimeSpan.FromMinutes(n),
+            'h' => TimeSpan.FromHours(n),
+            _ => null,
+        };
+    }
+}

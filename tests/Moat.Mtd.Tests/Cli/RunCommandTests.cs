@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Moat.Host.Sandboxes;
+using Moat.Mtd.Cli;
+using Moat.Mtd.Tests.Relocation;
+
+namespace Moat.Mtd.Tests.Cli;
+
+/// <summary>`moat mtd run` against real host agents of a lab: the sandbox keeps moving on its clock, and stops when told.</summary>
+public sealed class RunCommandTests
+{
+    [Fact]
+    public async Task Run_keeps_a_sandbox_moving_between_agents_on_its_clock_with_its_files()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var job = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "roamer" });
+        Assert.Equal(0, (await a.Sandboxes.ExecAsync(job.Id, ["sh", "-c", "echo kept > /marker"], null, TimeSpan.FromSeconds(10))).ExitCode);
+
+        var (exit, stdout, stderr) = await MtdCommandsTests.RunAsync("mtd", "run", "--host", a.Options.StateDir, "--host", b.Options.StateDir,
+            "--sandbox", "roamer", "--policy", "periodic:1s", "--for", "8s", "--json");
+
+        Assert.True(exit == 0, stderr + stdout);
+        // --for may interrupt a move in flight: that one is rolled back (the sandbox stays where it was), the others moved.
+        var moves = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(m => m.GetProperty("report").GetProperty("outcome").GetString() == "Moved").ToList();
+        Assert.True(moves.Count >= 2, stdout);
+        // Each move leaves the host the last one arrived at: A -> B -> A ...
+        for (var i = 1; i < moves.Count; i++)
+        {
+            Assert.Equal(moves[i - 1].GetProperty("report").GetProperty("to").GetString(), moves[i].GetProperty("report").GetProperty("from").GetString());
+        }
+
+        var now = a.Sandboxes.List().Concat(b.Sandboxes.List()).Single(s => s.Name == "roamer");
+        var host = a.Sandboxes.List().Any(s => s.Id == now.Id) ? a : b;
+        Assert.Equal("kept\n", (await host.Sandboxes.ExecAsync(now.Id, ["cat", "/marker"], null, TimeSpan.FromSeconds(10))).Stdout);
+    }
+
+    [Theory]
+    [InlineData("periodic:30m", true)]
+    [InlineData("poisson:4", true)]
+    [InlineData("poisson:4:10m", true)]
+    [InlineData("poisson:0", false)]
+    [InlineData("periodic:0s", false)]
+    [InlineData("periodic:soon", false)]
+    [InlineData("on-alert", false)]
+    [InlineData("sometimes", false)]
+    public void Policies_are_parsed_or_refused(string text, bool valid) => Assert.Equal(valid, RunCommand.ParsePolicy(text) is not null);
+
+    [Fact]
+    public async Task Run_refuses_a_single_host_and_a_folder_without_an_agent()
+    {
+        var nowhere = Directory.CreateTempSubdirectory("moat-no-agent-").FullName;
+        try
+        {
+            var (exit, _, stderr) = await MtdCommandsTests.RunAsync("mtd", "run", "--host", nowhere, "--sandbox", "x");
+            Assert.Equal(2, exit);
+            Assert.Contains("at least two", stderr, StringComparison.Ordinal);
+            (exit, _, stderr) = await MtdCommandsTests.RunAsync("mtd", "run", "--host", nowhere, "--host", nowhere + "-2", "--sandbox", "x");
+            Assert.Equal(2, exit);
+            Assert.Contains("no host agent runs on", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(nowhere, recursive: true);
+        }
+    }
+}
