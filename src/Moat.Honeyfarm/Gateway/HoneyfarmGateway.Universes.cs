@@ -16,6 +16,7 @@ public sealed partial class HoneyfarmGateway
     {
         if (_bySource.TryGetValue(source, out var known))
         {
+            known.LastActivity = _time.GetTimestamp();
             return known;
         }
 
@@ -61,7 +62,7 @@ public sealed partial class HoneyfarmGateway
 
             batch.AddRule(new RuleSpec(ClonePriority, table) { InputInterface = name });
             _rtnl.Execute(batch);
-            var universe = new Universe(id, attacker, table, tun);
+            var universe = new Universe(id, attacker, table, tun) { LastActivity = _time.GetTimestamp() };
             _capture?.Attach(index, id);
             universe.Reader = StartReader("moat-hf-u" + id, tun, p => HandleUniverse(universe, p), () => universe.Closed);
             _universes.Add(universe);
@@ -228,6 +229,20 @@ public sealed partial class HoneyfarmGateway
         foreach (var c in idle)
         {
             await RetireAsync(c).ConfigureAwait(false);
+        }
+
+        // A universe with no clone left and no packet from its sources for as long is closed too: its device, table and
+        // rules go, and a later packet from its source opens a new one.
+        List<int> quiet;
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            quiet = [.. _universes.Where(u => u.Bindings.Count == 0 && _time.GetElapsedTime(u.LastActivity, now) >= _options.IdleTimeout).Select(u => u.Id)];
+        }
+
+        foreach (var id in quiet)
+        {
+            await CloseUniverseAsync(id).ConfigureAwait(false);
         }
 
         return idle.Count;

@@ -27,6 +27,9 @@ internal sealed class Universe(int id, uint? attacker, uint table, TunDevice tun
 
     public Thread? Reader { get; set; }
 
+    /// <summary>Timestamp of the last packet from one of its sources that reached the gateway (its clones count their own).</summary>
+    public long LastActivity { get; set; }
+
     /// <summary>Set (under the gateway's lock) when the universe is closed: its reader stops, late claims retire their clone.</summary>
     public bool Closed { get; set; }
 }

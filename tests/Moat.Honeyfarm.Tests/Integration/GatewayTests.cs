@@ -210,12 +210,17 @@ public sealed class GatewayTests
         Assert.NotNull(first);
         var name = Assert.Single(Assert.Single(farm.Gateway.Universes()).Clones).Name;
 
-        Assert.True(await FarmTopology.EventuallyAsync(() => Assert.Single(farm.Gateway.Universes()).Clones.Count == 0, Deadline));
+        var universe = Assert.Single(farm.Gateway.Universes()).Id;
+        Assert.True(await FarmTopology.EventuallyAsync(() => farm.Gateway.Universes().All(u => u.Clones.Count == 0), Deadline));
         Assert.True(await FarmTopology.EventuallyAsync(() => !NetworkNamespace.Exists(name), Deadline));
+        // With no clone left and no packet from its source, the universe itself is closed.
+        Assert.True(await FarmTopology.EventuallyAsync(() => farm.Gateway.Universes().Count == 0, Deadline));
+        Assert.Equal(1, farm.Gateway.Counters.UniversesClosed);
 
         var second = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker1, target, 22);
         Assert.NotNull(second);
         Assert.NotEqual(Host(first), Host(second));
+        Assert.NotEqual(universe, Assert.Single(farm.Gateway.Universes()).Id);
     }
 
     [Fact]
