@@ -132,8 +132,9 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
                 downtime.Stop();
             }
         }
-        catch (Exception e) when (e is RelocationHostException or ServiceAddressException or MtdException or IOException or HttpRequestException)
+        catch (Exception e) when (e is RelocationHostException or ServiceAddressException or MtdException or IOException or HttpRequestException or OperationCanceledException)
         {
+            // A cancelled move is undone like a failed one (before the switch): never two copies, never none running.
             if (state.Switched)
             {
                 // Clients already use the copy: it is the sandbox now. Only the clean-up below remains.
@@ -141,8 +142,9 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             }
             else
             {
-                LogRollingBack(_log, state.Name, source.Name, destination.Name, e.Message);
-                return await RollBackAsync(state, source, destination, e.Message, total).ConfigureAwait(false);
+                var reason = e is OperationCanceledException ? "the move was cancelled" : e.Message;
+                LogRollingBack(_log, state.Name, source.Name, destination.Name, reason);
+                return await RollBackAsync(state, source, destination, reason, total).ConfigureAwait(false);
             }
         }
 

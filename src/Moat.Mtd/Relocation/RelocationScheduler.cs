@@ -120,7 +120,8 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            foreach (var r in await RunDueAsync(cancellationToken).ConfigureAwait(false))
+            // Stopping ends the waiting, not a move in flight: the due moves run to their end (or roll back on failure).
+            foreach (var r in await RunDueAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 if (onRelocation is not null)
                 {

@@ -137,6 +137,34 @@ public sealed class RelocationTests
     }
 
     [Fact]
+    public async Task A_move_cancelled_after_the_source_stopped_is_rolled_back_on_both_hosts()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        await using var front = await lab.OpenFrontAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var web = await WebService.StartAsync(lab, front, a);
+        var before = a.Sandboxes.Get("web");
+        using var cancel = new CancellationTokenSource();
+        var coordinator = new RelocationCoordinator(RelocationOptions.Default with
+        {
+            Observer = async (stage, _) =>
+            {
+                if (stage == RelocationStage.SourceStopped)
+                {
+                    await cancel.CancelAsync(); // e.g. the operator stops `moat mtd run` mid-move
+                }
+            },
+        });
+
+        var report = await coordinator.RelocateAsync("web", a.Relocation, b.Relocation, web.Binding, cancel.Token);
+
+        Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
+        Assert.Contains("cancelled", report.Failure, StringComparison.Ordinal);
+        Assert.Empty(await b.Relocation.ListAsync());
+        await web.AssertServedFromAsync(lab, a, before);
+    }
+
+    [Fact]
     public async Task The_scheduler_moves_a_sandbox_on_its_clock_and_away_from_a_suspect_on_alert()
     {
         await using var lab = await LabImages.StartLabAsync(hosts: 3);
