@@ -106,20 +106,8 @@ internal sealed class CloneWatch : IAsyncDisposable
     }
 
     /// <summary>The clone a trace connection belongs to, from the connecting process (host-side `runsc ... run ... ID`), never from its messages.</summary>
-    private string? SandboxOfRunsc(int pid)
-    {
-        string[] argv;
-        try
-        {
-            argv = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-
-        return argv.Length >= 3 && Path.GetFileName(argv[0]) == "runsc" && argv.Contains("run") && _gvisorImages.ContainsKey(argv[^1]) ? argv[^1] : null;
-    }
+    private string? SandboxOfRunsc(int pid) =>
+        RunscRuntime.RunIdOf(pid) is { } id && _gvisorImages.ContainsKey(id) ? id : null;
 
     private async Task ReadTraceAsync()
     {

@@ -47,6 +47,25 @@ internal sealed class RunscRuntime : IOciRuntime
         Directory.CreateDirectory(root);
     }
 
+    /// <summary>
+    /// The container id named by a host process that is `runsc ... run ... ID` (the process a sandbox's trace stream
+    /// comes from: the sentry inherits its connection), or null for any other process.
+    /// </summary>
+    public static string? RunIdOf(int pid, string binary = "runsc")
+    {
+        string[] argv;
+        try
+        {
+            argv = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+
+        return argv.Length >= 3 && Path.GetFileName(argv[0]) == Path.GetFileName(binary) && argv.Contains("run") ? argv[^1] : null;
+    }
+
     /// <summary>The file name the watchers write runsc's trace session to, in the agent's state folder.</summary>
     public const string PodInitConfigFile = "runsc-trace.json";
 

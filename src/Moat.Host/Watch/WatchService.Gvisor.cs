@@ -75,22 +75,11 @@ public sealed partial class WatchService
     /// </summary>
     private string? SandboxOfRunsc(int pid)
     {
-        string[] argv;
-        try
-        {
-            argv = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
-        }
-        catch (IOException)
+        if (RunscRuntime.RunIdOf(pid, _agent.Tiers.Runsc) is not { } id)
         {
             return null;
         }
 
-        if (argv.Length < 3 || Path.GetFileName(argv[0]) != Path.GetFileName(_agent.Tiers.Runsc) || !argv.Contains("run"))
-        {
-            return null;
-        }
-
-        var id = argv[^1];
         if (_directory.ById(id) is null)
         {
             _directory.RefreshIfStale(); // a sandbox being created now is in the store, not yet in the last listing

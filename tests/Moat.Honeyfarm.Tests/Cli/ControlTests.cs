@@ -1,28 +1,16 @@
-using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using Moat.Honeyfarm.Cli;
 using Moat.Honeyfarm.Control;
 using Moat.Honeyfarm.Tests.Integration;
-using Moat.Images.Cli;
 
 namespace Moat.Honeyfarm.Tests.Cli;
 
 /// <summary>The running gateway's control socket, driven by the `moat honeyfarm` verbs an operator types.</summary>
 public sealed class ControlTests
 {
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
-    {
-        var root = new RootCommand();
-        root.Options.Add(ImageCommands.StateDirOption);
-        root.Subcommands.Add(HoneyfarmCommands.Create());
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => HoneyfarmCommandsTests.RunAsync(args);
 
     [Fact]
     public async Task Status_universes_clones_export_and_close_answer_from_the_running_gateway()

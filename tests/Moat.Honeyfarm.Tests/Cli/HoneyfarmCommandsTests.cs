@@ -9,7 +9,8 @@ namespace Moat.Honeyfarm.Tests.Cli;
 [Collection(Integration.ContainerCloneTests.Name)]
 public sealed class HoneyfarmCommandsTests
 {
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    /// <summary>Runs `moat ARGS` in-process (the honeyfarm verbs under a root with --state-dir), capturing its output.</summary>
+    internal static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
     {
         var root = new RootCommand();
         root.Options.Add(ImageCommands.StateDirOption);
