@@ -207,6 +207,7 @@ internal sealed class ContainerServices : ICloneServices
         {
             _watch?.Watch(_name, Rootfs, _options.ImageRootfs);
         }
+
         WriteSetup(personality, describe);
         var config = OciSpecBuilder.Build(new OciSandboxConfig
         {
