@@ -19,20 +19,26 @@ public static class RunCommand
         var sandboxes = new Option<string[]>("--sandbox") { Description = "A sandbox to keep moving, by name (it keeps its name across hosts); one or more.", Required = true, AllowMultipleArgumentsPerToken = false };
         var policy = new Option<string>("--policy")
         {
-            Description = "When to move: periodic:DURATION (e.g. periodic:30m), poisson:RATE (moves per hour, e.g. poisson:4) or poisson:RATE:THRESHOLD (never sooner than THRESHOLD after the last move).",
+            Description = "When to move: periodic:DURATION (e.g. periodic:30m), poisson:RATE (moves per hour, e.g. poisson:4), poisson:RATE:THRESHOLD (never sooner than THRESHOLD after the last move), or on-alert (only with --on-alert).",
             DefaultValueFactory = _ => "poisson:1",
         };
+        var onAlert = new Option<bool>("--on-alert")
+        {
+            Description = "Also move a tracked sandbox away at once when its host's watchers raise an alert (network detector or exec rule) about another sandbox on that host: the suspect.",
+        };
+        var alertsSince = new Option<DateTimeOffset?>("--alerts-since") { Description = "With --on-alert: act on alerts raised from this time on (ISO 8601); default: when the command starts." };
         var capacity = new Option<int>("--capacity") { Description = "Sandboxes each host may hold.", DefaultValueFactory = _ => 16 };
         var duration = new Option<string?>("--for") { Description = "Stop after this long (e.g. 10m, 90s); default: until interrupted." };
         var seed = new Option<int?>("--seed") { Description = "Seed of the Poisson clock, for a reproducible schedule." };
         var json = new Option<bool>("--json") { Description = "One JSON object per relocation, a line each." };
         var command = new Command("run", """
             Keep sandboxes moving between host agents (RELOCATE's scheduler as a process): each sandbox's clock says
-            when (periodic or Poisson), the placement policy picks the destination with the largest
+            when (periodic or Poisson; with --on-alert also at once when a neighbour on its host raises an alert), the
+            placement policy picks the destination with the largest
             heterogeneity Δ under capacity, and each move is a relocation as `moat mtd relocate` does it (cold here,
             live where CRIU works). Prints every move (or refusal) as it happens; stops at --for or on Ctrl-C.
             Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m
-            """) { hosts, sandboxes, policy, capacity, duration, seed, json };
+            """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json };
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -50,9 +56,9 @@ public static class RunCommand
                 return 2;
             }
 
-            if (ParsePolicy(parse.GetValue(policy)!) is not { } clock)
+            if (ParsePolicy(parse.GetValue(policy)!) is not { } clock || (clock is OnAlertRelocationPolicy && !parse.GetValue(onAlert)))
             {
-                await error.WriteLineAsync($"--policy '{parse.GetValue(policy)}' is not periodic:DURATION or poisson:RATE[:THRESHOLD].").ConfigureAwait(false);
+                await error.WriteLineAsync($"--policy '{parse.GetValue(policy)}' is not periodic:DURATION, poisson:RATE[:THRESHOLD], or on-alert with --on-alert.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -79,7 +85,7 @@ public static class RunCommand
                     TimeProvider.System, parse.GetValue(seed) is { } s ? new Random(s) : new Random());
                 foreach (var name in parse.GetValue(sandboxes)!)
                 {
-                    scheduler.Track(name, clock);
+                    scheduler.Track(name, parse.GetValue(onAlert) && clock is not OnAlertRelocationPolicy ? clock with { AlsoOnAlert = true } : clock);
                 }
 
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -94,6 +100,9 @@ public static class RunCommand
                 }
 
                 var moved = 0;
+                var alerts = parse.GetValue(onAlert)
+                    ? WatchAlertsAsync(dirs, agents, parse.GetValue(sandboxes)!, scheduler, parse.GetValue(alertsSince) ?? DateTimeOffset.UtcNow, parse.GetValue(json) ? null : output, stop.Token)
+                    : Task.CompletedTask;
                 try
                 {
                     await scheduler.RunAsync(async r =>
@@ -107,6 +116,7 @@ public static class RunCommand
                     // --for elapsed or interrupted.
                 }
 
+                await alerts.ConfigureAwait(false);
                 if (!parse.GetValue(json))
                 {
                     await output.WriteLineAsync($"stopped after {moved} relocations.").ConfigureAwait(false);
@@ -123,6 +133,69 @@ public static class RunCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// Polls every host's alerts each second; an alert raised since <paramref name="since"/> about sandbox S on host H
+    /// makes each tracked sandbox on H (other than S) a victim of S: the scheduler moves it away at once.
+    /// </summary>
+    private static async Task WatchAlertsAsync(IReadOnlyList<string> dirs, IReadOnlyList<AgentRelocationHost> agents, IReadOnlyList<string> tracked,
+        RelocationScheduler scheduler, DateTimeOffset since, TextWriter? output, CancellationToken cancellationToken)
+    {
+        var clients = dirs.Select(d => new Moat.Host.Client.HostClient(Path.Combine(d, "agent.sock"))).ToList();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                for (var i = 0; i < clients.Count; i++)
+                {
+                    Moat.Host.Watch.AlertsReport report;
+                    try
+                    {
+                        report = await clients[i].AlertsAsync(limit: 200, ct: cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or HttpRequestException or Moat.Host.MoatHostException)
+                    {
+                        continue; // an agent that does not answer now may next time
+                    }
+
+                    var suspects = report.Network.Where(a => a.Time >= since && seen.Add($"{i}/n/{a.Id}")).Select(a => a.SandboxId)
+                        .Concat(report.Exec.Where(a => a.Time >= since && seen.Add($"{i}/e/{a.Time.UtcTicks}/{a.Pid}/{a.Rule}")).Select(a => a.SandboxId))
+                        .Distinct(StringComparer.Ordinal).ToList();
+                    if (suspects.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    var here = await agents[i].ListAsync(cancellationToken).ConfigureAwait(false);
+                    foreach (var suspect in suspects)
+                    {
+                        var suspectName = here.FirstOrDefault(s => s.Id == suspect)?.Name ?? suspect;
+                        foreach (var victim in tracked.Where(t => t != suspectName && here.Any(s => s.Name == t)))
+                        {
+                            if (scheduler.RaiseAlert(victim, suspectName) && output is not null)
+                            {
+                                await output.WriteLineAsync($"alert on {agents[i].Name} about {suspectName}: moving {victim} away").ConfigureAwait(false);
+                            }
+                        }
+                    }
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+        finally
+        {
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
     }
 
     private static object Summary(ScheduledRelocation r) => new
@@ -155,6 +228,7 @@ public static class RunCommand
         var c = CultureInfo.InvariantCulture;
         return parts switch
         {
+            ["on-alert"] => RelocationPolicy.OnAlert,
             ["periodic", var d] when ParseDuration(d) is { } interval && interval > TimeSpan.Zero => RelocationPolicy.Periodic(interval),
             ["poisson", var rate] when double.TryParse(rate, NumberStyles.Float, c, out var λ) && λ > 0 => RelocationPolicy.Poisson(λ),
             ["poisson", var rate, var t] when double.TryParse(rate, NumberStyles.Float, c, out var λ) && λ > 0 && ParseDuration(t) is { } threshold => RelocationPolicy.Poisson(λ, threshold),

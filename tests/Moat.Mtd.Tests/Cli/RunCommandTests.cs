@@ -35,6 +35,48 @@ public sealed class RunCommandTests
         Assert.Equal("kept\n", (await host.Sandboxes.ExecAsync(now.Id, ["cat", "/marker"], null, TimeSpan.FromSeconds(10))).Stdout);
     }
 
+    [Fact]
+    public async Task Run_on_alert_moves_a_tracked_sandbox_away_from_a_neighbour_its_host_raised_an_alert_about()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "web" });
+        var miner = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "miner" });
+        using (var client = new Moat.Host.Client.HostClient(Path.Combine(a.Options.StateDir, "agent.sock")))
+        {
+            // The agent's exec monitor marks a sandbox's file system when it mounts it; one created as the agent starts
+            // is marked at the monitor's next sweep. The miner's exec must come after.
+            using var watched = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (!(await client.WatchStatusAsync(watched.Token)).ExecWatched.Contains(miner.Id))
+            {
+                await Task.Delay(50, watched.Token);
+            }
+        }
+
+        var since = DateTimeOffset.UtcNow;
+
+        var run = MtdCommandsTests.RunAsync("mtd", "run", "--host", a.Options.StateDir, "--host", b.Options.StateDir, "--sandbox", "web",
+            "--policy", "on-alert", "--on-alert", "--alerts-since", since.ToString("O"), "--for", "15s", "--json");
+        // The neighbour runs a program its image does not have: the exec monitor alerts on it (binary-not-in-image).
+        Assert.Equal(0, (await a.Sandboxes.ExecAsync(miner.Id, ["sh", "-c", "mkdir -p /tmp/x && cp /bin/busybox /tmp/x/true && /tmp/x/true"], null, TimeSpan.FromSeconds(10))).ExitCode);
+        var (exit, stdout, stderr) = await run;
+
+        Assert.True(exit == 0, stderr + stdout);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length != 1)
+        {
+            using var client = new Moat.Host.Client.HostClient(Path.Combine(a.Options.StateDir, "agent.sock"));
+            var alerts = await client.AlertsAsync();
+            Assert.Fail($"{lines.Length} moves (expected 1) since {since:O}; host A's exec alerts: {string.Join("; ", alerts.Exec.Select(x => $"{x.Time:O} {x.SandboxId} {x.Rule} {x.Path}"))}; miner is {miner.Id}");
+        }
+
+        var move = JsonDocument.Parse(lines[0]).RootElement;
+        Assert.Equal("Alert", move.GetProperty("reason").GetString());
+        Assert.Equal("Moved", move.GetProperty("report").GetProperty("outcome").GetString());
+        Assert.Contains(b.Sandboxes.List(), s => s.Name == "web");
+        Assert.Contains(a.Sandboxes.List(), s => s.Name == "miner"); // the suspect stays where it is
+    }
+
     [Theory]
     [InlineData("periodic:30m", true)]
     [InlineData("poisson:4", true)]
@@ -42,7 +84,7 @@ public sealed class RunCommandTests
     [InlineData("poisson:0", false)]
     [InlineData("periodic:0s", false)]
     [InlineData("periodic:soon", false)]
-    [InlineData("on-alert", false)]
+    [InlineData("on-alert", true)]
     [InlineData("sometimes", false)]
     public void Policies_are_parsed_or_refused(string text, bool valid) => Assert.Equal(valid, RunCommand.ParsePolicy(text) is not null);
 
