@@ -120,6 +120,10 @@ internal static class ContainerClones
         return total / runs;
     }
 
+    /// <summary>
+    /// runc/runsc to their exit, output not read: a detached container keeps the pipes it inherited open, so waiting
+    /// for their end (as <see cref="Probe.RunAsync"/> does) would wait for the container.
+    /// </summary>
     private static async Task ToolAsync(string tool, params string[] args)
     {
         var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };

@@ -39,10 +39,10 @@ internal static class ForwardRate
 
     private static async Task<(double Rate, double Lost)> IperfAsync(string serverNs, string clientNs, IPAddress server, int seconds)
     {
-        using var s = Start("ip", "netns", "exec", serverNs, "iperf3", "-s", "-1", "-p", "5299");
+        using var s = Probe.Start("ip", "netns", "exec", serverNs, "iperf3", "-s", "-1", "-p", "5299");
         // iperf3 is ready when its control port listens in the server's namespace.
         var deadline = Stopwatch.StartNew();
-        while (!(await RunAsync("ip", "netns", "exec", serverNs, "ss", "-ltnH", "sport = :5299")).Contains("5299", StringComparison.Ordinal))
+        while (!(await Probe.RunAsync("ip", "netns", "exec", serverNs, "ss", "-ltnH", "sport = :5299")).Contains("5299", StringComparison.Ordinal))
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(10))
             {
@@ -52,7 +52,7 @@ internal static class ForwardRate
             await Task.Delay(20);
         }
 
-        var json = await RunAsync("ip", "netns", "exec", clientNs, "iperf3", "-c", server.ToString(), "-p", "5299", "-u", "-b", "0", "-l", "64",
+        var json = await Probe.RunAsync("ip", "netns", "exec", clientNs, "iperf3", "-c", server.ToString(), "-p", "5299", "-u", "-b", "0", "-l", "64",
             "-t", seconds.ToString(CultureInfo.InvariantCulture), "-J");
         await s.WaitForExitAsync();
         using var doc = JsonDocument.Parse(json);
@@ -61,24 +61,5 @@ internal static class ForwardRate
         var lost = sum.GetProperty("lost_packets").GetDouble();
         var secs = sum.GetProperty("seconds").GetDouble();
         return ((packets - lost) / secs, 100 * lost / Math.Max(1, packets));
-    }
-
-    private static Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args.Skip(1))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        return Process.Start(psi)!;
-    }
-
-    private static async Task<string> RunAsync(params string[] args)
-    {
-        using var p = Start(args);
-        var output = await p.StandardOutput.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return output;
     }
 }

@@ -13,10 +13,10 @@ internal static partial class LiveMasscan
     public static async Task RunAsync(int rate)
     {
         await using var lab = await FarmLab.StartAsync(o => o with { ScanFilterInterval = TimeSpan.FromSeconds(60), WarmClones = 8, MaxClones = 256 });
-        var mac = Mac().Match(await RunAsync("ip", "-n", lab.GatewayNamespace.Name, "link", "show", "out0")).Groups[1].Value;
+        var mac = Mac().Match(await Probe.RunAsync("ip", "-n", lab.GatewayNamespace.Name, "link", "show", "out0")).Groups[1].Value;
         var addresses = 1L << (32 - FarmLab.Dark.PrefixLength);
         var stopwatch = Stopwatch.StartNew();
-        var output = await RunAsync("ip", "netns", "exec", lab.Internet.Name, "masscan", FarmLab.Dark.ToString(), "-p22", "--rate",
+        var output = await Probe.RunAsync("ip", "netns", "exec", lab.Internet.Name, "masscan", FarmLab.Dark.ToString(), "-p22", "--rate",
             rate.ToString(System.Globalization.CultureInfo.InvariantCulture), "--wait", "3", "--adapter", "eth0", "--adapter-ip", FarmLab.Source(0).ToString(), "--router-mac", mac);
         var elapsed = stopwatch.Elapsed;
         var found = Discovered().Matches(output).Count;
@@ -33,24 +33,4 @@ internal static partial class LiveMasscan
 
     [GeneratedRegex(@"Discovered open port 22/tcp")]
     private static partial Regex Discovered();
-
-    private static async Task<string> RunAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args.Skip(1))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{string.Join(' ', args)} exited {p.ExitCode}: {await error}");
-        }
-
-        return await output + await error;
-    }
 }

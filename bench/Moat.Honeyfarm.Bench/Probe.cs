@@ -8,6 +8,33 @@ namespace Moat.Honeyfarm.Bench;
 
 internal static class Probe
 {
+    /// <summary>Starts a tool with its output redirected (for a server the caller waits on).</summary>
+    public static Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>Runs a tool to its end and returns what it printed (standard output, then error); throws when it fails.</summary>
+    public static async Task<string> RunAsync(params string[] args)
+    {
+        using var p = Start(args);
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{string.Join(' ', args)} exited {p.ExitCode}: {await error}");
+        }
+
+        return await output + await error;
+    }
+
     public static Socket TcpSocket(NetworkNamespace ns, IPAddress from)
     {
         var s = NamespaceRunner.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
