@@ -75,6 +75,7 @@ public static class HostAgent
 
             builder.Services.AddSingleton<SandboxService>();
             builder.Services.AddSingleton<Reconciler>();
+            builder.Services.AddSingleton<HostStatusReporter>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
             // Watchers (exec monitor, network detectors, responses); containment registers its own quarantine when wired.
@@ -95,16 +96,9 @@ public static class HostAgent
             app.MapSandboxApi();
             app.MapContainmentApi();
             Watch.WatchApi.MapWatchApi(app);
-            app.MapGet("/v1/host", (SandboxService s, WarmPool pool, ISandboxContainment contained, IServiceProvider sp) => TypedResults.Ok(new HostStatus(
-                Version, options.Runtime, stateDir, options.AddressPool, options.HostNamespace, s.List().Count(x => x.PoolImage is null),
-                pool.Status(), report)
-            {
-                Tiers = runtimes.Status,
-                Containment = contained.Mechanism,
-                FlowLog = sp.GetService<FlowLogService>()?.Status ?? "off (containment is off)",
-                Shaping = (contained as NftablesContainment)?.Shaping ?? "off (containment is off)",
-                Tunnels = (contained as NftablesContainment)?.Tunnels ?? "off (containment is off)",
-            }));
+            var status = app.Services.GetRequiredService<HostStatusReporter>();
+            status.LastReconcile = report;
+            app.MapGet("/v1/host", () => TypedResults.Ok(status.Status()));
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
             File.Delete(options.SocketPath);

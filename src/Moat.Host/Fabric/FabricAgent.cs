@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text.Json;
 using System.Xml.Linq;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,6 +9,7 @@ using Moat.Host.Client;
 using Moat.Host.Pool;
 using Moat.Host.Sandboxes;
 using Moat.Xmpp;
+using Moat.Xmpp.Bytestreams;
 using Moat.Xmpp.Client;
 
 namespace Moat.Host.Fabric;
@@ -23,15 +25,19 @@ public sealed partial class FabricAgent : BackgroundService
     private readonly WarmPool pool;
     private readonly TimeProvider time;
     private readonly ILogger<FabricAgent> log;
+    private readonly HostStatusReporter? hostStatus;
+    private readonly IbbInbox inbox;
     private XElement? lastStatus;
 
-    public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log)
+    public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log, HostStatusReporter? hostStatus = null)
     {
         this.options = options;
         this.sandboxes = sandboxes;
         this.pool = pool;
         this.time = time;
         this.log = log;
+        this.hostStatus = hostStatus;
+        inbox = new IbbInbox(TimeSpan.FromSeconds(60), time);
     }
 
     /// <summary>The session, once made (tests read its bound JID).</summary>
@@ -147,8 +153,20 @@ public sealed partial class FabricAgent : BackgroundService
         }
     }
 
+    public override void Dispose()
+    {
+        inbox.Dispose();
+        base.Dispose();
+    }
+
     private async ValueTask<XElement?> HandleIqAsync(XElement iq)
     {
+        // A sandbox's state arriving for an import (XEP-0047); only streams an import announced are taken.
+        if (await inbox.HandleAsync(iq).ConfigureAwait(false) is { } answer)
+        {
+            return answer;
+        }
+
         var request = iq.Element(FabricProtocol.Ns + "sandbox");
         if (request is null)
         {
@@ -165,8 +183,17 @@ public sealed partial class FabricAgent : BackgroundService
 
         try
         {
-            var body = await RunAsync(op, request.Attribute("ref")?.Value, request.Value, FabricOptions.TryBare(from!, out var b) ? b : from!).ConfigureAwait(false);
+            var body = await RunAsync(op, request.Attribute("ref")?.Value, request.Value, FabricOptions.TryBare(from!, out var b) ? b : from!, from!).ConfigureAwait(false);
             return XmppClient.ResultFor(iq, FabricProtocol.Answer(op, body));
+        }
+        catch (AdminOnlyException e)
+        {
+            LogRefused(log, from!, op);
+            return XmppClient.ErrorFor(iq, "auth", "forbidden", e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            return XmppClient.ErrorFor(iq, "modify", "bad-request", e.Message);
         }
         catch (InvalidRequestException e)
         {
@@ -186,10 +213,15 @@ public sealed partial class FabricAgent : BackgroundService
         }
     }
 
-    private async Task<object?> RunAsync(string op, string? reference, string json, string requester)
+    private async Task<object?> RunAsync(string op, string? reference, string json, string requester, string requesterFull)
     {
         CancellationToken ct = CancellationToken.None;
         bool admin = options.IsAdmin(requester);
+        if (!admin && FabricProtocol.AdminOperations.Contains(op))
+        {
+            throw new AdminOnlyException($"'{op}' moves sandboxes between hosts and is for administrators of {options.Jid} only.");
+        }
+
         switch (op)
         {
             case "status":
@@ -231,10 +263,94 @@ public sealed partial class FabricAgent : BackgroundService
             case "rm":
                 await sandboxes.DestroyAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
                 return null;
+            case "stop":
+            {
+                var body = string.IsNullOrWhiteSpace(json) ? new FabricProtocol.StopBody() : JsonSerializer.Deserialize<FabricProtocol.StopBody>(json, HostClient.Json)!;
+                if (body.GraceSeconds is < 0 or > 3600)
+                {
+                    throw new InvalidRequestException($"grace {body.GraceSeconds} s is not valid: give 0 to 3600 seconds.");
+                }
+
+                return await sandboxes.StopAsync(Owned(reference, op, requester, admin), TimeSpan.FromSeconds(body.GraceSeconds), ct).ConfigureAwait(false);
+            }
+
+            case "start":
+                return await sandboxes.StartAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
+            case "host":
+                return hostStatus?.Status() ?? throw new MoatHostException($"{options.Jid} does not report its full status on the fabric.");
+            case "checkpoint":
+                return await CheckpointProbe.GetAsync(ct).ConfigureAwait(false);
+            case "reserve":
+            {
+                var manifest = JsonSerializer.Deserialize<SandboxManifest>(json, HostClient.Json)
+                    ?? throw new InvalidRequestException("'reserve' needs the source's manifest (spec, image digest, tier, source id) as its JSON body.");
+                return await new SandboxTransfer(sandboxes, log).ReserveAsync(manifest, ct).ConfigureAwait(false);
+            }
+
+            case "export":
+                return await ExportAsync(Ref(reference, op), Transfer(json, op), requesterFull).ConfigureAwait(false);
+            case "import":
+            {
+                // Announced before anything is awaited: the stream's open follows this request on the same session.
+                var body = Transfer(json, op);
+                using var incoming = inbox.Expect(body.Sid, requesterFull);
+                return await new SandboxTransfer(sandboxes, log).ImportAsync(Ref(reference, op), incoming.Reader, body.Start, ct).ConfigureAwait(false);
+            }
+
             default:
                 throw new InvalidRequestException($"'{op}' is not a host operation: use one of {string.Join(", ", FabricProtocol.Operations)}.");
         }
     }
+
+    /// <summary>Streams a stopped sandbox's state to the requester as XEP-0047 stream <c>body.Sid</c>; answers once all of
+    /// it was taken (so a tar failure at the end is an error answer, not a short stream taken as whole).</summary>
+    private async Task<FabricProtocol.ExportResult> ExportAsync(string reference, FabricProtocol.TransferBody body, string to)
+    {
+        var transfer = new SandboxTransfer(sandboxes, log);
+        var s = transfer.PrepareExport(reference);
+        var client = Client ?? throw new MoatHostException($"{options.Jid} is not on the fabric.");
+        var pipe = new Pipe();
+        var produce = Task.Run(async () =>
+        {
+            try
+            {
+                await transfer.ExportAsync(s, pipe.Writer.AsStream(leaveOpen: true), CancellationToken.None).ConfigureAwait(false);
+                await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+                throw;
+            }
+        });
+        long bytes;
+        try
+        {
+            bytes = await InBandBytestream.SendAsync(client, to, body.Sid, pipe.Reader.AsStream()).ConfigureAwait(false);
+        }
+        catch (IbbException e)
+        {
+            await pipe.Reader.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                await produce.ConfigureAwait(false);
+            }
+            catch (Exception) when (produce.IsFaulted)
+            {
+                // tar's own failure says more than the stream's.
+                throw produce.Exception!.InnerException!;
+            }
+
+            throw new MoatHostException($"sending the state of sandbox {s.DisplayName} to {to} failed: {e.Message}");
+        }
+
+        await produce.ConfigureAwait(false);
+        return new FabricProtocol.ExportResult(bytes);
+    }
+
+    private static FabricProtocol.TransferBody Transfer(string json, string op) =>
+        (string.IsNullOrWhiteSpace(json) ? null : JsonSerializer.Deserialize<FabricProtocol.TransferBody>(json, HostClient.Json))
+        ?? throw new InvalidRequestException($"'{op}' needs {{\"sid\": \"<stream id>\"}} as its JSON body.");
 
     private static bool Owns(Sandbox s, string requester) => string.Equals(s.Spec.Client, requester, StringComparison.OrdinalIgnoreCase);
 
@@ -262,6 +378,9 @@ public sealed partial class FabricAgent : BackgroundService
 
         return 0;
     }
+
+    /// <summary>A relocation operation asked by someone who is not an administrator of this host.</summary>
+    private sealed class AdminOnlyException(string message) : Exception(message);
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "On the XMPP fabric as {Jid} via {Server}")]
     private static partial void LogJoined(ILogger logger, string jid, string server);

@@ -5,6 +5,7 @@ using Moat.Host.Api;
 using Moat.Host.Client;
 using Moat.Host.Runtime;
 using Moat.Host.Sandboxes;
+using Moat.Xmpp.Bytestreams;
 using Moat.Xmpp.Client;
 
 namespace Moat.Host.Fabric;
@@ -22,9 +23,13 @@ public sealed class FabricClient : IAsyncDisposable
     {
         client = new XmppClient(options);
         client.PresenceReceived += OnPresence;
+        client.IqHandler = Inbox.HandleAsync;
     }
 
     public XmppClient Xmpp => client;
+
+    /// <summary>Streams (XEP-0047) this control plane expects from hosts, such as a sandbox's exported state.</summary>
+    public IbbInbox Inbox { get; } = new();
 
     /// <summary>Hosts whose presence was seen, keyed by full JID; unavailable ones are dropped.</summary>
     public IReadOnlyCollection<FabricProtocol.HostPresence> Hosts => hosts.Values.Where(h => h.Available).ToList();
@@ -99,7 +104,11 @@ public sealed class FabricClient : IAsyncDisposable
         return seen?.Jid ?? $"{jid}/{FabricProtocol.DefaultResource}";
     }
 
-    public ValueTask DisposeAsync() => client.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await client.DisposeAsync().ConfigureAwait(false);
+        Inbox.Dispose();
+    }
 
     private void OnPresence(XElement presence)
     {

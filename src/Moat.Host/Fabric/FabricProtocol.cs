@@ -17,7 +17,15 @@ public static class FabricProtocol
     public const string DefaultResource = "agent";
 
     /// <summary>The operations a host answers.</summary>
-    public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm"];
+    public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm", "stop", "start",
+        "host", "checkpoint", "reserve", "export", "import"];
+
+    /// <summary>Operations that only read.</summary>
+    private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint"];
+
+    /// <summary>Operations of relocation between hosts (administrators only): the host's full status, whether it can
+    /// checkpoint, a stopped copy made from a manifest, and a stopped sandbox's state streamed out or in (XEP-0047).</summary>
+    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint", "reserve", "export", "import"];
 
     public static XElement Request(string to, string op, string? reference = null, object? body = null)
     {
@@ -32,7 +40,7 @@ public static class FabricProtocol
             payload.Value = JsonSerializer.Serialize(body, body.GetType(), HostClient.Json);
         }
 
-        return new XElement(Client + "iq", new XAttribute("type", op is "status" or "ls" or "inspect" ? "get" : "set"), new XAttribute("to", to), payload);
+        return new XElement(Client + "iq", new XAttribute("type", Reads.Contains(op) ? "get" : "set"), new XAttribute("to", to), payload);
     }
 
     public static XElement Answer(string op, object? body)
@@ -48,6 +56,16 @@ public static class FabricProtocol
 
     /// <summary>Body of an exec request.</summary>
     public sealed record ExecBody(IReadOnlyList<string> Command, IReadOnlyDictionary<string, string>? Env = null, double TimeoutSeconds = 60);
+
+    /// <summary>Body of export and import: the in-band bytestream (XEP-0047) that carries the state, and for an import
+    /// whether to start the sandbox once its state is in.</summary>
+    public sealed record TransferBody(string Sid, bool Start = true);
+
+    /// <summary>Answer to an export: the bytes sent.</summary>
+    public sealed record ExportResult(long Bytes);
+
+    /// <summary>Body of stop: how long the sandbox's processes get after SIGTERM.</summary>
+    public sealed record StopBody(double GraceSeconds = 5);
 
     /// <summary>What a host says about itself in its presence.</summary>
     public sealed record HostPresence(string Jid, bool Available, int Sandboxes, int PoolReady, int PoolTarget, long FreeMemoryMb, string Version);
