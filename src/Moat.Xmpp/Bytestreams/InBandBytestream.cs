@@ -101,9 +101,9 @@ public static class InBandBytestream
         {
             XNamespace stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
             var error = e.Stanza.Element(XmppClient.ClientNs + "error");
-            var text = error?.Element(stanzas + "text")?.Value
-                ?? error?.Elements().FirstOrDefault(x => x.Name.Namespace == stanzas)?.Name.LocalName ?? "refused";
-            throw new IbbException($"{to} would not {what} of stream {payload.Attribute("sid")?.Value}: {text}", e);
+            var condition = error?.Elements().FirstOrDefault(x => x.Name.Namespace == stanzas && x.Name.LocalName != "text")?.Name.LocalName;
+            var text = error?.Element(stanzas + "text")?.Value ?? condition ?? "refused";
+            throw new IbbException($"{to} would not {what} of stream {payload.Attribute("sid")?.Value}: {text}", e) { Condition = condition };
         }
         catch (TimeoutException e)
         {
@@ -131,4 +131,9 @@ public static class InBandBytestream
 }
 
 /// <summary>An in-band bytestream failed; the message says which stream, with whom, and why.</summary>
-public sealed class IbbException(string message, Exception? inner = null) : XmppException(message, inner!);
+public sealed class IbbException(string message, Exception? inner = null) : XmppException(message, inner!)
+{
+    /// <summary>The receiver's stanza error condition when it refused a block (not-acceptable, item-not-found,
+    /// unexpected-request, bad-request, …); null when the stream failed otherwise (source, timeout, disconnect).</summary>
+    public string? Condition { get; init; }
+}

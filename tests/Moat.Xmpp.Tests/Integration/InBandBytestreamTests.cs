@@ -42,6 +42,7 @@ public sealed class InBandBytestreamTests(ProsodyFixture prosody)
         await using var pair = await Pair.ConnectAsync(prosody);
         var e = await Assert.ThrowsAsync<IbbException>(() =>
             InBandBytestream.SendAsync(pair.Sender, pair.Receiver.BoundJid!.ToString(), "unannounced", new MemoryStream([1, 2, 3])));
+        Assert.Equal("not-acceptable", e.Condition);
         Assert.Contains("no stream 'unannounced' is expected", e.Message, StringComparison.Ordinal);
     }
 
