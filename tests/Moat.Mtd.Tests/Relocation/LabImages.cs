@@ -10,8 +10,8 @@ internal static class LabImages
 {
     private static readonly Lazy<Task<string>> Root = new(BuildAsync);
 
-    public static async Task<SurrogateLab> StartLabAsync(int hosts = 2, int poolPrefixLength = 24) =>
-        await SurrogateLab.StartAsync(hosts, await Root.Value, ImageCatalog.ForStateDir, poolPrefixLength);
+    public static async Task<SurrogateLab> StartLabAsync(int hosts = 2, int poolPrefixLength = 24, bool fabric = false) =>
+        await SurrogateLab.StartAsync(hosts, await Root.Value, ImageCatalog.ForStateDir, poolPrefixLength, fabric);
 
     private static async Task<string> BuildAsync()
     {

@@ -6,9 +6,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Moat.Host;
 using Moat.Host.Agent;
+using Moat.Host.Fabric;
 using Moat.Host.Sandboxes;
 using Moat.Linux.Namespaces;
 using Moat.Mtd.Relocation.Network;
+using Moat.Xmpp.Server;
 
 namespace Moat.Mtd.Relocation.Lab;
 
@@ -29,6 +31,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     private readonly string _tag;
     private readonly int _lanOctet;
     private readonly List<LabHost> _hosts = [];
+    private readonly string _fabricPassword = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
     private int _nextVip = 128;
 
     private SurrogateLab(string tag, int lanOctet, string imagesRoot, Func<string, IImageCatalog> catalog)
@@ -56,11 +59,21 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
 
     internal Func<string, IImageCatalog> CatalogFactory => Catalog;
 
+    /// <summary>The lab's XMPP server when it was started with a fabric: every host agent is then on it as
+    /// <c>host-a@…</c>, <c>host-b@…</c>, … and <see cref="CoordinatorJid"/> administers them all.</summary>
+    public ProsodyServer? Fabric { get; private set; }
+
+    /// <summary>The account a relocation coordinator uses on the lab's fabric.</summary>
+    public string CoordinatorJid => "mtd@" + (Fabric ?? throw new MtdException("this lab was started without a fabric.")).Domain;
+
     /// <summary>Builds the LAN, the front and the client, then starts <paramref name="hosts"/> agents on it.</summary>
     /// <param name="imagesRoot">An image store every host links to as its images folder (a shared read-only mirror).</param>
     /// <param name="catalog">Turns a state folder into the agent's image catalog.</param>
     /// <param name="poolPrefixLength">Prefix length of each host's sandbox pool (24 normally; 30 makes a host full after 2 sandboxes).</param>
-    public static async Task<SurrogateLab> StartAsync(int hosts, string imagesRoot, Func<string, IImageCatalog> catalog, int poolPrefixLength = 24, CancellationToken cancellationToken = default)
+    /// <param name="fabric">Also start an XMPP server (Prosody, on loopback) and put every host agent on it, so that hosts
+    /// can be driven over the fabric (<see cref="ConnectCoordinatorAsync"/>, <see cref="LabHost.OnFabric"/>).</param>
+    public static async Task<SurrogateLab> StartAsync(int hosts, string imagesRoot, Func<string, IImageCatalog> catalog, int poolPrefixLength = 24,
+        bool fabric = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hosts, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(hosts, 8);
@@ -68,6 +81,12 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         var lab = new SurrogateLab(tag, 2 * Random.Shared.Next(1, 120), imagesRoot, catalog);
         try
         {
+            if (fabric)
+            {
+                lab.Fabric = await ProsodyServer.StartAsync(ProsodyOptions.Default, cancellationToken).ConfigureAwait(false);
+                lab.Fabric.AddAccount("mtd", lab._fabricPassword);
+            }
+
             await lab.BuildNetworkAsync(cancellationToken).ConfigureAwait(false);
             var poolBase = Random.Shared.Next(0, 240);
             for (var i = 0; i < hosts; i++)
@@ -84,6 +103,48 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         return lab;
     }
 
+    /// <summary>
+    /// A relocation coordinator's session on the lab's fabric (an administrator of every host), returned once every host
+    /// answers over it.
+    /// </summary>
+    public async Task<FabricClient> ConnectCoordinatorAsync(CancellationToken cancellationToken = default)
+    {
+        var server = Fabric ?? throw new MtdException("this lab was started without a fabric.");
+        var client = new FabricClient(FabricOptions.ClientOptions(CoordinatorJid, server.Address, server.Port, _fabricPassword) with
+        {
+            Resource = "mtd-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)),
+        });
+        try
+        {
+            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(60));
+            foreach (var h in _hosts)
+            {
+                // A host's agent dials the server when it starts; it answers once its session is bound.
+                while (true)
+                {
+                    try
+                    {
+                        await h.OnFabric(client).StatusAsync(deadline.Token).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (RelocationHostException) when (!deadline.IsCancellationRequested)
+                    {
+                        await Task.Delay(50, deadline.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>A fresh VIP for a service (not yet bound).</summary>
     public IPAddress NextVip() => IPAddress.Parse($"198.18.{_lanOctet + 1}.{Interlocked.Increment(ref _nextVip)}");
 
@@ -95,7 +156,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     /// containment rule publishing the service).</summary>
     public Task ExposeAsync(IRelocationHost host, SandboxDetails sandbox, CancellationToken cancellationToken = default)
     {
-        var h = _hosts.FirstOrDefault(x => x.Name == host.Name) ?? throw new MtdException($"host '{host.Name}' is not in this lab.");
+        var h = _hosts.FirstOrDefault(x => x.Name == host.Name || x.Jid == host.Name) ?? throw new MtdException($"host '{host.Name}' is not in this lab.");
         using var ns = NetworkNamespace.Open(h.HostNs);
         Sysctl.Write(ns, $"net.ipv4.conf.{sandbox.HostInterface}.forwarding", "1");
         return Task.CompletedTask;
@@ -139,6 +200,11 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         foreach (var ns in new[] { ClientNs, FrontNs, LanNs })
         {
             await Ip("netns", "del", ns).ConfigureAwait(false);
+        }
+
+        if (Fabric is not null)
+        {
+            await Fabric.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -187,6 +253,25 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         _hosts.Add(host);
         Directory.CreateDirectory(host.Options.StateDir);
         File.CreateSymbolicLink(Path.Combine(host.Options.StateDir, "images"), ImagesRoot);
+        if (Fabric is { } server)
+        {
+            // As `moat host --xmpp host-a@… --xmpp-password-file F --xmpp-admin mtd@…` would.
+            server.AddAccount(host.Name, _fabricPassword);
+            var passwordFile = Path.Combine(host.Options.StateDir, "xmpp.password");
+            await File.WriteAllTextAsync(passwordFile, _fabricPassword + "\n", ct).ConfigureAwait(false);
+            host.Options = host.Options with
+            {
+                Fabric = new FabricOptions
+                {
+                    Jid = $"{host.Name}@{server.Domain}",
+                    Server = $"{server.Address}:{server.Port}",
+                    PasswordFile = passwordFile,
+                    Admins = [CoordinatorJid],
+                    StatusInterval = TimeSpan.FromMilliseconds(500),
+                },
+            };
+        }
+
         await IpChecked(ct, "netns", "add", host.HostNs).ConfigureAwait(false);
         await IpChecked(ct, "-n", host.HostNs, "link", "set", "lo", "up").ConfigureAwait(false);
         var lanAddress = $"198.18.{_lanOctet}.{10 + index}";
@@ -250,12 +335,19 @@ public sealed class LabHost : IAsyncDisposable
 
     public string Name { get; }
 
-    public HostAgentOptions Options { get; private set; }
+    public HostAgentOptions Options { get; internal set; }
 
     public string HostNs => Options.HostNamespace!;
 
     /// <summary>The host as the relocation coordinator drives it (through the agent's socket).</summary>
     public AgentRelocationHost Relocation { get; private set; }
+
+    /// <summary>The host's JID on the lab's fabric, when the lab has one.</summary>
+    public string? Jid => Options.Fabric?.Jid;
+
+    /// <summary>The host as a coordinator on the lab's fabric drives it (over XMPP only).</summary>
+    public FabricRelocationHost OnFabric(FabricClient coordinator) =>
+        new(coordinator, Jid ?? throw new MtdException($"{Name} is not on a fabric: start the lab with fabric: true."));
 
     public bool AgentRunning => _app is not null;
 
