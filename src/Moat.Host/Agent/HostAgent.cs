@@ -39,7 +39,10 @@ public static class HostAgent
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
             });
-            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            // The log is for the operator (stderr); stdout carries only what scripts read (the "ready" line), so a
+            // process that hosts agents (moat mtd lab --json) keeps its own output parseable.
+            builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            builder.Logging.SetMinimumLevel(options.LogLevel);
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
             builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.SocketPath));
             builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));

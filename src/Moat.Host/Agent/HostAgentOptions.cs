@@ -27,6 +27,10 @@ public sealed record HostAgentOptions
     /// <summary>Runtime tiers: clients' trust levels, the administrator's per-client tiers, how runsc runs.</summary>
     public Sandboxes.TierOptions Tiers { get; init; } = Sandboxes.TierOptions.Default;
 
+    /// <summary>Least severe log entry the agent writes to its console (Information by default; a lab of many agents in
+    /// one process keeps them at Warning).</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
     /// <summary>The XMPP fabric this host joins (sandbox operations as IQs, status as presence); null = local API only.</summary>
     public Fabric.FabricOptions? Fabric { get; init; }
 
