@@ -10,10 +10,12 @@ if (args.Length > 0 && args[0] == "mtd")
     return await new RootCommand("moat (MTD only)") { MtdCommands.Create() }.Parse(args).InvokeAsync().ConfigureAwait(false);
 }
 
-// `Moat.Mtd.Bench relocate [N]`: real cold relocations between two lab hosts under client load (needs root).
+// `Moat.Mtd.Bench relocate [N] [--fabric]`: real cold relocations between two lab hosts under client load (needs root),
+// driven through each agent's socket or, with --fabric, over the XMPP fabric only.
 if (args.Length > 0 && args[0] == "relocate")
 {
-    return await Moat.Mtd.Bench.RelocationBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20).ConfigureAwait(false);
+    var count = args.Skip(1).FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : 20;
+    return await Moat.Mtd.Bench.RelocationBench.RunAsync(count, fabric: args.Contains("--fabric")).ConfigureAwait(false);
 }
 
 // Macro benchmark of the MTD simulator: prints the simulated figures (attacks resisted and survival per strategy)

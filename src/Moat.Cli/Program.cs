@@ -19,7 +19,7 @@ root.Subcommands.Add(Moat.Images.Cli.ImageCommands.Create());
 root.Subcommands.Add(Moat.Pki.Cli.PkiCommands.Create());
 root.Subcommands.Add(Moat.Pki.Cli.AuthCertCommands.Create());
 root.Subcommands.Add(Moat.Detect.Cli.DetectCommands.Create());
-root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create());
+root.Subcommands.Add(Moat.Mtd.Cli.MtdCommands.Create(Moat.Cli.Composition.LabImages.Source));
 root.Subcommands.Add(Moat.Monitor.Cli.MonitorCommands.Create());
 WatchCommands.AddTo(root);
 root.Subcommands.Add(Moat.Xmpp.Cli.XmppCommands.Create());

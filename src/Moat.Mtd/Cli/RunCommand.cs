@@ -11,7 +11,7 @@ namespace Moat.Mtd.Cli;
 /// <summary>`moat mtd run`: the relocation scheduler as a long-running process over the host agents of this machine.</summary>
 public static class RunCommand
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
     public static Command Create()
     {
@@ -198,7 +198,7 @@ public static class RunCommand
         }
     }
 
-    private static object Summary(ScheduledRelocation r) => new
+    internal static object Summary(ScheduledRelocation r) => new
     {
         sandbox = r.Due.SandboxId,
         reason = r.Due.Reason,
@@ -209,7 +209,7 @@ public static class RunCommand
         report = r.Report,
     };
 
-    private static string Describe(ScheduledRelocation r)
+    internal static string Describe(ScheduledRelocation r)
     {
         var c = CultureInfo.InvariantCulture;
         if (r.Report is not { } report)

@@ -9,7 +9,7 @@ public sealed class MtdCommandsTests
     /// <summary>Runs `moat mtd ...` in-process, capturing what it prints.</summary>
     internal static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
     {
-        var root = new RootCommand("test") { MtdCommands.Create() };
+        var root = new RootCommand("test") { MtdCommands.Create(Moat.Cli.Composition.LabImages.Source) };
         using var output = new StringWriter();
         using var error = new StringWriter();
         var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });

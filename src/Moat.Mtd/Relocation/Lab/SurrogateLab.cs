@@ -72,8 +72,9 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     /// <param name="poolPrefixLength">Prefix length of each host's sandbox pool (24 normally; 30 makes a host full after 2 sandboxes).</param>
     /// <param name="fabric">Also start an XMPP server (Prosody, on loopback) and put every host agent on it, so that hosts
     /// can be driven over the fabric (<see cref="ConnectCoordinatorAsync"/>, <see cref="LabHost.OnFabric"/>).</param>
+    /// <param name="agentLogLevel">Least severe entry the host agents log to the console.</param>
     public static async Task<SurrogateLab> StartAsync(int hosts, string imagesRoot, Func<string, IImageCatalog> catalog, int poolPrefixLength = 24,
-        bool fabric = false, CancellationToken cancellationToken = default)
+        bool fabric = false, Microsoft.Extensions.Logging.LogLevel agentLogLevel = Microsoft.Extensions.Logging.LogLevel.Information, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(hosts, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(hosts, 8);
@@ -91,7 +92,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             var poolBase = Random.Shared.Next(0, 240);
             for (var i = 0; i < hosts; i++)
             {
-                await lab.AddHostAsync(i, $"198.19.{poolBase + i}.0/{poolPrefixLength}", cancellationToken).ConfigureAwait(false);
+                await lab.AddHostAsync(i, $"198.19.{poolBase + i}.0/{poolPrefixLength}", agentLogLevel, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -160,6 +161,29 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         using var ns = NetworkNamespace.Open(h.HostNs);
         Sysctl.Write(ns, $"net.ipv4.conf.{sandbox.HostInterface}.forwarding", "1");
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Starts a relocatable web service on <paramref name="host"/>: busybox httpd serving <paramref name="body"/> from its
+    /// /data volume (so the page moves with the sandbox), published on the lab LAN and bound to a fresh VIP on
+    /// <paramref name="front"/>.
+    /// </summary>
+    public async Task<LabService> StartWebServiceAsync(VipFront front, LabHost host, string name, string body, CancellationToken cancellationToken = default)
+    {
+        if (body.Contains('\'', StringComparison.Ordinal) || body.Contains('\n', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("the page body must be one line without single quotes.", nameof(body));
+        }
+
+        var created = await host.Sandboxes.CreateAsync(SandboxSpec.Default with
+        {
+            Name = name,
+            Command = ["sh", "-c", $"mkdir -p /data/www && echo '{body}' > /data/www/index.html && exec httpd -f -p 80 -h /data/www"],
+        }, start: true, cancellationToken).ConfigureAwait(false);
+        await ExposeAsync(host.Relocation, await host.Relocation.InspectAsync(created.Id, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var vip = NextVip();
+        await front.SwitchAsync(vip, IPAddress.Parse(created.Address!), cancellationToken).ConfigureAwait(false);
+        return new LabService(created, new ServiceBinding(front, vip, 80, this), new Uri($"http://{vip}/index.html"), body + "\n");
     }
 
     /// <summary>A TCP connection from the client namespace.</summary>
@@ -241,7 +265,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         await IpChecked(ct, "-n", ns, "link", "set", FrontLanInterface, "up").ConfigureAwait(false);
     }
 
-    private async Task AddHostAsync(int index, string pool, CancellationToken ct)
+    private async Task AddHostAsync(int index, string pool, Microsoft.Extensions.Logging.LogLevel logLevel, CancellationToken ct)
     {
         var tag = _tag[..4] + index.ToString(CultureInfo.InvariantCulture) + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(2))[..3];
         var host = new LabHost(this, "host-" + (char)('a' + index), new HostAgentOptions
@@ -249,6 +273,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             StateDir = Path.Combine(Path.GetTempPath(), "moat-mtd-" + tag),
             HostNamespace = "mth" + tag,
             AddressPool = pool,
+            LogLevel = logLevel,
         });
         _hosts.Add(host);
         Directory.CreateDirectory(host.Options.StateDir);
@@ -454,3 +479,7 @@ public sealed class LabHost : IAsyncDisposable
 
     private Func<string, IImageCatalog> CatalogOf() => _lab.CatalogFactory;
 }
+
+/// <summary>A web service started by <see cref="SurrogateLab.StartWebServiceAsync"/>: its sandbox as created, its VIP
+/// binding, the URL clients use and the body every answer has.</summary>
+public sealed record LabService(Sandbox Sandbox, ServiceBinding Binding, Uri Url, string Body);
