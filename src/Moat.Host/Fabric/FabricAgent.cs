@@ -26,10 +26,12 @@ public sealed partial class FabricAgent : BackgroundService
     private readonly TimeProvider time;
     private readonly ILogger<FabricAgent> log;
     private readonly HostStatusReporter? hostStatus;
+    private readonly Watch.WatchService? watch;
     private readonly IbbInbox inbox;
     private XElement? lastStatus;
 
-    public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log, HostStatusReporter? hostStatus = null)
+    public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log, HostStatusReporter? hostStatus = null,
+        Watch.WatchService? watch = null)
     {
         this.options = options;
         this.sandboxes = sandboxes;
@@ -37,6 +39,7 @@ public sealed partial class FabricAgent : BackgroundService
         this.time = time;
         this.log = log;
         this.hostStatus = hostStatus;
+        this.watch = watch;
         inbox = new IbbInbox(TimeSpan.FromSeconds(60), time);
     }
 
@@ -280,6 +283,17 @@ public sealed partial class FabricAgent : BackgroundService
                 return hostStatus?.Status() ?? throw new MoatHostException($"{options.Jid} does not report its full status on the fabric.");
             case "checkpoint":
                 return await CheckpointProbe.GetAsync(ct).ConfigureAwait(false);
+            case "alerts":
+            {
+                var body = string.IsNullOrWhiteSpace(json) ? new FabricProtocol.AlertsBody() : JsonSerializer.Deserialize<FabricProtocol.AlertsBody>(json, HostClient.Json)!;
+                if (body.Limit is < 1 or > 100_000)
+                {
+                    throw new InvalidRequestException($"limit {body.Limit} is not valid: give 1 to 100000.");
+                }
+
+                return await (watch ?? throw new MoatHostException($"{options.Jid} has no watchers to report alerts.")).AlertsAsync(null, body.Limit, ct).ConfigureAwait(false);
+            }
+
             case "reserve":
             {
                 var manifest = JsonSerializer.Deserialize<SandboxManifest>(json, HostClient.Json)

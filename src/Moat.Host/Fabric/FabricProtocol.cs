@@ -18,14 +18,15 @@ public static class FabricProtocol
 
     /// <summary>The operations a host answers.</summary>
     public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm", "stop", "start",
-        "host", "checkpoint", "reserve", "export", "import"];
+        "host", "checkpoint", "reserve", "export", "import", "alerts"];
 
     /// <summary>Operations that only read.</summary>
-    private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint"];
+    private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint", "alerts"];
 
     /// <summary>Operations of relocation between hosts (administrators only): the host's full status, whether it can
-    /// checkpoint, a stopped copy made from a manifest, and a stopped sandbox's state streamed out or in (XEP-0047).</summary>
-    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint", "reserve", "export", "import"];
+    /// checkpoint, a stopped copy made from a manifest, a stopped sandbox's state streamed out or in (XEP-0047), and
+    /// the watchers' alerts about every sandbox of the host (what moves a victim away from a suspect).</summary>
+    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint", "reserve", "export", "import", "alerts"];
 
     public static XElement Request(string to, string op, string? reference = null, object? body = null)
     {
@@ -63,6 +64,9 @@ public static class FabricProtocol
 
     /// <summary>Answer to an export: the bytes sent.</summary>
     public sealed record ExportResult(long Bytes);
+
+    /// <summary>Body of alerts: the most recent alerts of each kind to return (1 to 100,000).</summary>
+    public sealed record AlertsBody(int Limit = 1000);
 
     /// <summary>Body of stop: how long the sandbox's processes get after SIGTERM.</summary>
     public sealed record StopBody(double GraceSeconds = 5);

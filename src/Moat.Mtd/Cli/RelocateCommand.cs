@@ -20,49 +20,37 @@ public static class RelocateCommand
         var sandbox = new Argument<string>("sandbox") { Description = "The sandbox's name or id on the source host." };
         var from = new Option<string>("--from")
         {
-            Description = "The source host agent's state folder (its socket is agent.sock there). Default: $MOAT_STATE_DIR or /var/lib/moat.",
+            Description = "The source host: a local agent's state folder (its socket is agent.sock there), or a host's JID on the XMPP fabric. Default: $MOAT_STATE_DIR or /var/lib/moat.",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MOAT_STATE_DIR") ?? "/var/lib/moat",
         };
-        var to = new Option<string>("--to") { Description = "The destination host agent's state folder.", Required = true };
+        var to = new Option<string>("--to") { Description = "The destination host: a state folder or a JID, as --from.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the relocation report as JSON." };
+        var account = new HostTargets.FabricAccount();
         var command = new Command("relocate", """
             Move a running sandbox to another host agent now (RELOCATE's move, by hand): the destination reserves a
             stopped copy first (a full or unreachable destination refuses before anything stops), then the source
             stops, its writable layer and volume are streamed across, the copy starts and answers, and the source is
             destroyed. A failure at any step puts the sandbox back running on the source. Live migration is used where
             both hosts pass `criu check`; otherwise the move is cold, and the report says why.
+            A host is a local agent's state folder, or a host's JID on the XMPP fabric (another machine, or behind NAT):
+            then give your own fabric account with --xmpp and --xmpp-password-file; each such host must list it with
+            --xmpp-admin, and the state travels through the XMPP server as in-band bytestreams.
             The sandbox's address changes with its host; a stable service address (VIP) follows it when relocations
             are driven by a front (see docs/mtd.md).
             Exit: 0 moved, 1 rolled back or stranded (the report says which step failed), 2 bad input.
             Example: moat mtd relocate web --to /var/lib/moat-b
+                     moat mtd relocate web --from host-a@moat.test --to host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw
             """) { sandbox, from, to, json };
+        account.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            var source = Path.GetFullPath(parse.GetValue(from)!);
-            var destination = Path.GetFullPath(parse.GetValue(to)!);
-            foreach (var dir in new[] { source, destination })
-            {
-                if (!File.Exists(Path.Combine(dir, "agent.sock")))
-                {
-                    await error.WriteLineAsync($"no host agent runs on {dir} (it has no agent.sock); start one with 'moat host --state-dir {dir}'.").ConfigureAwait(false);
-                    return 2;
-                }
-            }
-
-            if (source == destination)
-            {
-                await error.WriteLineAsync($"--from and --to are the same host ({source}); name another host's state folder with --to.").ConfigureAwait(false);
-                return 2;
-            }
-
-            using var a = new AgentRelocationHost(source, Path.Combine(source, "agent.sock"));
-            using var b = new AgentRelocationHost(destination, Path.Combine(destination, "agent.sock"));
             RelocationReport report;
             try
             {
-                report = await new RelocationCoordinator().RelocateAsync(parse.GetValue(sandbox)!, a, b, cancellationToken: ct).ConfigureAwait(false);
+                await using var targets = await HostTargets.OpenAsync([parse.GetValue(from)!, parse.GetValue(to)!], account, parse, ct).ConfigureAwait(false);
+                report = await new RelocationCoordinator().RelocateAsync(parse.GetValue(sandbox)!, targets.Hosts[0], targets.Hosts[1], cancellationToken: ct).ConfigureAwait(false);
             }
             catch (MtdException e)
             {

@@ -15,7 +15,12 @@ public static class RunCommand
 
     public static Command Create()
     {
-        var hosts = new Option<string[]>("--host") { Description = "A host agent's state folder (its socket is agent.sock there); two or more.", Required = true, AllowMultipleArgumentsPerToken = false };
+        var hosts = new Option<string[]>("--host")
+        {
+            Description = "A host: a local agent's state folder (its socket is agent.sock there) or a host's JID on the XMPP fabric (then give --xmpp); two or more.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
         var sandboxes = new Option<string[]>("--sandbox") { Description = "A sandbox to keep moving, by name (it keeps its name across hosts); one or more.", Required = true, AllowMultipleArgumentsPerToken = false };
         var policy = new Option<string>("--policy")
         {
@@ -37,22 +42,22 @@ public static class RunCommand
             placement policy picks the destination with the largest
             heterogeneity Δ under capacity, and each move is a relocation as `moat mtd relocate` does it (cold here,
             live where CRIU works). Prints every move (or refusal) as it happens; stops at --for or on Ctrl-C.
+            Hosts on the XMPP fabric are named by JID and driven by IQs (state moves through the XMPP server as in-band
+            bytestreams); give your fabric account with --xmpp and --xmpp-password-file, and run each such host with
+            --xmpp-admin naming it.
             Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m
+                     moat mtd run --host host-a@moat.test --host host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw --sandbox web
             """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json };
+        var account = new HostTargets.FabricAccount();
+        account.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            var dirs = parse.GetValue(hosts)!.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
-            if (dirs.Count < 2)
+            var specs = parse.GetValue(hosts)!.Distinct(StringComparer.Ordinal).ToList();
+            if (specs.Count < 2)
             {
                 await error.WriteLineAsync("name at least two different host agents with --host (a sandbox needs somewhere to move to).").ConfigureAwait(false);
-                return 2;
-            }
-
-            foreach (var dir in dirs.Where(d => !File.Exists(Path.Combine(d, "agent.sock"))))
-            {
-                await error.WriteLineAsync($"no host agent runs on {dir} (it has no agent.sock); start one with 'moat host --state-dir {dir}'.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -74,9 +79,20 @@ public static class RunCommand
                 stopAfter = parsed;
             }
 
-            var agents = dirs.Select(dir => new AgentRelocationHost(dir, Path.Combine(dir, "agent.sock"))).ToList();
+            HostTargets targets;
             try
             {
+                targets = await HostTargets.OpenAsync(specs, account, parse, ct).ConfigureAwait(false);
+            }
+            catch (MtdException e)
+            {
+                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            await using (targets)
+            {
+                var agents = targets.Hosts;
                 // Agents of one machine share its kernel and OS: what tells them apart for Δ is their uplink.
                 var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
                 var fleet = agents.Select((a, i) => new FleetHost(a, new HostConfiguration(Placement.RuntimeTier.Container, kernel, "debian-12"),
@@ -96,12 +112,12 @@ public static class RunCommand
 
                 if (!parse.GetValue(json))
                 {
-                    await output.WriteLineAsync($"moving {string.Join(", ", parse.GetValue(sandboxes)!)} among {dirs.Count} hosts ({parse.GetValue(policy)}); interrupt to stop.").ConfigureAwait(false);
+                    await output.WriteLineAsync($"moving {string.Join(", ", parse.GetValue(sandboxes)!)} among {agents.Count} hosts ({parse.GetValue(policy)}); interrupt to stop.").ConfigureAwait(false);
                 }
 
                 var moved = 0;
                 var alerts = parse.GetValue(onAlert)
-                    ? WatchAlertsAsync(dirs, agents, parse.GetValue(sandboxes)!, scheduler, parse.GetValue(alertsSince) ?? DateTimeOffset.UtcNow, parse.GetValue(json) ? null : output, stop.Token)
+                    ? WatchAlertsAsync(agents, parse.GetValue(sandboxes)!, scheduler, parse.GetValue(alertsSince) ?? DateTimeOffset.UtcNow, parse.GetValue(json) ? null : output, stop.Token)
                     : Task.CompletedTask;
                 try
                 {
@@ -124,13 +140,6 @@ public static class RunCommand
 
                 return 0;
             }
-            finally
-            {
-                foreach (var a in agents)
-                {
-                    a.Dispose();
-                }
-            }
         });
         return command;
     }
@@ -139,25 +148,24 @@ public static class RunCommand
     /// Polls every host's alerts each second; an alert raised since <paramref name="since"/> about sandbox S on host H
     /// makes each tracked sandbox on H (other than S) a victim of S: the scheduler moves it away at once.
     /// </summary>
-    private static async Task WatchAlertsAsync(IReadOnlyList<string> dirs, IReadOnlyList<AgentRelocationHost> agents, IReadOnlyList<string> tracked,
+    private static async Task WatchAlertsAsync(IReadOnlyList<IRelocationHost> agents, IReadOnlyList<string> tracked,
         RelocationScheduler scheduler, DateTimeOffset since, TextWriter? output, CancellationToken cancellationToken)
     {
-        var clients = dirs.Select(d => new Moat.Host.Client.HostClient(Path.Combine(d, "agent.sock"))).ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                for (var i = 0; i < clients.Count; i++)
+                for (var i = 0; i < agents.Count; i++)
                 {
                     Moat.Host.Watch.AlertsReport report;
                     try
                     {
-                        report = await clients[i].AlertsAsync(limit: 200, ct: cancellationToken).ConfigureAwait(false);
+                        report = await agents[i].AlertsAsync(limit: 200, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (e is IOException or HttpRequestException or Moat.Host.MoatHostException)
+                    catch (RelocationHostException)
                     {
-                        continue; // an agent that does not answer now may next time
+                        continue; // a host that does not answer now may next time
                     }
 
                     var suspects = report.Network.Where(a => a.Time >= since && seen.Add($"{i}/n/{a.Id}")).Select(a => a.SandboxId)
@@ -168,7 +176,16 @@ public static class RunCommand
                         continue;
                     }
 
-                    var here = await agents[i].ListAsync(cancellationToken).ConfigureAwait(false);
+                    IReadOnlyList<Moat.Host.Sandboxes.Sandbox> here;
+                    try
+                    {
+                        here = await agents[i].ListAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (RelocationHostException)
+                    {
+                        continue;
+                    }
+
                     foreach (var suspect in suspects)
                     {
                         var suspectName = here.FirstOrDefault(s => s.Id == suspect)?.Name ?? suspect;
@@ -188,13 +205,6 @@ public static class RunCommand
         catch (OperationCanceledException)
         {
             // Stopping.
-        }
-        finally
-        {
-            foreach (var c in clients)
-            {
-                c.Dispose();
-            }
         }
     }
 

@@ -57,6 +57,9 @@ public sealed class AgentRelocationHost : IRelocationHost, IDisposable
     public Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default) =>
         Call($"import state into sandbox {sandbox}", () => _client.ImportStateAsync(sandbox, archive, start: true, cancellationToken));
 
+    public Task<Moat.Host.Watch.AlertsReport> AlertsAsync(int limit, CancellationToken cancellationToken = default) =>
+        Call("report its alerts", () => _client.AlertsAsync(limit: limit, ct: cancellationToken));
+
     public void Dispose() => _client.Dispose();
 
     private async Task<T> Call<T>(string operation, Func<Task<T>> call)

@@ -55,6 +55,9 @@ public sealed class FabricRelocationHost : IRelocationHost
     public Task DestroyAsync(string sandbox, CancellationToken cancellationToken = default) =>
         Call<object?>($"destroy sandbox {sandbox}", "rm", sandbox, null, cancellationToken);
 
+    public Task<Moat.Host.Watch.AlertsReport> AlertsAsync(int limit, CancellationToken cancellationToken = default) =>
+        Call<Moat.Host.Watch.AlertsReport>("report its alerts", "alerts", null, new FabricProtocol.AlertsBody(limit), cancellationToken);
+
     /// <summary>
     /// Asks the host to stream the sandbox's state here. Returns once the stream has begun; the stream ends cleanly only
     /// when the host has also answered that the export is whole, and fails with the host's reason otherwise.

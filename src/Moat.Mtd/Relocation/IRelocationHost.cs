@@ -4,7 +4,7 @@ namespace Moat.Mtd.Relocation;
 
 /// <summary>
 /// What the relocation coordinator needs from one host. <see cref="AgentRelocationHost"/> carries it over the agent's
-/// local API; the XMPP fabric can carry the same calls later without the coordinator changing.
+/// local API, <see cref="FabricRelocationHost"/> over the XMPP fabric; the coordinator does not know which.
 /// </summary>
 /// <remarks>Every failure of the host or of the path to it surfaces as <see cref="RelocationHostException"/>.</remarks>
 public interface IRelocationHost
@@ -36,6 +36,10 @@ public interface IRelocationHost
 
     /// <summary>Loads a state stream into a reserved sandbox and starts it.</summary>
     Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default);
+
+    /// <summary>The host watchers' latest alerts (at most <paramref name="limit"/> of each kind) about any of its
+    /// sandboxes: what makes the scheduler move a victim away from a suspect.</summary>
+    Task<Moat.Host.Watch.AlertsReport> AlertsAsync(int limit, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A host refused an operation or could not be reached; the message names the host, the step and why.</summary>

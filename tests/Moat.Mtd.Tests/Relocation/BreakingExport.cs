@@ -28,6 +28,8 @@ internal sealed class BreakingExport(IRelocationHost inner, int after) : IReloca
         new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after);
 
     public Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default) => inner.ImportStateAsync(sandbox, archive, cancellationToken);
+
+    public Task<Host.Watch.AlertsReport> AlertsAsync(int limit, CancellationToken cancellationToken = default) => inner.AlertsAsync(limit, cancellationToken);
 }
 
 internal sealed class BreakingStream(Stream inner, int after) : Stream

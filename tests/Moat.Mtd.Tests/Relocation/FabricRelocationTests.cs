@@ -66,6 +66,11 @@ public sealed class FabricRelocationTests
 
         // Nothing of the move is left waiting on either side of the fabric.
         Assert.Equal(0, coordinator.Inbox.Count);
+
+        // The administrator also reads each host's alerts over the fabric (what --on-alert acts on); a bad limit is refused.
+        Assert.NotNull((await b.OnFabric(coordinator).AlertsAsync(10)).Exec);
+        var refused = await Assert.ThrowsAsync<RelocationHostException>(() => b.OnFabric(coordinator).AlertsAsync(0));
+        Assert.True(refused.Refused);
     }
 
     [Fact]
@@ -130,6 +135,7 @@ public sealed class FabricRelocationTests
         foreach (var (op, body) in new (string, object?)[]
                  {
                      ("host", null),
+                     ("alerts", new FabricProtocol.AlertsBody(10)),
                      ("export", new FabricProtocol.TransferBody("steal1")),
                      ("import", new FabricProtocol.TransferBody("plant1")),
                      ("reserve", new SandboxManifest(before.Spec, before.ImageDigest, before.Tier, before.Id)),

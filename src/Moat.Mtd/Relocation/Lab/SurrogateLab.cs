@@ -66,6 +66,11 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     /// <summary>The account a relocation coordinator uses on the lab's fabric.</summary>
     public string CoordinatorJid => "mtd@" + (Fabric ?? throw new MtdException("this lab was started without a fabric.")).Domain;
 
+    /// <summary>A file holding <see cref="CoordinatorJid"/>'s password (for `moat mtd … --xmpp-password-file`); removed with the lab.</summary>
+    public string CoordinatorPasswordFile => Fabric is null
+        ? throw new MtdException("this lab was started without a fabric.")
+        : Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-coordinator.password");
+
     /// <summary>Builds the LAN, the front and the client, then starts <paramref name="hosts"/> agents on it.</summary>
     /// <param name="imagesRoot">An image store every host links to as its images folder (a shared read-only mirror).</param>
     /// <param name="catalog">Turns a state folder into the agent's image catalog.</param>
@@ -86,6 +91,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             {
                 lab.Fabric = await ProsodyServer.StartAsync(ProsodyOptions.Default, cancellationToken).ConfigureAwait(false);
                 lab.Fabric.AddAccount("mtd", lab._fabricPassword);
+                await File.WriteAllTextAsync(lab.CoordinatorPasswordFile, lab._fabricPassword + "\n", cancellationToken).ConfigureAwait(false);
             }
 
             await lab.BuildNetworkAsync(cancellationToken).ConfigureAwait(false);
@@ -228,6 +234,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
 
         if (Fabric is not null)
         {
+            File.Delete(CoordinatorPasswordFile);
             await Fabric.DisposeAsync().ConfigureAwait(false);
         }
     }
