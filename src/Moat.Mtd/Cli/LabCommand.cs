@@ -79,7 +79,7 @@ public static class LabCommand
             {
                 await say.WriteLineAsync($"lab: {count} namespaced hosts{(viaFabric ? " on a private XMPP fabric" : "")}, a web service behind a VIP, a client; moving on {parse.GetValue(policy)} for {parse.GetValue(duration)}").ConfigureAwait(false);
                 await images.PrepareAsync(imagesRoot, ct).ConfigureAwait(false);
-                await using var lab = await SurrogateLab.StartAsync(count, imagesRoot, images.Catalog, fabric: viaFabric, agentLogLevel: Microsoft.Extensions.Logging.LogLevel.Warning, cancellationToken: ct).ConfigureAwait(false);
+                await using var lab = await SurrogateLab.StartAsync(count, imagesRoot, images.Catalog, fabric: viaFabric, agentLogLevel: Microsoft.Extensions.Logging.LogLevel.Error, cancellationToken: ct).ConfigureAwait(false);
                 await using var front = await lab.OpenFrontAsync(ct).ConfigureAwait(false);
                 await using var coordinator = viaFabric ? await lab.ConnectCoordinatorAsync(ct).ConfigureAwait(false) : null;
                 var service = await lab.StartWebServiceAsync(front, lab.Hosts[0], "web", "served by a relocatable sandbox", ct).ConfigureAwait(false);

@@ -197,7 +197,7 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
 
     private static async Task<string?> LiveUnavailableAsync(IRelocationHost source, IRelocationHost destination, Attempt state, CancellationToken cancellationToken)
     {
-        var reasons = new List<string>();
+        var reasons = new List<(string Host, string Reason)>();
         foreach (var host in (IRelocationHost[])[source, destination])
         {
             try
@@ -205,17 +205,19 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
                 var support = await host.CheckpointSupportAsync(cancellationToken).ConfigureAwait(false);
                 if (!support.Available)
                 {
-                    reasons.Add($"{host.Name}: unavailable: {support.Reason}");
+                    reasons.Add((host.Name, $"unavailable: {support.Reason}"));
                 }
             }
             catch (RelocationHostException e)
             {
-                reasons.Add($"{host.Name}: unknown: {e.Message}");
+                reasons.Add((host.Name, $"unknown: {e.Message}"));
                 state.Warnings.Add(e.Message);
             }
         }
 
-        return reasons.Count == 0 ? null : string.Join("; ", reasons);
+        // Hosts of one kind fail CRIU for the same reason: say it once, after the hosts it holds for.
+        return reasons.Count == 0 ? null : string.Join("; ", reasons.GroupBy(r => r.Reason, StringComparer.Ordinal)
+            .Select(g => $"{string.Join(", ", g.Select(r => r.Host))}: {g.Key}"));
     }
 
     private async Task ObserveAsync(RelocationStage stage, CancellationToken cancellationToken)
