@@ -69,10 +69,13 @@ public static class SandboxApi
         return app;
     }
 
-    /// <summary>Moving a sandbox between hosts: CRIU support, reserving a copy, exporting and importing writable state.</summary>
+    /// <summary>Moving a sandbox between hosts: checkpoint support and checkpoints, reserving a copy, exporting and
+    /// importing state.</summary>
     private static void MapTransferApi(RouteGroupBuilder api)
     {
-        api.MapGet("/checkpoint", async (CancellationToken ct) => TypedResults.Ok(await CheckpointProbe.GetAsync(ct)));
+        api.MapGet("/checkpoint", async (SandboxService s, CancellationToken ct) => TypedResults.Ok(await s.CheckpointSupportAsync(ct)));
+        api.MapPost("/sandboxes/{reference}/checkpoint", async (string reference, SandboxService s, CancellationToken ct) =>
+            TypedResults.Ok(await s.CheckpointAsync(reference, ct)));
         api.MapPost("/sandboxes/reserve", async (SandboxManifest manifest, SandboxService s, ILoggerFactory logs, CancellationToken ct) =>
         {
             var reserved = await new SandboxTransfer(s, logs.CreateLogger<SandboxTransfer>()).ReserveAsync(manifest, ct);

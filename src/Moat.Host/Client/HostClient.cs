@@ -107,8 +107,13 @@ public sealed class HostClient : IDisposable
 
     public Task<List<PoolStatus>> FillPoolAsync(CancellationToken ct = default) => Send<List<PoolStatus>>(HttpMethod.Post, "v1/pool/fill", null, ct);
 
-    /// <summary>Whether the host can checkpoint running sandboxes (`criu check`), with CRIU's reason when not.</summary>
+    /// <summary>Whether the host can checkpoint running sandboxes, per tier (`criu check` for containers, runsc for
+    /// gVisor), with the reason when not.</summary>
     public Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken ct = default) => Get<CheckpointSupport>("v1/checkpoint", ct);
+
+    /// <summary>Saves a running (gvisor-tier) sandbox's whole state and stops it; its next start restores it.</summary>
+    public Task<Sandbox> CheckpointAsync(string r, CancellationToken ct = default) =>
+        Send<Sandbox>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(r)}/checkpoint", null, ct);
 
     /// <summary>Makes a stopped copy of a sandbox from another host's manifest, ready to receive its state.</summary>
     public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken ct = default) => Send<Sandbox>(HttpMethod.Post, "v1/sandboxes/reserve", manifest, ct);

@@ -281,8 +281,10 @@ public sealed partial class FabricAgent : BackgroundService
                 return await sandboxes.StartAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
             case "host":
                 return hostStatus?.Status() ?? throw new MoatHostException($"{options.Jid} does not report its full status on the fabric.");
+            case "checkpoint-support":
+                return await sandboxes.CheckpointSupportAsync(ct).ConfigureAwait(false);
             case "checkpoint":
-                return await CheckpointProbe.GetAsync(ct).ConfigureAwait(false);
+                return await sandboxes.CheckpointAsync(Ref(reference, op), ct).ConfigureAwait(false);
             case "alerts":
             {
                 var body = string.IsNullOrWhiteSpace(json) ? new FabricProtocol.AlertsBody() : JsonSerializer.Deserialize<FabricProtocol.AlertsBody>(json, HostClient.Json)!;

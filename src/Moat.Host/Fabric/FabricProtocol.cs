@@ -18,15 +18,16 @@ public static class FabricProtocol
 
     /// <summary>The operations a host answers.</summary>
     public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm", "stop", "start",
-        "host", "checkpoint", "reserve", "export", "import", "alerts"];
+        "host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts"];
 
     /// <summary>Operations that only read.</summary>
-    private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint", "alerts"];
+    private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint-support", "alerts"];
 
-    /// <summary>Operations of relocation between hosts (administrators only): the host's full status, whether it can
-    /// checkpoint, a stopped copy made from a manifest, a stopped sandbox's state streamed out or in (XEP-0047), and
-    /// the watchers' alerts about every sandbox of the host (what moves a victim away from a suspect).</summary>
-    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint", "reserve", "export", "import", "alerts"];
+    /// <summary>Operations of relocation between hosts (administrators only): the host's full status, what it can
+    /// checkpoint and a checkpoint (live moves), a stopped copy made from a manifest, a stopped sandbox's state streamed
+    /// out or in (XEP-0047), and the watchers' alerts about every sandbox of the host (what moves a victim away from a
+    /// suspect).</summary>
+    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts"];
 
     public static XElement Request(string to, string op, string? reference = null, object? body = null)
     {

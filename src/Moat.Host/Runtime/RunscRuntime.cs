@@ -18,7 +18,7 @@ namespace Moat.Host.Runtime;
 /// netstack copies the interface's address and routes when the sandbox starts and removes the address from the
 /// kernel's interface; an address given later is not seen, so gvisor sandboxes are addressed before they start.
 /// </remarks>
-internal sealed class RunscRuntime : IOciRuntime
+internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
 {
     private const string HideNetCore =
         "mount -t tmpfs -o size=4k,mode=0555 moat-netcore /proc/sys/net/core && exec \"$@\" </dev/null >>\"$MOAT_CONSOLE\" 2>&1";
@@ -90,10 +90,28 @@ internal sealed class RunscRuntime : IOciRuntime
         }
     }
 
-    public async Task RunDetachedAsync(string id, string bundle, string consoleLog, CancellationToken cancellationToken = default)
+    public Task RunDetachedAsync(string id, string bundle, string consoleLog, CancellationToken cancellationToken = default) =>
+        StartAsync(id, bundle, consoleLog, ["run", "--detach", "--bundle", bundle, id], "start", cancellationToken);
+
+    public Task RestoreDetachedAsync(string id, string bundle, string imageDir, string consoleLog, CancellationToken cancellationToken = default) =>
+        StartAsync(id, bundle, consoleLog, ["restore", "--image-path", imageDir, "--detach", "--bundle", bundle, id], "restore", cancellationToken);
+
+    public async Task CheckpointAsync(string id, string imageDir, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(imageDir);
+        var r = await Runsc(id, ["checkpoint", "--image-path", imageDir, id], cancellationToken).ConfigureAwait(false);
+        if (!r.Succeeded)
+        {
+            throw new MoatHostException($"{Name} could not checkpoint sandbox {id}: {r.Diagnostic.Trim()}");
+        }
+    }
+
+    /// <summary>Runs `runsc run` or `runsc restore` for a sandbox: inside its network namespace, in a private mount
+    /// namespace that hides /proc/sys/net/core (see the remarks above), the sentry's output to the console log.</summary>
+    private async Task StartAsync(string id, string bundle, string consoleLog, IReadOnlyList<string> verb, string what, CancellationToken cancellationToken)
     {
         var netns = _netnsOf(id) is { } p && File.Exists(p) ? p
-            : throw new MoatHostException($"gvisor sandbox {id} has no network namespace to start in.");
+            : throw new MoatHostException($"gvisor sandbox {id} has no network namespace to {what} in.");
         var log = Path.Combine(bundle, "runsc.log");
         File.Delete(log);
         string[] trace = _podInitConfig is { } config && File.Exists(config) ? ["--pod-init-config", config] : [];
@@ -102,13 +120,12 @@ internal sealed class RunscRuntime : IOciRuntime
         var r = await ProcessRunner.RunAsync("unshare",
             ["-m", "--propagation", "private", "nsenter", "--net=" + netns, "/bin/sh", "-c", HideNetCore, "sh",
              _binary, "--root", _root, "--platform", _platform, "--log", log, "--log-format", "json", .. trace,
-             .. (_hostNetwork ? (string[])["--network=host"] : []), .. debug,
-             "run", "--detach", "--bundle", bundle, id],
+             .. (_hostNetwork ? (string[])["--network=host"] : []), .. debug, .. verb],
             timeout: TimeSpan.FromSeconds(60), cancellationToken: cancellationToken,
             environment: new Dictionary<string, string> { ["MOAT_CONSOLE"] = consoleLog }).ConfigureAwait(false);
         if (!r.Succeeded)
         {
-            throw new MoatHostException($"{Name} could not start sandbox {id}: {LastError(log) ?? TailOf(consoleLog)}");
+            throw new MoatHostException($"{Name} could not {what} sandbox {id}: {LastError(log) ?? TailOf(consoleLog)}");
         }
     }
 

@@ -2,10 +2,17 @@ using Moat.Host.Runtime;
 
 namespace Moat.Host.Sandboxes;
 
-/// <summary>Whether this host can checkpoint a running sandbox (live migration), and if not, CRIU's own reason.</summary>
-/// <param name="Available">`criu check` passed.</param>
+/// <summary>Whether this host can checkpoint a running sandbox (live migration), per tier, and if not, why.</summary>
+/// <param name="Available">`criu check` passed (the container tier's way).</param>
 /// <param name="Reason">"ok", or why not in CRIU's words (its last error line) or "criu is not installed".</param>
-public sealed record CheckpointSupport(bool Available, string Reason);
+public sealed record CheckpointSupport(bool Available, string Reason)
+{
+    /// <summary>gVisor sandboxes can be checkpointed and restored by runsc itself (no CRIU).</summary>
+    public bool GvisorAvailable { get; init; }
+
+    /// <summary>What does it ("runsc checkpoint/restore"), or why the gvisor tier cannot.</summary>
+    public string? GvisorReason { get; init; }
+}
 
 /// <summary>Runs `criu check` once per agent and remembers the answer: the kernel and CRIU do not change while it runs.</summary>
 internal static class CheckpointProbe

@@ -238,14 +238,18 @@ public sealed partial class SandboxService
     /// monitor marks the file system here, so the sandbox's first exec is already identified). Args: sandbox, image root.</summary>
     internal event Action<Sandbox, string>? RootfsMounted;
 
-    public async Task<Sandbox> StartAsync(string reference, CancellationToken cancellationToken = default)
+    public async Task<Sandbox> StartAsync(string reference, CancellationToken cancellationToken = default) =>
+        (await StartOrRestoreAsync(reference, cancellationToken).ConfigureAwait(false)).Sandbox;
+
+    /// <summary>Starts the sandbox; one that holds a checkpoint (<see cref="CheckpointAsync"/>) is restored from it.</summary>
+    internal async Task<(Sandbox Sandbox, bool Restored)> StartOrRestoreAsync(string reference, CancellationToken cancellationToken = default)
     {
         var s = Get(reference);
         using var _ = await LockAsync(s.Id, cancellationToken).ConfigureAwait(false);
         s = _store.Get(s.Id)!;
         if (s.State is SandboxState.Running)
         {
-            return s;
+            return (s, false);
         }
 
         if (s.State is SandboxState.Paused)
@@ -256,10 +260,10 @@ public sealed partial class SandboxService
         var image = _images.Resolve(s.ImageDigest);
         await EnsurePlumbingAsync(s, image, cancellationToken).ConfigureAwait(false);
         await RuntimeOf(s).DeleteAsync(s.Id, cancellationToken).ConfigureAwait(false);
-        await RuntimeOf(s).RunDetachedAsync(s.Id, BundleDir(s), ConsoleLog(s), cancellationToken).ConfigureAwait(false);
+        var restored = await RunOrRestoreAsync(s, cancellationToken).ConfigureAwait(false);
         s = s with { State = SandboxState.Running, StartedAt = _time.GetUtcNow(), ExitCode = null };
         _store.Update(s);
-        return s;
+        return (s, restored);
     }
 
     public async Task<Sandbox> StopAsync(string reference, TimeSpan grace, CancellationToken cancellationToken = default)

@@ -16,11 +16,13 @@ public sealed record SandboxManifest(SandboxSpec Spec, string ImageDigest, Runti
 /// <param name="Sandbox">The sandbox as it now is (running when the import started it).</param>
 /// <param name="Bytes">Archive bytes received.</param>
 /// <param name="ElapsedMs">Time from the first byte read to the sandbox being ready (started or not).</param>
-public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs);
+/// <param name="Restored">The state held a checkpoint and the sandbox was restored from it (its processes went on where
+/// they stopped), rather than booted.</param>
+public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs, bool Restored = false);
 
 /// <summary>
 /// Moves a sandbox's writable state between hosts as one tar stream: the overlay's upper layer (with overlayfs'
-/// whiteouts and opaque-directory xattrs) and the /data volume. The source exports a stopped sandbox; the destination
+/// whiteouts and opaque-directory xattrs), the /data volume, and its checkpoint when it was checkpointed (live). The source exports a stopped sandbox; the destination
 /// first reserves a stopped copy made from the same image (address, namespace, cgroup, bundle), then replaces that
 /// copy's empty layer and volume with the stream and starts it. Nothing here assumes both hosts share a disk.
 /// </summary>
@@ -31,6 +33,7 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
     public const string ContentType = "application/x-tar";
     private const string UpperMember = "upper";
     private const string DataMember = "data";
+    private const string CheckpointMember = "checkpoint";
 
     /// <summary>Makes a stopped copy of a sandbox described by <paramref name="manifest"/>; fails before anything runs if
     /// this host cannot hold it (address pool, memory) or resolves the image to a different digest.</summary>
@@ -71,6 +74,11 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
         {
             // The volume folder is named by the sandbox id; in the archive it is "data". S: symlink targets stay as written.
             args.AddRange(["-C", sandboxes.VolumesDir, $"--transform=s,^{s.Id},{DataMember},S", s.Id]);
+        }
+
+        if (sandboxes.HasCheckpoint(s))
+        {
+            args.AddRange(["-C", sandboxes.SandboxDir(s), CheckpointMember]);
         }
 
         using var tar = StartTar(args, redirectInput: false);
@@ -123,11 +131,18 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
         {
             bytes = await ExtractAsync(input, staging, cancellationToken).ConfigureAwait(false);
             var unexpected = Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName)
-                .Where(n => n is not (UpperMember or DataMember)).ToList();
+                .Where(n => n is not (UpperMember or DataMember or CheckpointMember)).ToList();
             if (unexpected.Count > 0 || !Directory.Exists(Path.Combine(staging, UpperMember)))
             {
                 throw new InvalidRequestException(
-                    $"the state archive for sandbox {s.DisplayName} is not valid: it must hold only the folders '{UpperMember}' and '{DataMember}', found {string.Join(", ", Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName))}.");
+                    $"the state archive for sandbox {s.DisplayName} is not valid: it must hold only the folders '{UpperMember}', '{DataMember}' and '{CheckpointMember}', found {string.Join(", ", Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName))}.");
+            }
+
+            var checkpoint = Path.Combine(staging, CheckpointMember);
+            if (Directory.Exists(checkpoint) && sandboxes.RuntimeOf(s) is not Runtime.ICheckpointingRuntime)
+            {
+                throw new InvalidRequestException(
+                    $"the state for sandbox {s.DisplayName} holds a checkpoint, but its {s.Tier.ToString().ToLowerInvariant()} tier cannot restore one on this host.");
             }
 
             // The overlay must not be mounted while its upper folder is swapped; StartAsync mounts it again.
@@ -148,6 +163,11 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
                     ReplaceDirectory(data, sandboxes.VolumeDir(s));
                 }
             }
+
+            if (Directory.Exists(checkpoint))
+            {
+                ReplaceDirectory(checkpoint, sandboxes.CheckpointDir(s));
+            }
         }
         finally
         {
@@ -157,13 +177,14 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
             }
         }
 
+        var restored = false;
         if (start)
         {
-            s = await sandboxes.StartAsync(s.Id, cancellationToken).ConfigureAwait(false);
+            (s, restored) = await sandboxes.StartOrRestoreAsync(s.Id, cancellationToken).ConfigureAwait(false);
         }
 
         LogImported(logger, s.Id, bytes);
-        return new ImportResult(s, bytes, sw.Elapsed.TotalMilliseconds);
+        return new ImportResult(s, bytes, sw.Elapsed.TotalMilliseconds, restored);
     }
 
     private static async Task<long> ExtractAsync(Stream input, string staging, CancellationToken cancellationToken)

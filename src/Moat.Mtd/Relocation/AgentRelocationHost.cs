@@ -33,10 +33,13 @@ public sealed class AgentRelocationHost : IRelocationHost, IDisposable
         Call($"inspect sandbox {sandbox}", () => _client.InspectAsync(sandbox, cancellationToken));
 
     public Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken cancellationToken = default) =>
-        Call("check for CRIU", () => _client.CheckpointSupportAsync(cancellationToken));
+        Call("say what it can checkpoint", () => _client.CheckpointSupportAsync(cancellationToken));
 
     public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken = default) =>
         Call($"reserve a copy of sandbox {manifest.Spec.Name ?? manifest.SourceId}", () => _client.ReserveAsync(manifest, cancellationToken));
+
+    public Task<Sandbox> CheckpointAsync(string sandbox, CancellationToken cancellationToken = default) =>
+        Call($"checkpoint sandbox {sandbox}", () => _client.CheckpointAsync(sandbox, cancellationToken));
 
     public Task<Sandbox> StopAsync(string sandbox, CancellationToken cancellationToken = default) =>
         Call($"stop sandbox {sandbox}", () => _client.StopAsync(sandbox, graceSeconds: 5, cancellationToken));

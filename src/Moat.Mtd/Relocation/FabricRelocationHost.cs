@@ -41,7 +41,10 @@ public sealed class FabricRelocationHost : IRelocationHost
         Call<SandboxDetails>($"inspect sandbox {sandbox}", "inspect", sandbox, null, cancellationToken);
 
     public Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken cancellationToken = default) =>
-        Call<CheckpointSupport>("check for CRIU", "checkpoint", null, null, cancellationToken);
+        Call<CheckpointSupport>("say what it can checkpoint", "checkpoint-support", null, null, cancellationToken);
+
+    public Task<Sandbox> CheckpointAsync(string sandbox, CancellationToken cancellationToken = default) =>
+        Call<Sandbox>($"checkpoint sandbox {sandbox}", "checkpoint", sandbox, null, cancellationToken);
 
     public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken = default) =>
         Call<Sandbox>($"reserve a copy of sandbox {manifest.Spec.Name ?? manifest.SourceId}", "reserve", null, manifest, cancellationToken);

@@ -19,8 +19,13 @@ public interface IRelocationHost
 
     Task<SandboxDetails> InspectAsync(string sandbox, CancellationToken cancellationToken = default);
 
-    /// <summary>Whether the host can checkpoint running sandboxes (`criu check`), with CRIU's reason when not.</summary>
+    /// <summary>Whether the host can checkpoint running sandboxes, per tier (CRIU for containers, runsc for gVisor), with
+    /// the reason when not.</summary>
     Task<CheckpointSupport> CheckpointSupportAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Saves a running sandbox's whole state (live move) and stops it; its next start, on this host or after its
+    /// state was exported to another, restores it.</summary>
+    Task<Sandbox> CheckpointAsync(string sandbox, CancellationToken cancellationToken = default);
 
     /// <summary>Makes a stopped copy from the source's manifest; fails before anything runs if the host cannot hold it.</summary>
     Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken = default);

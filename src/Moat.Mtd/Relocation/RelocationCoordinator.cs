@@ -60,10 +60,7 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         }
 
         var state = new Attempt(s.DisplayName, source.Name, destination.Name, s.Id, s.Address);
-        state.LiveUnavailable = await LiveUnavailableAsync(source, destination, state, cancellationToken).ConfigureAwait(false);
-        // CRIU fails on this machine's kernel (see docs/mtd.md), so the live path cannot be exercised here; until it is,
-        // a host that passes `criu check` is still moved cold and the report says so.
-        state.LiveUnavailable ??= "live migration through CRIU is not built yet (no host here passes criu check to test it against)";
+        state.LiveUnavailable = await LiveUnavailableAsync(source, destination, s.Tier, state, cancellationToken).ConfigureAwait(false);
 
         // 1. Reserve the copy: a destination that is full, unreachable or has another image fails here, before any downtime.
         Sandbox reserved;
@@ -82,10 +79,28 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         {
             await ObserveAsync(RelocationStage.Reserved, cancellationToken).ConfigureAwait(false);
 
-            // 2. Stop the source: from here the service is down.
+            // 2. Checkpoint the source (live: its processes' state goes with it) or stop it (cold): from here the
+            // service is down. A checkpoint that fails falls back to a cold move; either way the source stays whole.
             downtime.Start();
-            await source.StopAsync(s.Id, cancellationToken).ConfigureAwait(false);
+            if (state.LiveUnavailable is null)
+            {
+                try
+                {
+                    await source.CheckpointAsync(s.Id, cancellationToken).ConfigureAwait(false);
+                    state.Checkpointed = true;
+                }
+                catch (RelocationHostException e)
+                {
+                    state.LiveUnavailable = $"the checkpoint failed, so the move is cold: {e.Message}";
+                }
+            }
+
             state.SourceStopped = true;
+            if (!state.Checkpointed)
+            {
+                await source.StopAsync(s.Id, cancellationToken).ConfigureAwait(false);
+            }
+
             await ObserveAsync(RelocationStage.SourceStopped, cancellationToken).ConfigureAwait(false);
 
             // 3. Stream the writable layer and the volume straight from source to destination, and start the copy.
@@ -103,6 +118,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             }
 
             state.NewAddress = imported.Sandbox.Address;
+            state.Restored = imported.Restored;
+            if (state.Checkpointed && !imported.Restored)
+            {
+                state.LiveUnavailable = $"{destination.Name} could not restore the checkpoint and booted the sandbox instead (its processes restarted)";
+            }
+
             await ObserveAsync(RelocationStage.StateMoved, cancellationToken).ConfigureAwait(false);
 
             // 4. The copy must serve before clients are sent to it.
@@ -195,15 +216,23 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         }
     }
 
-    private static async Task<string?> LiveUnavailableAsync(IRelocationHost source, IRelocationHost destination, Attempt state, CancellationToken cancellationToken)
+    /// <summary>Null when both hosts can move a sandbox of <paramref name="tier"/> live, else why not (one reason for all
+    /// the hosts that share it).</summary>
+    private static async Task<string?> LiveUnavailableAsync(IRelocationHost source, IRelocationHost destination, RuntimeTier tier, Attempt state, CancellationToken cancellationToken)
     {
         var reasons = new List<(string Host, string Reason)>();
+        var criuOnBoth = true;
         foreach (var host in (IRelocationHost[])[source, destination])
         {
             try
             {
                 var support = await host.CheckpointSupportAsync(cancellationToken).ConfigureAwait(false);
-                if (!support.Available)
+                criuOnBoth &= support.Available;
+                if (tier == RuntimeTier.Gvisor && !support.GvisorAvailable)
+                {
+                    reasons.Add((host.Name, $"gvisor checkpoint unavailable: {support.GvisorReason ?? "the host does not say"}"));
+                }
+                else if (tier != RuntimeTier.Gvisor && !support.Available)
                 {
                     reasons.Add((host.Name, $"unavailable: {support.Reason}"));
                 }
@@ -215,7 +244,13 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             }
         }
 
-        // Hosts of one kind fail CRIU for the same reason: say it once, after the hosts it holds for.
+        if (reasons.Count == 0 && tier != RuntimeTier.Gvisor && criuOnBoth)
+        {
+            // CRIU fails on this machine's kernel (docs/mtd.md), so a CRIU path could not be tested and is not built.
+            return $"live migration of the {tier.ToString().ToLowerInvariant()} tier through CRIU is not built yet (only the gvisor tier moves live)";
+        }
+
+        // Hosts of one kind fail for the same reason: say it once, after the hosts it holds for.
         return reasons.Count == 0 ? null : string.Join("; ", reasons.GroupBy(r => r.Reason, StringComparer.Ordinal)
             .Select(g => $"{string.Join(", ", g.Select(r => r.Host))}: {g.Key}"));
     }
@@ -255,6 +290,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
 
         public bool SourceStopped { get; set; }
 
+        /// <summary>The source was checkpointed (its start, on a rollback, restores it).</summary>
+        public bool Checkpointed { get; set; }
+
+        /// <summary>The destination restored the checkpoint: the move was live.</summary>
+        public bool Restored { get; set; }
+
         public bool Switched { get; set; }
 
         public long Bytes { get; set; }
@@ -264,7 +305,8 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         public List<string> Warnings { get; } = [];
 
         public RelocationReport Report(RelocationOutcome outcome, string? failure, TimeSpan total) => new(
-            Name, from, to, MigrationMode.Cold, LiveUnavailable, outcome, failure, Bytes,
+            Name, from, to, Restored && outcome == RelocationOutcome.Moved ? MigrationMode.Live : MigrationMode.Cold,
+            Restored && outcome == RelocationOutcome.Moved ? null : LiveUnavailable, outcome, failure, Bytes,
             outcome == RelocationOutcome.Moved ? Downtime : TimeSpan.Zero, total, SourceId,
             outcome == RelocationOutcome.Moved ? DestinationId : null, oldAddress, outcome == RelocationOutcome.Moved ? NewAddress : null, Warnings);
     }

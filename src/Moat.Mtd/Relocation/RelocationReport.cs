@@ -6,7 +6,8 @@ public enum MigrationMode
     /// <summary>Stop, move the writable layer and volume, start from the same image on the destination.</summary>
     Cold,
 
-    /// <summary>Checkpoint the running processes with CRIU and restore them on the destination.</summary>
+    /// <summary>Checkpoint the running sandbox (its processes' memory and its kernel's state: runsc for the gvisor tier),
+    /// move the checkpoint with the writable layer and volume, and restore it on the destination.</summary>
     Live,
 }
 
@@ -38,7 +39,8 @@ public enum RelocationStage
 /// <param name="From">Source host.</param>
 /// <param name="To">Destination host.</param>
 /// <param name="Mode">How it was moved.</param>
-/// <param name="LiveUnavailable">Why live migration was not used (CRIU's reason on each host), or null when it was.</param>
+/// <param name="LiveUnavailable">Why live migration was not used (per host: CRIU's or runsc's reason; or the checkpoint
+/// that failed), or null when it was.</param>
 /// <param name="Outcome">Moved, rolled back or stranded.</param>
 /// <param name="Failure">One sentence naming the step and the reason, when the move failed.</param>
 /// <param name="BytesMoved">Archive bytes streamed from source to destination.</param>

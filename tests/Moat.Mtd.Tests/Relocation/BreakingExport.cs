@@ -18,6 +18,8 @@ internal sealed class BreakingExport(IRelocationHost inner, int after) : IReloca
 
     public Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken = default) => inner.ReserveAsync(manifest, cancellationToken);
 
+    public Task<Sandbox> CheckpointAsync(string sandbox, CancellationToken cancellationToken = default) => inner.CheckpointAsync(sandbox, cancellationToken);
+
     public Task<Sandbox> StopAsync(string sandbox, CancellationToken cancellationToken = default) => inner.StopAsync(sandbox, cancellationToken);
 
     public Task<Sandbox> StartAsync(string sandbox, CancellationToken cancellationToken = default) => inner.StartAsync(sandbox, cancellationToken);
