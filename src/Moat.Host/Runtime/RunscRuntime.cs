@@ -102,7 +102,7 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
         var r = await Runsc(id, ["checkpoint", "--image-path", imageDir, id], cancellationToken).ConfigureAwait(false);
         if (!r.Succeeded)
         {
-            throw new MoatHostException($"{Name} could not checkpoint sandbox {id}: {r.Diagnostic.Trim()}");
+            throw new MoatHostException($"{Name} could not checkpoint sandbox {id}: {CheckpointFailure(r.Diagnostic)}");
         }
     }
 
@@ -235,6 +235,23 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
     {
         var r = await Runsc(id, args, ct).ConfigureAwait(false);
         return r.Succeeded ? r : throw new ToolFailedException(_binary, args, r);
+    }
+
+    /// <summary>runsc's reason for a failed checkpoint, without the dump of the object it could not save. The usual one
+    /// here (runsc 2022-12): "save rejected due to unsupported networking state: endpoint cannot be saved in connected
+    /// state: local A, remote B" — a TCP connection of the sandbox was open.</summary>
+    internal static string CheckpointFailure(string diagnostic)
+    {
+        const string Rejected = "save rejected due to ";
+        var i = diagnostic.IndexOf(Rejected, StringComparison.Ordinal);
+        if (i >= 0)
+        {
+            var end = diagnostic.IndexOf(":\n", i, StringComparison.Ordinal);
+            return diagnostic[i..(end < 0 ? Math.Min(diagnostic.Length, i + 300) : end)].Trim();
+        }
+
+        var text = diagnostic.Trim();
+        return text.Length <= 500 ? text : text[..500] + "…";
     }
 
     private static ContainerState ParseState(JsonElement e) =>

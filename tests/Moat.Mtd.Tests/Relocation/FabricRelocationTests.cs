@@ -84,7 +84,7 @@ public sealed class FabricRelocationTests
         var before = a.Sandboxes.Get("web");
 
         // The coordinator's copy of the stream fails after 16 KiB: B's import sees the stream aborted, not a short archive.
-        var report = await new RelocationCoordinator().RelocateAsync("web", new BreakingExport(a.OnFabric(coordinator), 16 * 1024), b.OnFabric(coordinator), web.Binding);
+        var report = await new RelocationCoordinator().RelocateAsync("web", new FaultyHost(a.OnFabric(coordinator)) { BreakExportAfter = 16 * 1024 }, b.OnFabric(coordinator), web.Binding);
 
         Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
         Assert.Contains("could not import state", report.Failure, StringComparison.Ordinal);

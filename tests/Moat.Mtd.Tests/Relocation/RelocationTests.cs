@@ -127,7 +127,7 @@ public sealed class RelocationTests
         var web = await WebService.StartAsync(lab, front, a);
         var before = a.Sandboxes.Get("web");
 
-        var report = await new RelocationCoordinator().RelocateAsync("web", new BreakingExport(a.Relocation, 16 * 1024), b.Relocation, web.Binding);
+        var report = await new RelocationCoordinator().RelocateAsync("web", new FaultyHost(a.Relocation) { BreakExportAfter = 16 * 1024 }, b.Relocation, web.Binding);
 
         Assert.Equal(RelocationOutcome.RolledBack, report.Outcome);
         Assert.Contains("could not import state", report.Failure, StringComparison.Ordinal);
@@ -218,18 +218,21 @@ internal sealed record WebService(IPAddress Vip, ServiceBinding Binding, string 
 {
     public Uri Url => new($"http://{Vip}/index.html");
 
-    public static async Task<WebService> StartAsync(SurrogateLab lab, VipFront front, LabHost host)
+    /// <param name="tier">The gvisor tier moves live (its /tmp is a tmpfs in gVisor's memory: <see cref="MemoryTokenAsync"/>).</param>
+    public static async Task<WebService> StartAsync(SurrogateLab lab, VipFront front, LabHost host, Moat.Host.Sandboxes.RuntimeTier tier = Moat.Host.Sandboxes.RuntimeTier.Container)
     {
         var payload = "payload-" + Guid.NewGuid().ToString("N");
         var marker = "marker-" + Guid.NewGuid().ToString("N");
         var created = await host.Sandboxes.CreateAsync(SandboxSpec.Default with
         {
             Name = "web",
-            Command = ["sh", "-c", "mkdir -p /data/www && exec httpd -f -p 80 -h /data/www"],
+            Tier = tier,
+            // The token is drawn when the sandbox boots: a restored sandbox keeps it, a booted one draws another.
+            Command = ["sh", "-c", "head -c 8 /dev/urandom | md5sum | cut -c1-12 > /tmp/token; mkdir -p /data/www && exec httpd -f -p 80 -h /data/www"],
         });
         // /data gets the page and 256 KiB of random bytes; the upper layer gets a new file and a deletion (a whiteout).
         var setup = await host.Sandboxes.ExecAsync(created.Id, ["sh", "-c",
-            $"echo {payload} > /data/www/index.html && echo {marker} > /etc/moved-marker && rm /bin/vi && head -c 262144 /dev/urandom > /data/blob && md5sum /data/blob"], null, TimeSpan.FromSeconds(10));
+            $"mkdir -p /data/www && echo {payload} > /data/www/index.html && echo {marker} > /etc/moved-marker && rm /bin/vi && head -c 262144 /dev/urandom > /data/blob && md5sum /data/blob"], null, TimeSpan.FromSeconds(10));
         Assert.Equal(0, setup.ExitCode);
         var md5 = setup.Stdout.Split(' ')[0];
         var details = await host.Relocation.InspectAsync(created.Id);
@@ -237,6 +240,23 @@ internal sealed record WebService(IPAddress Vip, ServiceBinding Binding, string 
         var vip = lab.NextVip();
         await front.SwitchAsync(vip, IPAddress.Parse(created.Address!));
         return new WebService(vip, new ServiceBinding(front, vip, 80, lab), payload + "\n", marker, md5);
+    }
+
+    /// <summary>The token the sandbox drew when it booted (gvisor tier: held in gVisor's memory only).</summary>
+    public static async Task<string> MemoryTokenAsync(LabHost host, string sandbox)
+    {
+        // Written by the sandbox's command as it boots; wait until it is there.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var r = await host.Sandboxes.ExecAsync(host.Sandboxes.Get(sandbox).Id, ["cat", "/tmp/token"], null, TimeSpan.FromSeconds(10), deadline.Token);
+            if (r.ExitCode == 0 && r.Stdout.Trim().Length == 12)
+            {
+                return r.Stdout.Trim();
+            }
+
+            await Task.Delay(20, deadline.Token);
+        }
     }
 
     /// <summary>The same sandbox (same id) still runs on <paramref name="host"/>, its data intact, and the VIP serves it.</summary>

@@ -3,9 +3,13 @@ using Moat.Mtd.Relocation;
 
 namespace Moat.Mtd.Tests.Relocation;
 
-/// <summary>A source whose export stream fails after a number of bytes, as a dropped fabric link would.</summary>
-internal sealed class BreakingExport(IRelocationHost inner, int after) : IRelocationHost
+/// <summary>A host with a fault put in at its boundary: an export stream that fails after a number of bytes, as a
+/// dropped link would.</summary>
+internal sealed class FaultyHost(IRelocationHost inner) : IRelocationHost
 {
+    /// <summary>Bytes after which the export stream fails; null: it does not.</summary>
+    public int? BreakExportAfter { get; init; }
+
     public string Name => inner.Name;
 
     public Task<Host.Api.HostStatus> StatusAsync(CancellationToken cancellationToken = default) => inner.StatusAsync(cancellationToken);
@@ -27,7 +31,7 @@ internal sealed class BreakingExport(IRelocationHost inner, int after) : IReloca
     public Task DestroyAsync(string sandbox, CancellationToken cancellationToken = default) => inner.DestroyAsync(sandbox, cancellationToken);
 
     public async Task<Stream> ExportStateAsync(string sandbox, CancellationToken cancellationToken = default) =>
-        new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after);
+        BreakExportAfter is { } after ? new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after) : await inner.ExportStateAsync(sandbox, cancellationToken);
 
     public Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default) => inner.ImportStateAsync(sandbox, archive, cancellationToken);
 
