@@ -10,12 +10,14 @@ if (args.Length > 0 && args[0] == "mtd")
     return await new RootCommand("moat (MTD only)") { MtdCommands.Create() }.Parse(args).InvokeAsync().ConfigureAwait(false);
 }
 
-// `Moat.Mtd.Bench relocate [N] [--fabric]`: real cold relocations between two lab hosts under client load (needs root),
-// driven through each agent's socket or, with --fabric, over the XMPP fabric only.
+// `Moat.Mtd.Bench relocate [N] [--fabric] [--gvisor] [--idle]`: real relocations between two lab hosts (needs root),
+// driven through each agent's socket or, with --fabric, over the XMPP fabric only; --gvisor moves a gvisor-tier service
+// (live when runsc can checkpoint it); --idle keeps the client quiet during the moves (a request after each instead).
 if (args.Length > 0 && args[0] == "relocate")
 {
     var count = args.Skip(1).FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : 20;
-    return await Moat.Mtd.Bench.RelocationBench.RunAsync(count, fabric: args.Contains("--fabric")).ConfigureAwait(false);
+    return await Moat.Mtd.Bench.RelocationBench.RunAsync(count, fabric: args.Contains("--fabric"),
+        args.Contains("--gvisor") ? Moat.Host.Sandboxes.RuntimeTier.Gvisor : Moat.Host.Sandboxes.RuntimeTier.Container, idle: args.Contains("--idle")).ConfigureAwait(false);
 }
 
 // Macro benchmark of the MTD simulator: prints the simulated figures (attacks resisted and survival per strategy)

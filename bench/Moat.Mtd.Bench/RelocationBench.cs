@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using Moat.Cli.Composition;
+using Moat.Host.Sandboxes;
 using Moat.Images.Store;
 using Moat.Mtd.Relocation;
 using Moat.Mtd.Relocation.Lab;
@@ -19,7 +20,10 @@ internal static class RelocationBench
     /// <param name="relocations">Moves to make (ping-pong between the two hosts).</param>
     /// <param name="fabric">Drive the hosts over the XMPP fabric (a Prosody of the lab's own; state as in-band bytestreams)
     /// instead of through each agent's socket.</param>
-    public static async Task<int> RunAsync(int relocations, bool fabric)
+    /// <param name="tier">The service's runtime tier: gvisor sandboxes move live (runsc checkpoint/restore) when no TCP
+    /// connection of theirs is open at the checkpoint, cold otherwise.</param>
+    /// <param name="idle">No client during the moves (so gvisor moves can be live); the service is checked after each.</param>
+    public static async Task<int> RunAsync(int relocations, bool fabric, RuntimeTier tier, bool idle)
     {
         var c = CultureInfo.InvariantCulture;
         var images = Path.Combine(Path.GetTempPath(), $"moat-mtd-bench-images-{Environment.ProcessId}");
@@ -35,7 +39,7 @@ internal static class RelocationBench
             await using var front = await lab.OpenFrontAsync().ConfigureAwait(false);
             await using var coordinator = fabric ? await lab.ConnectCoordinatorAsync().ConfigureAwait(false) : null;
             var hosts = lab.Hosts.Select(h => coordinator is null ? (IRelocationHost)h.Relocation : h.OnFabric(coordinator)).ToList();
-            var web = await lab.StartWebServiceAsync(front, lab.Hosts[0], "web", "ok").ConfigureAwait(false);
+            var web = await lab.StartWebServiceAsync(front, lab.Hosts[0], "web", "ok", tier).ConfigureAwait(false);
             using var http = lab.ClientHttp(TimeSpan.FromSeconds(1));
 
             // Floor: a stop + start of the same sandbox on its host (runc delete + run + the service answering).
@@ -49,7 +53,8 @@ internal static class RelocationBench
 
             floor.Stop();
 
-            var client = ServiceClientLoad.Start(http, web.Url, web.Body);
+            var client = idle ? null : ServiceClientLoad.Start(http, web.Url, web.Body);
+            long checkedAfter = 0;
             var coordinatorOfMoves = new RelocationCoordinator();
             var reports = new List<RelocationReport>();
             for (var i = 0; i < relocations; i++)
@@ -62,17 +67,35 @@ internal static class RelocationBench
                 {
                     Console.WriteLine("   " + r.Failure);
                 }
+                else if (r.Mode == MigrationMode.Cold && tier == RuntimeTier.Gvisor)
+                {
+                    Console.WriteLine("   cold: " + r.LiveUnavailable);
+                }
+
+                if (idle && await http.GetStringAsync(web.Url).ConfigureAwait(false) == web.Body)
+                {
+                    checkedAfter++;
+                }
             }
 
-            var seen = await client.StopAsync().ConfigureAwait(false);
+            var seen = client is null ? new ServiceClientReport(checkedAfter, relocations - checkedAfter, 0, 0, []) : await client.StopAsync().ConfigureAwait(false);
             var down = reports.Where(r => r.Succeeded).Select(r => r.Downtime.TotalMilliseconds).Order().ToList();
             var total = reports.Where(r => r.Succeeded).Select(r => r.Total.TotalMilliseconds).Order().ToList();
             var maxGaps = seen.LongestGaps(relocations).ToList();
             Console.WriteLine();
-            Console.WriteLine($"control path: {(fabric ? "XMPP fabric (Prosody on loopback; state as XEP-0047 in-band bytestreams via the coordinator)" : "each agent's Unix socket")}");
-            Console.WriteLine($"live migration: {reports[0].LiveUnavailable}");
-            Console.WriteLine(string.Create(c, $"relocations: {reports.Count(r => r.Succeeded)}/{relocations} moved (cold), bytes moved p50 {Percentiles.Of(reports.Select(r => (double)r.BytesMoved), 50):0}"));
+            Console.WriteLine($"control path: {(fabric ? "XMPP fabric (Prosody on loopback; state as XEP-0047 in-band bytestreams via the coordinator)" : "each agent's Unix socket")}; tier {tier.ToString().ToLowerInvariant()}; client {(idle ? "idle during moves, one request after each" : "back to back through the VIP")}");
+            Console.WriteLine($"live migration: {reports[0].LiveUnavailable ?? "used"}");
+            Console.WriteLine(string.Create(c, $"relocations: {reports.Count(r => r.Succeeded)}/{relocations} moved ({reports.Count(r => r.Succeeded && r.Mode == MigrationMode.Live)} live, {reports.Count(r => r.Succeeded && r.Mode == MigrationMode.Cold)} cold), bytes moved p50 {Percentiles.Of(reports.Select(r => (double)r.BytesMoved), 50):0}"));
             Console.WriteLine(string.Create(c, $"downtime (source stop -> VIP switched): p50 {Percentiles.Of(down, 50):0.0} ms, p99 {Percentiles.Of(down, 99):0.0} ms, max {down.LastOrDefault():0.0} ms"));
+            foreach (var mode in new[] { MigrationMode.Live, MigrationMode.Cold })
+            {
+                var d = reports.Where(r => r.Succeeded && r.Mode == mode).Select(r => r.Downtime.TotalMilliseconds).ToList();
+                if (d.Count > 0 && d.Count < down.Count)
+                {
+                    Console.WriteLine(string.Create(c, $"  {mode.ToString().ToLowerInvariant()} moves ({d.Count}): downtime p50 {Percentiles.Of(d, 50):0.0} ms, p99 {Percentiles.Of(d, 99):0.0} ms"));
+                }
+            }
+
             Console.WriteLine(string.Create(c, $"whole relocation (reserve -> source destroyed): p50 {Percentiles.Of(total, 50):0.0} ms, p99 {Percentiles.Of(total, 99):0.0} ms"));
             Console.WriteLine(string.Create(c, $"client: {seen.Served} requests served, {seen.Lost} lost after retries, {seen.Wrong} wrong answers, {seen.Retries} retried attempts; the {relocations} longest gaps between answers: p50 {Percentiles.Of(maxGaps, 50):0.0} ms, max {maxGaps.LastOrDefault():0.0} ms"));
             Console.WriteLine(string.Create(c, $"floor: stop + start of the same sandbox in place until it answers: {floor.Elapsed.TotalMilliseconds:0.0} ms"));

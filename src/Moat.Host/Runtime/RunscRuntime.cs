@@ -247,7 +247,7 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
         if (i >= 0)
         {
             var end = diagnostic.IndexOf(":\n", i, StringComparison.Ordinal);
-            return diagnostic[i..(end < 0 ? Math.Min(diagnostic.Length, i + 300) : end)].Trim();
+            return diagnostic[i..(end < 0 ? Math.Min(diagnostic.Length, i + 300) : end)].Trim().TrimEnd(':');
         }
 
         var text = diagnostic.Trim();

@@ -82,7 +82,7 @@ public static class LabCommand
                 await using var lab = await SurrogateLab.StartAsync(count, imagesRoot, images.Catalog, fabric: viaFabric, agentLogLevel: Microsoft.Extensions.Logging.LogLevel.Error, cancellationToken: ct).ConfigureAwait(false);
                 await using var front = await lab.OpenFrontAsync(ct).ConfigureAwait(false);
                 await using var coordinator = viaFabric ? await lab.ConnectCoordinatorAsync(ct).ConfigureAwait(false) : null;
-                var service = await lab.StartWebServiceAsync(front, lab.Hosts[0], "web", "served by a relocatable sandbox", ct).ConfigureAwait(false);
+                var service = await lab.StartWebServiceAsync(front, lab.Hosts[0], "web", "served by a relocatable sandbox", cancellationToken: ct).ConfigureAwait(false);
                 var fleet = lab.Hosts.Select((h, i) => new FleetHost(
                     coordinator is null ? h.Relocation : h.OnFabric(coordinator),
                     new HostConfiguration(Placement.RuntimeTier.Container, "lab", "debian-12"),

@@ -174,7 +174,9 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     /// /data volume (so the page moves with the sandbox), published on the lab LAN and bound to a fresh VIP on
     /// <paramref name="front"/>.
     /// </summary>
-    public async Task<LabService> StartWebServiceAsync(VipFront front, LabHost host, string name, string body, CancellationToken cancellationToken = default)
+    /// <param name="tier">The sandbox's runtime tier (gvisor sandboxes move live where runsc can checkpoint them).</param>
+    public async Task<LabService> StartWebServiceAsync(VipFront front, LabHost host, string name, string body, RuntimeTier tier = RuntimeTier.Container,
+        CancellationToken cancellationToken = default)
     {
         if (body.Contains('\'', StringComparison.Ordinal) || body.Contains('\n', StringComparison.Ordinal))
         {
@@ -184,6 +186,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         var created = await host.Sandboxes.CreateAsync(SandboxSpec.Default with
         {
             Name = name,
+            Tier = tier,
             Command = ["sh", "-c", $"mkdir -p /data/www && echo '{body}' > /data/www/index.html && exec httpd -f -p 80 -h /data/www"],
         }, start: true, cancellationToken).ConfigureAwait(false);
         await ExposeAsync(host.Relocation, await host.Relocation.InspectAsync(created.Id, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
