@@ -1,10 +1,12 @@
 using System.CommandLine;
+using System.Net;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Moat.Mtd.Placement;
 using Moat.Mtd.Policy;
 using Moat.Mtd.Relocation;
+using Moat.Mtd.Relocation.Network;
 
 namespace Moat.Mtd.Cli;
 
@@ -36,6 +38,13 @@ public static class RunCommand
         var duration = new Option<string?>("--for") { Description = "Stop after this long (e.g. 10m, 90s); default: until interrupted." };
         var seed = new Option<int?>("--seed") { Description = "Seed of the Poisson clock, for a reproducible schedule." };
         var json = new Option<bool>("--json") { Description = "One JSON object per relocation, a line each." };
+        var vips = new Option<string[]>("--vip")
+        {
+            Description = "SANDBOX=ADDR:PORT: a stable service address for a moving sandbox (repeatable). Clients use ADDR:PORT; each move switches it to the sandbox's new address once the copy answers on PORT, and withdraws the old one.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var frontNetns = new Option<string?>("--front-netns") { Description = "Network namespace that holds the service addresses (their nftables table, moat_mtd_vip); default: this machine's own." };
+        var frontOut = new Option<string?>("--front-out") { Description = "Interface of the front toward the hosts, masqueraded (needed when the hosts are not routed back through the front)." };
         var command = new Command("run", """
             Keep sandboxes moving between host agents (RELOCATE's scheduler as a process): each sandbox's clock says
             when (periodic or Poisson; with --on-alert also at once when a neighbour on its host raises an alert), the
@@ -47,7 +56,11 @@ public static class RunCommand
             --xmpp-admin naming it.
             Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m
                      moat mtd run --host host-a@moat.test --host host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw --sandbox web
-            """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json };
+            With --vip SANDBOX=ADDR:PORT the sandbox keeps a stable service address: an nftables table (moat_mtd_vip) in
+            --front-netns (default: this machine's namespace) maps ADDR to the sandbox's current address, and each move
+            switches it once the copy answers on PORT. The table stays when the command stops, so clients keep the
+            address; `nft delete table ip moat_mtd_vip` removes it. The hosts' containment must let the front reach PORT.
+            """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json, vips, frontNetns, frontOut };
         var account = new HostTargets.FabricAccount();
         account.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -79,6 +92,17 @@ public static class RunCommand
                 stopAfter = parsed;
             }
 
+            var services = new Dictionary<string, IPEndPoint>(StringComparer.Ordinal);
+            foreach (var v in parse.GetValue(vips) ?? [])
+            {
+                var tracked = parse.GetValue(sandboxes)!;
+                if (ParseVip(v) is not { } vip || !tracked.Contains(vip.Sandbox) || !services.TryAdd(vip.Sandbox, vip.Endpoint))
+                {
+                    await error.WriteLineAsync($"--vip '{v}' is not SANDBOX=ADDR:PORT for a sandbox named by --sandbox, once each, with an IPv4 ADDR (e.g. web=198.18.99.1:80).").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             HostTargets targets;
             try
             {
@@ -93,6 +117,31 @@ public static class RunCommand
             await using (targets)
             {
                 var agents = targets.Hosts;
+                await using var front = services.Count == 0 ? null : await OpenFrontAsync(parse.GetValue(frontNetns), parse.GetValue(frontOut), error, ct).ConfigureAwait(false);
+                if (services.Count > 0 && front is null)
+                {
+                    return 2;
+                }
+
+                var bindings = new Dictionary<string, ServiceBinding>(StringComparer.Ordinal);
+                foreach (var (name, endpoint) in services)
+                {
+                    // The address follows the sandbox from where it runs now.
+                    var here = await FindAsync(agents, name, ct).ConfigureAwait(false);
+                    if (here is not { Address: { } address })
+                    {
+                        await error.WriteLineAsync($"--vip {name}: no host named by --host runs a sandbox named '{name}'.").ConfigureAwait(false);
+                        return 2;
+                    }
+
+                    await front!.SwitchAsync(endpoint.Address, IPAddress.Parse(address), ct).ConfigureAwait(false);
+                    bindings[name] = new ServiceBinding(front, endpoint.Address, endpoint.Port);
+                    if (!parse.GetValue(json))
+                    {
+                        await output.WriteLineAsync($"service address {endpoint} -> {name} at {address}").ConfigureAwait(false);
+                    }
+                }
+
                 // Agents of one machine share its kernel and OS: what tells them apart for Δ is their uplink.
                 var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
                 var fleet = agents.Select((a, i) => new FleetHost(a, new HostConfiguration(Placement.RuntimeTier.Container, kernel, "debian-12"),
@@ -101,7 +150,8 @@ public static class RunCommand
                     TimeProvider.System, parse.GetValue(seed) is { } s ? new Random(s) : new Random());
                 foreach (var name in parse.GetValue(sandboxes)!)
                 {
-                    scheduler.Track(name, parse.GetValue(onAlert) && clock is not OnAlertRelocationPolicy ? clock with { AlsoOnAlert = true } : clock);
+                    scheduler.Track(name, parse.GetValue(onAlert) && clock is not OnAlertRelocationPolicy ? clock with { AlsoOnAlert = true } : clock,
+                        bindings.GetValueOrDefault(name));
                 }
 
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -206,6 +256,58 @@ public static class RunCommand
         {
             // Stopping.
         }
+    }
+
+    private static async Task<VipFront?> OpenFrontAsync(string? netns, string? masquerade, TextWriter error, CancellationToken ct)
+    {
+        if (netns is not null && !File.Exists(Path.Combine("/run/netns", netns)))
+        {
+            await error.WriteLineAsync($"--front-netns {netns}: no such network namespace (see 'ip netns list').").ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            return await VipFront.OpenAsync(netns, "moat_mtd_vip", masquerade, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ArgumentException or ServiceAddressException)
+        {
+            await error.WriteLineAsync($"the service address front could not be set up: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static async Task<Moat.Host.Sandboxes.Sandbox?> FindAsync(IReadOnlyList<IRelocationHost> hosts, string name, CancellationToken ct)
+    {
+        foreach (var h in hosts)
+        {
+            try
+            {
+                if ((await h.ListAsync(ct).ConfigureAwait(false)).FirstOrDefault(s => s.Name == name && s.State == Moat.Host.Sandboxes.SandboxState.Running) is { } found)
+                {
+                    return found;
+                }
+            }
+            catch (RelocationHostException)
+            {
+                // A host that does not answer now holds nothing we can bind.
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>"web=198.18.99.1:80" → (web, 198.18.99.1:80); null when malformed or not IPv4.</summary>
+    internal static (string Sandbox, IPEndPoint Endpoint)? ParseVip(string text)
+    {
+        var eq = text.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || !IPEndPoint.TryParse(text[(eq + 1)..], out var endpoint) || endpoint.Port == 0
+            || endpoint.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            return null;
+        }
+
+        return (text[..eq], endpoint);
     }
 
     internal static object Summary(ScheduledRelocation r) => new

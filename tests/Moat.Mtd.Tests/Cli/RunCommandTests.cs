@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Moat.Host.Sandboxes;
 using Moat.Mtd.Cli;
+using Moat.Mtd.Relocation.Lab;
 using Moat.Mtd.Tests.Relocation;
 
 namespace Moat.Mtd.Tests.Cli;
@@ -87,6 +88,64 @@ public sealed class RunCommandTests
     [InlineData("on-alert", true)]
     [InlineData("sometimes", false)]
     public void Policies_are_parsed_or_refused(string text, bool valid) => Assert.Equal(valid, RunCommand.ParsePolicy(text) is not null);
+
+    [Fact]
+    public async Task Run_with_a_vip_keeps_the_service_address_on_the_moving_sandbox_while_a_client_uses_it()
+    {
+        await using var lab = await LabImages.StartLabAsync();
+        // The lab's agents have no containment policy to publish the service; the lab does it for every sandbox.
+        await using var published = lab.PublishAllSandboxes();
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        await a.Sandboxes.CreateAsync(SandboxSpec.Default with
+        {
+            Name = "web",
+            Command = ["sh", "-c", "mkdir -p /data/www && echo served > /data/www/index.html && exec httpd -f -p 80 -h /data/www"],
+        });
+        var vip = lab.NextVip();
+        var url = new Uri($"http://{vip}/index.html");
+
+        var run = MtdCommandsTests.RunAsync("mtd", "run", "--host", a.Options.StateDir, "--host", b.Options.StateDir, "--sandbox", "web",
+            "--policy", "periodic:1s", "--for", "8s", "--json", "--vip", $"web={vip}:80", "--front-netns", lab.FrontNs, "--front-out", SurrogateLab.FrontLanInterface);
+        using var http = lab.ClientHttp(TimeSpan.FromSeconds(2));
+        // The command binds the address as it starts; from then on a client keeps asking through it.
+        try
+        {
+            Assert.Equal("served\n", await RelocationTests.GetWithRetriesAsync(http, url));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            var (code, o, err) = await run;
+            Assert.Fail($"the service address never answered ({e.Message}); the command exited {code}: {err}{o}");
+        }
+
+        var client = ServiceClientLoad.Start(http, url, "served\n");
+        var (exit, stdout, stderr) = await run;
+        var seen = await client.StopAsync();
+
+        Assert.True(exit == 0, stderr + stdout);
+        var moves = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("report")).ToList();
+        Assert.True(moves.Count >= 2, stdout);
+        Assert.All(moves, m => Assert.Equal("Moved", m.GetProperty("outcome").GetString()));
+        Assert.True(seen.Served > 0);
+        Assert.Equal(0, seen.Lost);
+        Assert.Equal(0, seen.Wrong);
+        // The address outlives the command and leads to wherever the sandbox is now.
+        Assert.Equal("served\n", await RelocationTests.GetWithRetriesAsync(http, url));
+    }
+
+    [Theory]
+    [InlineData("web=not-an-address")]
+    [InlineData("web=198.18.99.1")]
+    [InlineData("other=198.18.99.1:80")]
+    [InlineData("web=[2001:db8::1]:80")]
+    public async Task Run_refuses_a_vip_that_is_not_SANDBOX_equals_IPv4_and_port_of_a_tracked_sandbox(string vip)
+    {
+        var (exit, stdout, stderr) = await MtdCommandsTests.RunAsync("mtd", "run", "--host", "/nowhere-a", "--host", "/nowhere-b", "--sandbox", "web", "--vip", vip);
+
+        Assert.Equal(2, exit);
+        Assert.Empty(stdout);
+        Assert.StartsWith("--vip", Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Run_refuses_a_single_host_and_a_folder_without_an_agent()

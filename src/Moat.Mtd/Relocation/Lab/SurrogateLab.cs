@@ -195,6 +195,74 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         return new LabService(created, new ServiceBinding(front, vip, 80, this), new Uri($"http://{vip}/index.html"), body + "\n");
     }
 
+    /// <summary>
+    /// Keeps every sandbox of every host published on the LAN — forwarding on each sandbox veth, present and future, as a
+    /// containment policy publishing every service would — for drivers that do not call <see cref="ExposeAsync"/> (the
+    /// CLI). A new sandbox is published within about 20 ms; stops when disposed.
+    /// </summary>
+    public IAsyncDisposable PublishAllSandboxes() => new Publisher(_hosts.Select(h => h.HostNs).ToList());
+
+    private sealed class Publisher : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public Publisher(IReadOnlyList<string> namespaces) => _loop = Task.Run(() => LoopAsync(namespaces, _stop.Token));
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _loop.ConfigureAwait(false);
+            _stop.Dispose();
+        }
+
+        private static async Task LoopAsync(IReadOnlyList<string> namespaces, CancellationToken stop)
+        {
+            var handles = namespaces.Select(NetworkNamespace.Open).ToList();
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    foreach (var ns in handles)
+                    {
+                        // Sandbox veths are the host ends named mh<id>; the conf folders list the namespace's interfaces.
+                        var names = NamespaceRunner.Run(ns, () => Directory.GetDirectories("/proc/sys/net/ipv4/conf").Select(Path.GetFileName).ToList());
+                        foreach (var name in names.Where(n => n!.StartsWith("mh", StringComparison.Ordinal)))
+                        {
+                            try
+                            {
+                                if (Sysctl.Read(ns, $"net/ipv4/conf/{name}/forwarding") != "1")
+                                {
+                                    Sysctl.Write(ns, $"net/ipv4/conf/{name}/forwarding", "1");
+                                }
+                            }
+                            catch (IOException)
+                            {
+                                // The interface went away between the listing and the write.
+                            }
+                        }
+                    }
+
+                    try
+                    {
+                        await Task.Delay(20, stop).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var h in handles)
+                {
+                    h.Dispose();
+                }
+            }
+        }
+    }
+
     /// <summary>A TCP connection from the client namespace.</summary>
     public async Task<Socket> ConnectFromClientAsync(IPEndPoint endpoint, CancellationToken cancellationToken = default)
     {

@@ -9,9 +9,9 @@ using Moat.Linux.Namespaces;
 namespace Moat.Mtd.Relocation.Network;
 
 /// <summary>
-/// VIP front over nftables in a "front" network namespace: one table of its own, a map VIP → current sandbox address
-/// used by a dnat rule on prerouting (and output, for clients inside the front), and a masquerade toward the hosts
-/// so replies come back through the front. A switch is one `nft -f -` transaction replacing one map element, so
+/// VIP front over nftables in a "front" network namespace (or this machine's own): one table of its own, a map VIP →
+/// current sandbox address used by a dnat rule on prerouting (and output, for clients inside the front), and, when
+/// the hosts are behind an interface of their own, a masquerade toward them so replies come back through the front. A switch is one `nft -f -` transaction replacing one map element, so
 /// every new connection sees either the old or the new address, never none.
 /// </summary>
 /// <remarks>Connections already open keep the mapping conntrack gave them; <see cref="WithdrawAsync"/> removes those
@@ -23,15 +23,15 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly NetworkNamespace _ns;
 
-    private VipFront(string netns, string table, NetworkNamespace ns)
+    private VipFront(string? netns, string table, NetworkNamespace ns)
     {
         Netns = netns;
         Table = table;
         _ns = ns;
     }
 
-    /// <summary>The front namespace.</summary>
-    public string Netns { get; }
+    /// <summary>The front namespace; null: the namespace this process runs in (the machine's own, normally).</summary>
+    public string? Netns { get; }
 
     /// <summary>The nftables table (family ip) this front owns.</summary>
     public string Table { get; }
@@ -40,15 +40,17 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
     /// Takes over table <paramref name="table"/> in <paramref name="netns"/>: keeps the bindings it already holds (so
     /// successive CLI runs share one front) and (re)writes its chains in the same transaction.
     /// </summary>
-    /// <param name="masqueradeInterface">Interface toward the hosts; traffic leaving through it is masqueraded.</param>
-    public static async Task<VipFront> OpenAsync(string netns, string table, string masqueradeInterface, CancellationToken cancellationToken = default)
+    /// <param name="netns">The front's network namespace; null: this process's own.</param>
+    /// <param name="masqueradeInterface">Interface toward the hosts; traffic leaving through it is masqueraded. Null: no
+    /// masquerade (the hosts' sandboxes route back through this front by themselves, as on one machine).</param>
+    public static async Task<VipFront> OpenAsync(string? netns, string table, string? masqueradeInterface, CancellationToken cancellationToken = default)
     {
-        if (!IsName(table) || !IsName(masqueradeInterface))
+        if (!IsName(table) || (masqueradeInterface is not null && !IsName(masqueradeInterface)))
         {
             throw new ArgumentException($"table '{table}' and interface '{masqueradeInterface}' must be 1-31 characters from a-z, A-Z, 0-9, '_' and '-'.");
         }
 
-        var front = new VipFront(netns, table, NetworkNamespace.Open(netns));
+        var front = new VipFront(netns, table, netns is null ? NetworkNamespace.OpenCurrent() : NetworkNamespace.Open(netns));
         try
         {
             foreach (var (vip, target) in await front.ReadBindingsAsync(cancellationToken).ConfigureAwait(false))
@@ -57,6 +59,8 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
             }
 
             var elements = front._bindings.Count == 0 ? "" : $"elements = {{ {string.Join(", ", front._bindings.Select(b => $"{b.Key} : {b.Value}"))} }}";
+            var masquerade = masqueradeInterface is null ? ""
+                : $"chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; oifname \"{masqueradeInterface}\" masquerade; }}";
             await front.NftAsync(
                 $$"""
                 add table ip {{table}}
@@ -65,7 +69,7 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
                   map {{Map}} { type ipv4_addr : ipv4_addr; {{elements}}; }
                   chain prerouting { type nat hook prerouting priority dstnat; policy accept; dnat to ip daddr map @{{Map}}; }
                   chain output { type nat hook output priority -100; policy accept; dnat to ip daddr map @{{Map}}; }
-                  chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "{{masqueradeInterface}}" masquerade; }
+                  {{masquerade}}
                 }
                 """,
                 cancellationToken).ConfigureAwait(false);
@@ -215,19 +219,19 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
         var (code, _, err) = await RunAsync("nft", ["-f", "-"], script, cancellationToken).ConfigureAwait(false);
         if (code != 0)
         {
-            throw new ServiceAddressException($"the VIP front (table {Table} in {Netns}) refused the change, which was not applied: {err.Trim()}");
+            throw new ServiceAddressException($"the VIP front (table {Table} in {Netns ?? "this namespace"}) refused the change, which was not applied: {err.Trim()}");
         }
     }
 
     private async Task<(int Code, string Out, string Err)> RunAsync(string tool, IReadOnlyList<string> args, string? input, CancellationToken cancellationToken)
     {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in (string[])["netns", "exec", Netns, tool, .. args])
+        var psi = new ProcessStartInfo(Netns is null ? tool : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in Netns is null ? args : ["netns", "exec", Netns, tool, .. args])
         {
             psi.ArgumentList.Add(a);
         }
 
-        using var p = Process.Start(psi) ?? throw new ServiceAddressException($"could not start {tool} in {Netns}.");
+        using var p = Process.Start(psi) ?? throw new ServiceAddressException($"could not start {tool} in {Netns ?? "this namespace"}.");
         var o = p.StandardOutput.ReadToEndAsync(cancellationToken);
         var e = p.StandardError.ReadToEndAsync(cancellationToken);
         if (input is not null)
