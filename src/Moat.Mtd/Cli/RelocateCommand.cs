@@ -30,8 +30,10 @@ public static class RelocateCommand
             Move a running sandbox to another host agent now (RELOCATE's move, by hand): the destination reserves a
             stopped copy first (a full or unreachable destination refuses before anything stops), then the source
             stops, its writable layer and volume are streamed across, the copy starts and answers, and the source is
-            destroyed. A failure at any step puts the sandbox back running on the source. Live migration is used where
-            both hosts pass `criu check`; otherwise the move is cold, and the report says why.
+            destroyed. A failure at any step puts the sandbox back running on the source. A gvisor-tier sandbox moves
+            live (runsc checkpoints it and the destination restores it, processes and memory kept) when both hosts can
+            and runsc accepts (it refuses while a TCP connection of the sandbox is open); otherwise the move is cold,
+            and the report says why (container-tier live moves need CRIU, which this host's kernel defeats).
             A host is a local agent's state folder, or a host's JID on the XMPP fabric (another machine, or behind NAT):
             then give your own fabric account with --xmpp and --xmpp-password-file; each such host must list it with
             --xmpp-admin, and the state travels through the XMPP server as in-band bytestreams.

@@ -48,18 +48,18 @@ public static class RunCommand
         var command = new Command("run", """
             Keep sandboxes moving between host agents (RELOCATE's scheduler as a process): each sandbox's clock says
             when (periodic or Poisson; with --on-alert also at once when a neighbour on its host raises an alert), the
-            placement policy picks the destination with the largest
-            heterogeneity Δ under capacity, and each move is a relocation as `moat mtd relocate` does it (cold here,
-            live where CRIU works). Prints every move (or refusal) as it happens; stops at --for or on Ctrl-C.
+            placement policy picks the destination with the largest heterogeneity Δ under capacity, and each move is a
+            relocation as `moat mtd relocate` does it (live for gvisor sandboxes runsc can checkpoint, cold otherwise).
+            Prints every move (or refusal) as it happens; stops at --for or on Ctrl-C.
             Hosts on the XMPP fabric are named by JID and driven by IQs (state moves through the XMPP server as in-band
             bytestreams); give your fabric account with --xmpp and --xmpp-password-file, and run each such host with
             --xmpp-admin naming it.
-            Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m
-                     moat mtd run --host host-a@moat.test --host host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw --sandbox web
             With --vip SANDBOX=ADDR:PORT the sandbox keeps a stable service address: an nftables table (moat_mtd_vip) in
             --front-netns (default: this machine's namespace) maps ADDR to the sandbox's current address, and each move
             switches it once the copy answers on PORT. The table stays when the command stops, so clients keep the
             address; `nft delete table ip moat_mtd_vip` removes it. The hosts' containment must let the front reach PORT.
+            Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m --vip web=198.18.99.1:80
+                     moat mtd run --host host-a@moat.test --host host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw --sandbox web
             """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json, vips, frontNetns, frontOut };
         var account = new HostTargets.FabricAccount();
         account.AddTo(command);
