@@ -101,16 +101,7 @@ public sealed class FabricRelocationTests
         var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
         var web = await WebService.StartAsync(lab, front, a);
         var before = a.Sandboxes.Get("web");
-        var relocation = new RelocationCoordinator(RelocationOptions.Default with
-        {
-            Observer = async (stage, _) =>
-            {
-                if (stage == RelocationStage.SourceStopped)
-                {
-                    await b.StopAgentAsync();
-                }
-            },
-        });
+        var relocation = RelocationTests.LosingDestinationAfterTheStop(b);
 
         var report = await relocation.RelocateAsync("web", a.OnFabric(coordinator), b.OnFabric(coordinator), web.Binding);
 

@@ -76,16 +76,7 @@ public sealed class LiveRelocationTests
         var web = await WebService.StartAsync(lab, front, a, RuntimeTier.Gvisor);
         var token = await WebService.MemoryTokenAsync(a, "web");
         var before = a.Sandboxes.Get("web");
-        var coordinator = new RelocationCoordinator(RelocationOptions.Default with
-        {
-            Observer = async (stage, _) =>
-            {
-                if (stage == RelocationStage.SourceStopped)
-                {
-                    await b.StopAgentAsync();
-                }
-            },
-        });
+        var coordinator = RelocationTests.LosingDestinationAfterTheStop(b);
 
         var report = await coordinator.RelocateAsync("web", a.Relocation, b.Relocation, web.Binding);
 

@@ -99,16 +99,7 @@ public sealed class RelocationTests
         var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
         var web = await WebService.StartAsync(lab, front, a);
         var before = a.Sandboxes.Get("web");
-        var coordinator = new RelocationCoordinator(RelocationOptions.Default with
-        {
-            Observer = async (stage, _) =>
-            {
-                if (stage == RelocationStage.SourceStopped)
-                {
-                    await b.StopAgentAsync();
-                }
-            },
-        });
+        var coordinator = RelocationTests.LosingDestinationAfterTheStop(b);
 
         var report = await coordinator.RelocateAsync("web", a.Relocation, b.Relocation, web.Binding);
 
@@ -195,6 +186,19 @@ public sealed class RelocationTests
         using var http = lab.ClientHttp(RequestTimeout);
         Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
     }
+
+    /// <summary>A coordinator whose destination's agent stops as soon as the source has stopped (a host that dies
+    /// mid-migration).</summary>
+    internal static RelocationCoordinator LosingDestinationAfterTheStop(LabHost destination) => new(RelocationOptions.Default with
+    {
+        Observer = async (stage, _) =>
+        {
+            if (stage == RelocationStage.SourceStopped)
+            {
+                await destination.StopAgentAsync();
+            }
+        },
+    });
 
     internal static async Task<string> GetWithRetriesAsync(HttpClient http, Uri url)
     {
