@@ -68,7 +68,14 @@ public sealed partial class FabricAgent : BackgroundService
             lastStatus = null;
             _ = PublishAsync(client, force: true);
         };
-        client.Disconnected += e => LogDisconnected(log, e?.Message ?? "closed");
+        client.Disconnected += e =>
+        {
+            // Disposing the client as the agent stops ends the session too; that is not a loss worth a warning.
+            if (!stoppingToken.IsCancellationRequested)
+            {
+                LogDisconnected(log, e?.Message ?? "closed");
+            }
+        };
         Client = client;
 
         // The first connection is retried here with bounded backoff (the server may start after the agent);
