@@ -41,11 +41,16 @@ public static class XmppCommands
         var address = new Option<string>("--address") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Client port (5222 is the XMPP default).", DefaultValueFactory = _ => 5222 };
         var plain = new Option<bool>("--allow-plain-without-tls") { Description = "Accept SASL PLAIN on unencrypted streams (loopback only)." };
+        var noNagle = new Option<bool>("--no-nagle")
+        {
+            Description = "Send each stanza at once (TCP_NODELAY): faster request/answer exchanges such as relocations over the fabric, slower bulk job dispatch (docs/benchmarks/xmpp.md).",
+        };
         command.Options.Add(data);
         command.Options.Add(domain);
         command.Options.Add(address);
         command.Options.Add(port);
         command.Options.Add(plain);
+        command.Options.Add(noNagle);
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -58,6 +63,7 @@ public static class XmppCommands
                     Address = parse.GetValue(address)!,
                     Port = parse.GetValue(port),
                     AllowPlainWithoutTls = parse.GetValue(plain),
+                    Nagle = !parse.GetValue(noNagle),
                 }, ct);
                 // SIGTERM (a service manager, `kill`) and Ctrl-C both end the wait here, and the runtime is kept from
                 // starting its own shutdown, so that disposing the server below stops Prosody before this process

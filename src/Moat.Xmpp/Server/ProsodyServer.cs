@@ -178,9 +178,12 @@ public sealed class ProsodyServer : IAsyncDisposable
         config.AppendLine(options.StreamManagement ? ", \"smacks\" }" : " }");
         config.AppendLine("modules_disabled = { \"s2s\", \"offline\" }");
         config.AppendLine("authentication = \"internal_hashed\"\nstorage = \"internal\"\nnetwork_backend = \"epoll\"");
-        // Prosody keeps Nagle's algorithm on by default: a stanza it forwards right after another one then waits for the
-        // peer's delayed ACK (up to 40 ms here), which every request/answer exchange of the fabric pays.
-        config.AppendLine("network_settings = { nagle = false }");
+        if (!options.Nagle)
+        {
+            // With Nagle's algorithm (Prosody's default) a stanza forwarded right after another one waits for the peer's
+            // delayed ACK (up to 40 ms), which request/answer exchanges pay; off, many small stanzas cost more packets.
+            config.AppendLine("network_settings = { nagle = false }");
+        }
         config.AppendLine(CultureInfo.InvariantCulture, $"c2s_require_encryption = {(options.RequireEncryption ? "true" : "false")}");
         config.AppendLine(CultureInfo.InvariantCulture, $"allow_unencrypted_plain_auth = {(options.AllowPlainWithoutTls ? "true" : "false")}");
         config.AppendLine("c2s_stanza_size_limit = 1048576\nsmacks_hibernation_time = 0");
