@@ -68,9 +68,7 @@ internal static class FabricCommands
         {
             try
             {
-                var (host, port) = FabricOptions.ParseServer(p.GetValue(server)!);
-                await using var client = new FabricClient(FabricOptions.ClientOptions(p.GetValue(jid)!, host, port, FabricOptions.ReadPassword(p.GetValue(passwordFile)!)));
-                await client.ConnectAsync(ct);
+                await using var client = await FabricClient.OpenAsync(p.GetValue(jid)!, p.GetValue(server)!, FabricOptions.ReadPassword(p.GetValue(passwordFile)!), cancellationToken: ct);
                 return await body(client);
             }
             catch (Exception e) when (e is XmppException or MoatHostException or FormatException or IOException or System.Net.Sockets.SocketException)

@@ -275,7 +275,7 @@ public sealed partial class FabricAgent : BackgroundService
                 return null;
             case "stop":
             {
-                var body = string.IsNullOrWhiteSpace(json) ? new FabricProtocol.StopBody() : JsonSerializer.Deserialize<FabricProtocol.StopBody>(json, HostClient.Json)!;
+                var body = BodyOr(json, new FabricProtocol.StopBody());
                 if (body.GraceSeconds is < 0 or > 3600)
                 {
                     throw new InvalidRequestException($"grace {body.GraceSeconds} s is not valid: give 0 to 3600 seconds.");
@@ -294,7 +294,7 @@ public sealed partial class FabricAgent : BackgroundService
                 return await sandboxes.CheckpointAsync(Ref(reference, op), ct).ConfigureAwait(false);
             case "alerts":
             {
-                var body = string.IsNullOrWhiteSpace(json) ? new FabricProtocol.AlertsBody() : JsonSerializer.Deserialize<FabricProtocol.AlertsBody>(json, HostClient.Json)!;
+                var body = BodyOr(json, new FabricProtocol.AlertsBody());
                 if (body.Limit is < 1 or > 100_000)
                 {
                     throw new InvalidRequestException($"limit {body.Limit} is not valid: give 1 to 100000.");
@@ -354,16 +354,7 @@ public sealed partial class FabricAgent : BackgroundService
         catch (IbbException e)
         {
             await pipe.Reader.CompleteAsync().ConfigureAwait(false);
-            try
-            {
-                await produce.ConfigureAwait(false);
-            }
-            catch (Exception) when (produce.IsFaulted)
-            {
-                // tar's own failure says more than the stream's.
-                throw produce.Exception!.InnerException!;
-            }
-
+            await produce.ConfigureAwait(false); // tar's own failure, if any, says more than the stream's
             throw new MoatHostException($"sending the state of sandbox {s.DisplayName} to {to} failed: {e.Message}");
         }
 
@@ -372,8 +363,13 @@ public sealed partial class FabricAgent : BackgroundService
     }
 
     private static FabricProtocol.TransferBody Transfer(string json, string op) =>
-        (string.IsNullOrWhiteSpace(json) ? null : JsonSerializer.Deserialize<FabricProtocol.TransferBody>(json, HostClient.Json))
-        ?? throw new InvalidRequestException($"'{op}' needs {{\"sid\": \"<stream id>\"}} as its JSON body.");
+        BodyOr<FabricProtocol.TransferBody>(json, null) ?? throw new InvalidRequestException($"'{op}' needs {{\"sid\": \"<stream id>\"}} as its JSON body.");
+
+    /// <summary>The request's JSON body, or <paramref name="fallback"/> when it has none (or is JSON null).</summary>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(fallback))]
+    private static T? BodyOr<T>(string json, T? fallback)
+        where T : class =>
+        string.IsNullOrWhiteSpace(json) ? fallback : JsonSerializer.Deserialize<T>(json, HostClient.Json) ?? fallback;
 
     private static bool Owns(Sandbox s, string requester) => string.Equals(s.Spec.Client, requester, StringComparison.OrdinalIgnoreCase);
 

@@ -39,6 +39,25 @@ public sealed class FabricClient : IAsyncDisposable
 
     public Task ConnectAsync(CancellationToken cancellationToken = default) => client.ConnectAsync(cancellationToken);
 
+    /// <summary>A control-plane session on the fabric as <paramref name="jid"/> via <paramref name="server"/> (host:port),
+    /// connected; <paramref name="resource"/> names the session when several of one account run at once.</summary>
+    public static async Task<FabricClient> OpenAsync(string jid, string server, string password, string? resource = null, CancellationToken cancellationToken = default)
+    {
+        var (host, port) = FabricOptions.ParseServer(server);
+        var options = FabricOptions.ClientOptions(jid, host, port, password);
+        var fabric = new FabricClient(resource is null ? options : options with { Resource = resource });
+        try
+        {
+            await fabric.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            return fabric;
+        }
+        catch
+        {
+            await fabric.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Asks to see a host's presence (a subscription the host grants to allow-listed JIDs, kept by the server).</summary>
     public ValueTask WatchAsync(string hostBareJid, CancellationToken cancellationToken = default) =>
         client.SendSubscriptionAsync(hostBareJid, "subscribe", cancellationToken);

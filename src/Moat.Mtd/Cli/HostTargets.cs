@@ -78,12 +78,8 @@ internal sealed class HostTargets : IAsyncDisposable
 
                 try
                 {
-                    var (server, port) = FabricOptions.ParseServer(parse.GetValue(account.Server)!);
-                    fabric = new FabricClient(FabricOptions.ClientOptions(jid, server, port, FabricOptions.ReadPassword(passwordFile)) with
-                    {
-                        Resource = "mtd-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)),
-                    });
-                    await fabric.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                    fabric = await FabricClient.OpenAsync(jid, parse.GetValue(account.Server)!, FabricOptions.ReadPassword(passwordFile),
+                        "mtd-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is Xmpp.XmppException or Host.MoatHostException or FormatException or IOException or System.Net.Sockets.SocketException)
                 {

@@ -120,8 +120,7 @@ public sealed class FabricRelocationTests
         var before = a.Sandboxes.Get("web");
         var server = lab.Fabric!;
         server.AddAccount("mallory", "mallory-password");
-        await using var mallory = new FabricClient(FabricOptions.ClientOptions("mallory@" + server.Domain, server.Address, server.Port, "mallory-password"));
-        await mallory.ConnectAsync();
+        await using var mallory = await FabricClient.OpenAsync("mallory@" + server.Domain, $"{server.Address}:{server.Port}", "mallory-password");
 
         foreach (var (op, body) in new (string, object?)[]
                  {

@@ -117,13 +117,10 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     public async Task<FabricClient> ConnectCoordinatorAsync(CancellationToken cancellationToken = default)
     {
         var server = Fabric ?? throw new MtdException("this lab was started without a fabric.");
-        var client = new FabricClient(FabricOptions.ClientOptions(CoordinatorJid, server.Address, server.Port, _fabricPassword) with
-        {
-            Resource = "mtd-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)),
-        });
+        var client = await FabricClient.OpenAsync(CoordinatorJid, $"{server.Address}:{server.Port}", _fabricPassword,
+            "mtd-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)), cancellationToken).ConfigureAwait(false);
         try
         {
-            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(TimeSpan.FromSeconds(60));
             foreach (var h in _hosts)
