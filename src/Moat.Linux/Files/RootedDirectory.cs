@@ -20,6 +20,7 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>Longest single name the kernel accepts (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
+    private const ulong RESOLVE_IN_ROOT = 0x10;
     private const ulong Confined = Interop.RESOLVE_BENEATH | Interop.RESOLVE_NO_SYMLINKS | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
     private const int ELOOP = 40;
     private const int ENOTDIR = 20;
@@ -76,6 +77,24 @@ public sealed class RootedDirectory : IDisposable
 
         // struct statx has an architecture-independent layout.
         return new TreeEntryStat(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24), *(long*)(buffer + 40), *(ulong*)(buffer + 32), *(uint*)(buffer + 16));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> names a regular file when the tree is seen as a container sees it: symbolic
+    /// links are followed, but an absolute one or ".." resolves against the tree's root, never the host's.
+    /// </summary>
+    public unsafe bool IsFileInRoot(string path)
+    {
+        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        using var file = new SafeFileDescriptor(fd);
+        byte* buffer = stackalloc byte[256];
+        return Interop.StatxAt(file, "", 0x1000 /* AT_EMPTY_PATH */, StatxBasicStats, buffer) == 0
+            && (*(ushort*)(buffer + 28) & 0xF000) == 0x8000;
     }
 
     /// <summary>Makes the directory <paramref name="relative"/> (its parent must exist).</summary>

@@ -323,4 +323,25 @@ public sealed class HostileImportTests : IDisposable
         Assert.Contains($"{ImportLimits.Default.MaxLayers} layers", error.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateDirectories(_store.Root));
     }
+
+    [Fact]
+    public async Task PackageManagerDetection_FollowsTheImagesSymlinksInsideTheImageNotOnTheHost()
+    {
+        // var -> <a host folder holding a dpkg database>: the host's database must not make the image "dpkg".
+        string hostVar = _temp.Combine("hostvar");
+        Directory.CreateDirectory(Path.Combine(hostVar, "lib", "dpkg"));
+        System.IO.File.WriteAllText(Path.Combine(hostVar, "lib", "dpkg", "status"), "Package: host\n");
+        string leaky = _temp.Combine("leaky.tar");
+        WriteDockerSave(leaky, [Layer(Symlink("var", hostVar))]);
+
+        // lib -> /usr/lib (merged /usr, as Alpine or Debian lay it out) resolves inside the image.
+        string merged = _temp.Combine("merged.tar");
+        WriteDockerSave(merged, [Layer(Dir("usr/"), Dir("usr/lib/"), Dir("usr/lib/apk/"), Dir("usr/lib/apk/db/"), File("usr/lib/apk/db/installed", "P:musl\n"), Symlink("lib", "/usr/lib"))]);
+
+        ImageInfo fromLeaky = await _store.ImportAsync(leaky, "leaky");
+        ImageInfo fromMerged = await _store.ImportAsync(merged, "merged");
+
+        Assert.Equal(PackageManager.None, fromLeaky.PackageManager);
+        Assert.Equal(PackageManager.Apk, fromMerged.PackageManager);
+    }
 }
