@@ -7,7 +7,7 @@ namespace Moat.Images;
 [SupportedOSPlatform("linux")]
 internal static partial class Interop
 {
-    /// <summary>libc calls the BCL does not offer: owner-aware stat, lchown, hard links and unmounting.</summary>
+    /// <summary>libc calls the BCL does not offer: owner-aware stat and unmounting (layer writes go through Moat.Linux's RootedDirectory).</summary>
     internal static partial class Libc
     {
         private const int AtFdCwd = -100;
@@ -17,12 +17,6 @@ internal static partial class Interop
 
         [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         private static unsafe partial int StatxNative(int dirfd, string path, int flags, uint mask, byte* buffer);
-
-        [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        private static partial int LchownNative(string path, uint owner, uint group);
-
-        [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        private static partial int LinkNative(string oldPath, string newPath);
 
         [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         private static partial int Umount2Native(string target, int flags);
@@ -57,22 +51,6 @@ internal static partial class Interop
             uint devMajor = *(uint*)(buffer + 136);
             uint devMinor = *(uint*)(buffer + 140);
             return new FileStat(mode, uid, gid, (long)size, nlink, ino, rdevMajor, rdevMinor, ((ulong)devMajor << 32) | devMinor);
-        }
-
-        internal static void Lchown(string path, int uid, int gid)
-        {
-            if (LchownNative(path, (uint)uid, (uint)gid) != 0)
-            {
-                throw new IOException($"lchown({path}) failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-            }
-        }
-
-        internal static void Link(string existing, string newPath)
-        {
-            if (LinkNative(existing, newPath) != 0)
-            {
-                throw new IOException($"link({existing}, {newPath}) failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-            }
         }
 
         /// <summary>Detaches the mount at <paramref name="target"/>; false when nothing was mounted there.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Moat.Images.Build;
+using Moat.Images.Import;
 using Moat.Images.Store;
 
 namespace Moat.Images.Cli;
@@ -112,15 +113,23 @@ public static class ImageCommands
     {
         var file = new Argument<string>("FILE") { Description = "A 'docker save' tar or an OCI image-layout tar, optionally gzip-compressed." };
         var tag = new Option<string?>("--tag") { Description = "Tag to give the image; default: the name recorded in the archive." };
+        var maxSize = new Option<string?>("--max-size")
+        {
+            Description = "Refuse an archive whose layers unpack to more than this many bytes (a K, M or G suffix allowed); default 32G.",
+        };
         var import = new Command(
             "import",
             "Import an image archive into the store, verifying blob digests and refusing entries that would escape the root file system. Progress on stderr.\n"
             + "Example: docker save busybox:latest -o busybox.tar && moat image import busybox.tar --tag busybox");
         import.Arguments.Add(file);
         import.Options.Add(tag);
+        import.Options.Add(maxSize);
         import.SetAction((parseResult, ct) => RunAsync(parseResult, async () =>
         {
-            ImageInfo image = await OpenStore(parseResult)
+            ImportLimits limits = parseResult.GetValue(maxSize) is { } size
+                ? ImportLimits.Default with { MaxUnpackedBytes = ParseSize(size, "--max-size") }
+                : ImportLimits.Default;
+            ImageInfo image = await OpenStore(parseResult, limits)
                 .ImportAsync(parseResult.GetValue(file)!, parseResult.GetValue(tag), StderrProgress(parseResult), ct).ConfigureAwait(false);
             Out(parseResult).WriteLine(image.Digest);
             return 0;
@@ -196,9 +205,24 @@ public static class ImageCommands
         return command;
     }
 
-    private static ImageStore OpenStore(ParseResult parseResult)
+    private static ImageStore OpenStore(ParseResult parseResult, ImportLimits? limits = null)
     {
-        return ImageStore.Open(Path.Combine(parseResult.GetValue(StateDirOption)!, "images"));
+        return ImageStore.Open(Path.Combine(parseResult.GetValue(StateDirOption)!, "images"), limits: limits);
+    }
+
+    private static long ParseSize(string text, string option)
+    {
+        long unit = text.Length == 0 ? 1 : char.ToUpperInvariant(text[^1]) switch
+        {
+            'K' => 1L << 10,
+            'M' => 1L << 20,
+            'G' => 1L << 30,
+            _ => 1,
+        };
+        string digits = unit == 1 ? text : text[..^1];
+        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long value) && value > 0 && value <= long.MaxValue / unit
+            ? value * unit
+            : throw new ImageException($"{option} '{text}' is not a size; give a positive number of bytes, optionally with a K, M or G suffix (e.g. 4G).");
     }
 
     private static TextWriter Out(ParseResult parseResult) => parseResult.InvocationConfiguration.Output;
@@ -221,7 +245,7 @@ public static class ImageCommands
             await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
             return 1;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Moat.Linux.LinuxException)
         {
             await error.WriteLineAsync($"The image store could not be used: {ex.Message}").ConfigureAwait(false);
             return 1;

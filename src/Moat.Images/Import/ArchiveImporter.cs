@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Moat.Images.Store;
+using Moat.Linux.Files;
 
 namespace Moat.Images.Import;
 
@@ -37,15 +38,24 @@ internal static class ArchiveImporter
         // The root's mode is part of the digest; without a "./" entry in the layers it must not depend on the umask.
         Directory.CreateDirectory(rootfs);
         File.SetUnixFileMode(rootfs, LayerApplier.DefaultDirectoryMode);
-        var applier = new LayerApplier(rootfs, limits, progress);
-        if (archive.Contains(OciIndex))
+        using var tree = RootedDirectory.Open(rootfs);
+        var applier = new LayerApplier(tree, limits, progress);
+        try
         {
-            return ImportOci(archive, applier, limits, progress, cancellationToken);
-        }
+            if (archive.Contains(OciIndex))
+            {
+                return ImportOci(archive, applier, limits, progress, cancellationToken);
+            }
 
-        if (archive.Contains(DockerManifest))
+            if (archive.Contains(DockerManifest))
+            {
+                return ImportDocker(archive, applier, limits, progress, cancellationToken);
+            }
+        }
+        catch (InvalidOperationException ex) when (ex.TargetSite?.DeclaringType?.Assembly == typeof(JsonElement).Assembly)
         {
-            return ImportDocker(archive, applier, limits, progress, cancellationToken);
+            // A JSON value of the wrong kind (a number where a string belongs, say) deep in a manifest, index or config.
+            throw new ImageArchiveException($"The manifest, index or config JSON in {archivePath} has a value of the wrong type ({ex.Message}).", ex);
         }
 
         throw new ImageArchiveException(
@@ -62,9 +72,15 @@ internal static class ArchiveImporter
         }
 
         JsonElement image = manifest.RootElement[0];
+        if (image.ValueKind != JsonValueKind.Object)
+        {
+            throw new ImageArchiveException($"manifest.json in {archive.Name} is not a non-empty array of images.");
+        }
+
         string configPath = RequiredString(image, "Config", archive.Name);
         using JsonDocument config = archive.ReadJson(configPath, limits);
         string? tag = image.TryGetProperty("RepoTags", out JsonElement tags) && tags.ValueKind == JsonValueKind.Array && tags.GetArrayLength() > 0
+            && tags[0].ValueKind == JsonValueKind.String
             ? tags[0].GetString()
             : null;
         if (!image.TryGetProperty("Layers", out JsonElement layers) || layers.ValueKind != JsonValueKind.Array)
@@ -73,13 +89,29 @@ internal static class ArchiveImporter
         }
 
         int count = layers.GetArrayLength();
-        int index = 0;
+        CheckLayerCount(count, archive.Name, limits);
+        var paths = new List<string>();
         foreach (JsonElement layer in layers.EnumerateArray())
         {
+            string path = layer.ValueKind == JsonValueKind.String && layer.GetString() is { Length: > 0 } text
+                ? text
+                : throw new ImageArchiveException($"manifest.json in {archive.Name} has a layer that is not a path.");
+            archive.Open(path).Dispose(); // a layer path outside the archive or missing from it is refused before anything is applied
+            paths.Add(path);
+        }
+
+        List<string> diffIds = DiffIds(config.RootElement, configPath, count, archive.Name);
+        int index = 0;
+        foreach (string path in paths)
+        {
             index++;
-            string path = layer.GetString() ?? throw new ImageArchiveException($"manifest.json in {archive.Name} has a layer that is not a path.");
             progress?.Report(new ImageProgress("layer", $"applying layer {index}/{count} ({path})", index, count));
-            ApplyLayer(archive, path, $"{index} ({path})", applier, cancellationToken);
+            string diffId = ApplyLayer(archive, path, $"{index} ({path})", applier, cancellationToken);
+            if (diffId != diffIds[index - 1])
+            {
+                throw new ImageArchiveException(
+                    $"Layer {index} ({path}) in {archive.Name} does not match its digest: the config lists sha256:{diffIds[index - 1]}, its content hashes to sha256:{diffId}; the archive is corrupt or tampered with.");
+            }
         }
 
         return new ImportedImage("docker-save", ReadConfig(config.RootElement), tag);
@@ -128,6 +160,7 @@ internal static class ArchiveImporter
         }
 
         int count = layers.GetArrayLength();
+        CheckLayerCount(count, archive.Name, limits);
         int i = 0;
         foreach (JsonElement layer in layers.EnumerateArray())
         {
@@ -174,7 +207,43 @@ internal static class ArchiveImporter
         return chosen.Clone();
     }
 
-    private static void ApplyLayer(OuterArchive archive, string path, string layerName, LayerApplier applier, CancellationToken cancellationToken)
+    private static void CheckLayerCount(int count, string archiveName, ImportLimits limits)
+    {
+        if (count > limits.MaxLayers)
+        {
+            throw new ImageArchiveException(
+                $"The image in {archiveName} lists {count} layers; an image may have at most {limits.MaxLayers} layers (a layer listed twice counts twice).");
+        }
+    }
+
+    /// <summary>The uncompressed-layer digests a 'docker save' config lists (rootfs.diff_ids), one per layer, as hex.</summary>
+    private static List<string> DiffIds(JsonElement config, string configPath, int layerCount, string archiveName)
+    {
+        var ids = new List<string>();
+        if (config.ValueKind == JsonValueKind.Object
+            && config.TryGetProperty("rootfs", out JsonElement rootfs) && rootfs.ValueKind == JsonValueKind.Object
+            && rootfs.TryGetProperty("diff_ids", out JsonElement list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement id in list.EnumerateArray())
+            {
+                string text = id.ValueKind == JsonValueKind.String ? id.GetString() ?? "" : "";
+                if (!text.StartsWith("sha256:", StringComparison.Ordinal) || text.Length != 71 || !text[7..].All(char.IsAsciiHexDigitLower))
+                {
+                    throw new ImageArchiveException($"Config {configPath} in {archiveName} lists the layer digest '{text}', which is not sha256:<64 lowercase hex digits>.");
+                }
+
+                ids.Add(text[7..]);
+            }
+        }
+
+        return ids.Count == layerCount
+            ? ids
+            : throw new ImageArchiveException(
+                $"Config {configPath} in {archiveName} lists {ids.Count} layer digests (rootfs.diff_ids) for {layerCount} layers, so the layers cannot be verified; 'docker save' writes one per layer.");
+    }
+
+    /// <summary>Applies one layer and returns the sha256 (hex) of its uncompressed tar, its diff id.</summary>
+    private static string ApplyLayer(OuterArchive archive, string path, string layerName, LayerApplier applier, CancellationToken cancellationToken)
     {
         using Stream raw = archive.Open(path);
         Span<byte> magic = stackalloc byte[4];
@@ -186,15 +255,21 @@ internal static class ArchiveImporter
                 $"Layer {layerName} is zstd-compressed, which .NET's base library cannot read; export the image with gzip or uncompressed layers (e.g. 'docker save', or 'skopeo copy --dest-compress-format gzip').");
         }
 
-        if (read >= 2 && magic[0] == 0x1F && magic[1] == 0x8B)
+        using Stream unpacked = read >= 2 && magic[0] == 0x1F && magic[1] == 0x8B
+            ? new GZipStream(raw, CompressionMode.Decompress, leaveOpen: true)
+            : raw;
+        using var metered = new MeteredStream(unpacked, applier.CountUnpacked);
+        try
         {
-            using var gzip = new GZipStream(raw, CompressionMode.Decompress, leaveOpen: true);
-            applier.Apply(gzip, layerName, cancellationToken);
+            applier.Apply(metered, layerName, cancellationToken);
+            metered.Drain(cancellationToken);
         }
-        else
+        catch (InvalidDataException ex)
         {
-            applier.Apply(raw, layerName, cancellationToken);
+            throw new ImageArchiveException($"Layer {layerName} is a corrupt or truncated gzip stream ({ex.Message}).", ex);
         }
+
+        return metered.Sha256Hex();
     }
 
     private static ImageConfig ReadConfig(JsonElement root)
@@ -219,7 +294,7 @@ internal static class ArchiveImporter
 
     private static string RequiredString(JsonElement element, string name, string archiveName)
     {
-        return element.TryGetProperty(name, out JsonElement value) && value.GetString() is { Length: > 0 } text
+        return element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } text
             ? text
             : throw new ImageArchiveException($"manifest.json in {archiveName} has no '{name}' entry.");
     }
@@ -388,7 +463,8 @@ internal static class ArchiveImporter
         /// <summary>Every file named by a sha256 (OCI blobs, legacy config files) must hash to its name.</summary>
         internal void VerifyContentAddressedBlobs(IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
         {
-            foreach (var (path, _) in _files)
+            // Links too: a blob name that is a link to other content must hash to its name like any file.
+            foreach (string path in _files.Keys.Concat(_links.Keys).Where(p => Resolve(p) is not null))
             {
                 string? expected = path.StartsWith("blobs/sha256/", StringComparison.Ordinal) ? path["blobs/sha256/".Length..]
                     : path.EndsWith(".json", StringComparison.Ordinal) && path.Length == 69 ? path[..64]

@@ -9,6 +9,9 @@ public sealed record ImportLimits(long MaxArchiveBytes, long MaxUnpackedBytes, l
 {
     /// <summary>16 GiB archives, 32 GiB unpacked, a million entries, 4 MiB of JSON per document.</summary>
     public static ImportLimits Default { get; } = new(16L << 30, 32L << 30, 1_000_000, 4L << 20);
+
+    /// <summary>Most layers an image may list (a layer listed twice counts twice); overlayfs stacks at most 128 lowers.</summary>
+    public int MaxLayers { get; init; } = 256;
 }
 
 /// <summary>What an import found besides the files: the archive's format, run config and the name it carried.</summary>

@@ -1,21 +1,43 @@
 using System.Formats.Tar;
+using System.Text;
 using Moat.Images.Store;
+using Moat.Linux.Files;
 
 namespace Moat.Images.Import;
 
 /// <summary>
 /// Applies image layers (tar streams) to a root file system in order, with OCI whiteouts. Every path is confined to the
-/// root: absolute paths, ".." and writes through a symbolic link are refused, so nothing outside the root is touched.
+/// root: absolute paths, ".." and paths through a symbolic link are refused, and every write, delete, chmod, chown,
+/// utime, link and mkdir goes through <see cref="RootedDirectory"/>, which re-resolves the path beneath the root without
+/// following any symbolic link at the moment of use. So the end-of-layer steps (opaque directories, directory modes)
+/// stay inside the root even when a later entry of the same layer turned a directory on their path into a symlink.
 /// </summary>
-internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<ImageProgress>? progress)
+internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IProgress<ImageProgress>? progress)
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
+    private const UnixFileMode NewFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     private readonly bool _keepOwners = Interop.Libc.GetEffectiveUserId() == 0;
     private long _bytes;
     private long _entries;
     private bool _warnedOwners;
+
+    internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
+    /// <summary>
+    /// Counts bytes a layer stream yields after decompression (tar headers, PAX records and skipped data included), so a
+    /// decompression bomb stops at <see cref="ImportLimits.MaxUnpackedBytes"/> whatever the bytes are spent on.
+    /// </summary>
+    internal void CountUnpacked(long bytes)
+    {
+        _bytes += bytes;
+        if (_bytes > limits.MaxUnpackedBytes)
+        {
+            throw TooLarge();
+        }
+    }
 
     internal void Apply(Stream tar, string layer, CancellationToken cancellationToken)
     {
@@ -46,9 +68,20 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                 throw new ImageArchiveException($"The archive has more than {limits.MaxEntries} entries, the import limit.");
             }
 
-            ApplyEntry(entry, layer, written, opaque, directoryModes);
+            try
+            {
+                ApplyEntry(entry, layer, written, opaque, directoryModes);
+            }
+            catch (PathThroughSymlinkException ex)
+            {
+                // EnsureParent names the link first; this is the backstop the kernel enforces at the moment of use.
+                throw new ImageArchiveException(
+                    $"Entry '{entry.Name}' in layer {layer} goes through a symbolic link, which could lead outside the root file system, so the archive is refused.", ex);
+            }
         }
 
+        // Both end-of-layer steps re-resolve their paths now: a directory replaced later in this layer (by a symlink,
+        // say) is no longer there, so there is nothing left to empty or chmod, and nothing outside is reached.
         foreach (string dir in opaque)
         {
             RemoveNotWritten(dir, written);
@@ -57,7 +90,10 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         // Modes of directories last and deepest first, so a read-only directory does not block its own children.
         foreach (var (path, mode) in directoryModes.OrderByDescending(d => d.Path.Length))
         {
-            File.SetUnixFileMode(path, mode);
+            if (StatBeneath(path) is { IsDirectory: true })
+            {
+                root.SetMode(path, mode);
+            }
         }
     }
 
@@ -73,81 +109,67 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         {
             if (entry.EntryType == TarEntryType.Directory)
             {
-                directoryModes.Add((root, entry.Mode));
+                directoryModes.Add(("", entry.Mode));
             }
 
             return;
         }
 
-        string name = Path.GetFileName(relative);
-        string parent = Path.GetDirectoryName(relative) ?? "";
+        int slash = relative.LastIndexOf('/');
+        string name = relative[(slash + 1)..];
+        string parent = slash < 0 ? "" : relative[..slash];
         if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
-            // A whiteout under a directory the lower layers never had hides nothing.
-            if (!EnsureParent(parent, relative, layer, create: false))
-            {
-                return;
-            }
-
-            if (name == OpaqueMarker)
-            {
-                opaque.Add(parent);
-                return;
-            }
-
-            string hidden = Combine(parent, name[WhiteoutPrefix.Length..]);
-            if (!name.StartsWith(WhiteoutPrefix + WhiteoutPrefix, StringComparison.Ordinal) && !written.Contains(hidden))
-            {
-                Remove(Path.Combine(root, hidden));
-            }
-
+            ApplyWhiteout(entry, layer, name, parent, relative, written, opaque);
             return;
         }
 
         EnsureParent(parent, relative, layer);
-        string full = Path.Combine(root, relative);
         switch (entry.EntryType)
         {
             case TarEntryType.Directory:
-                if (Interop.Libc.LStat(full) is not { IsDirectory: true })
+                if (root.Stat(relative) is not { IsDirectory: true })
                 {
-                    Remove(full);
-                    Directory.CreateDirectory(full);
+                    root.Delete(relative);
+                    root.CreateDirectory(relative, DefaultDirectoryMode);
                 }
 
-                SetOwner(full, entry);
-                directoryModes.Add((full, entry.Mode));
+                SetOwner(relative, entry);
+                directoryModes.Add((relative, entry.Mode));
                 break;
 
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                Remove(full);
-                WriteFile(full, entry, layer);
-                SetOwner(full, entry);
-                File.SetUnixFileMode(full, entry.Mode);
-                File.SetLastWriteTimeUtc(full, entry.ModificationTime.UtcDateTime);
+                root.Delete(relative);
+                WriteFile(relative, entry, layer);
+                SetOwner(relative, entry);
+                root.SetMode(relative, entry.Mode);
+                root.SetModificationTime(relative, entry.ModificationTime);
                 break;
 
             case TarEntryType.SymbolicLink:
-                Remove(full);
-                File.CreateSymbolicLink(full, entry.LinkName);
-                SetOwner(full, entry);
+                root.Delete(relative);
+                root.CreateSymbolicLink(relative, entry.LinkName);
+                SetOwner(relative, entry);
                 break;
 
             case TarEntryType.HardLink:
                 string target = Normalize(entry.LinkName, layer);
                 if (target.Length == 0
-                    || !EnsureParent(Path.GetDirectoryName(target) ?? "", target, layer, create: false)
-                    || Interop.Libc.LStat(Path.Combine(root, target)) is not { IsDirectory: false })
+                    || target == relative
+                    || !EnsureParent(target[..Math.Max(0, target.LastIndexOf('/'))], target, layer, create: false)
+                    || root.Stat(target) is not { IsDirectory: false })
                 {
                     throw new ImageArchiveException(
                         $"Entry '{entry.Name}' in layer {layer} is a hard link to '{entry.LinkName}', which is not a file already in the image.");
                 }
 
-                Remove(full);
-                Interop.Libc.Link(Path.Combine(root, target), full);
+                root.Delete(relative);
+                root.CreateHardLink(target, relative);
                 break;
 
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
+                // Not created at all, rather than created and trusted to a nodev mount: a reference image is also copied,
+                // exported and bind-mounted, and every one of those places would have to remember nodev.
                 progress?.Report(new ImageProgress(
                     "note", $"skipped {entry.EntryType} '{relative}' in layer {layer}: device nodes and fifos are not kept in images (the runtime provides /dev)"));
                 return;
@@ -160,16 +182,43 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         written.Add(relative);
     }
 
-    private void WriteFile(string full, TarEntry entry, string layer)
+    private void ApplyWhiteout(TarEntry entry, string layer, string name, string parent, string relative, HashSet<string> written, List<string> opaque)
     {
-        _bytes += entry.Length;
-        if (_bytes > limits.MaxUnpackedBytes)
+        string hidden = name[WhiteoutPrefix.Length..];
+        if (name != OpaqueMarker && (hidden is "" or "." or ".."))
         {
-            throw new ImageArchiveException($"The archive unpacks to more than {limits.MaxUnpackedBytes} bytes, the import limit.");
+            throw new ImageArchiveException(
+                $"Entry '{entry.Name}' in layer {layer} is a whiteout that names no file ('{hidden}'); a whiteout is '.wh.' followed by the name of a file to hide, so the archive is refused.");
         }
 
-        // CreateNew is O_EXCL: it never follows a symbolic link planted at this name.
-        using var output = new FileStream(full, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        // A whiteout under a directory the lower layers never had hides nothing.
+        if (!EnsureParent(parent, relative, layer, create: false))
+        {
+            return;
+        }
+
+        if (name == OpaqueMarker)
+        {
+            opaque.Add(parent);
+            return;
+        }
+
+        string path = Combine(parent, hidden);
+        if (!name.StartsWith(WhiteoutPrefix + WhiteoutPrefix, StringComparison.Ordinal) && !written.Contains(path))
+        {
+            root.Delete(path);
+        }
+    }
+
+    private void WriteFile(string relative, TarEntry entry, string layer)
+    {
+        if (_bytes + entry.Length > limits.MaxUnpackedBytes)
+        {
+            throw TooLarge();
+        }
+
+        // O_CREAT|O_EXCL|O_NOFOLLOW in a parent resolved beneath the root: never a planted link, never an existing inode.
+        using var output = new FileStream(root.CreateFile(relative, NewFileMode), FileAccess.Write);
         if (entry.DataStream is not { } data)
         {
             return;
@@ -190,8 +239,12 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         }
     }
 
+    private ImageArchiveException TooLarge() =>
+        new($"The archive unpacks to more than {limits.MaxUnpackedBytes} bytes, the import limit; raise ImportLimits.MaxUnpackedBytes to import it.");
+
     /// <summary>
-    /// Turns a tar entry name into a path relative to the root, refusing names that leave it. "" is the root itself.
+    /// Turns a tar entry name into a path relative to the root, refusing names that leave it or that the kernel could not
+    /// hold (a part over NAME_MAX, the whole over PATH_MAX). "" is the root itself.
     /// </summary>
     internal static string Normalize(string name, string layer)
     {
@@ -220,11 +273,26 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                     $"Entry '{name}' in layer {layer} contains '..', which could escape the root file system, so the archive is refused.");
             }
 
+            if (Encoding.UTF8.GetByteCount(part) > RootedDirectory.MaxNameBytes)
+            {
+                throw new ImageArchiveException(
+                    $"Entry '{Shorten(name)}' in layer {layer} has a name part of {Encoding.UTF8.GetByteCount(part)} bytes; Linux allows at most {RootedDirectory.MaxNameBytes}.");
+            }
+
             parts.Add(part);
         }
 
-        return string.Join('/', parts);
+        string relative = string.Join('/', parts);
+        if (Encoding.UTF8.GetByteCount(relative) >= RootedDirectory.MaxPathBytes)
+        {
+            throw new ImageArchiveException(
+                $"Entry '{Shorten(name)}' in layer {layer} has a path of {Encoding.UTF8.GetByteCount(relative)} bytes; Linux allows paths shorter than {RootedDirectory.MaxPathBytes}.");
+        }
+
+        return relative;
     }
+
+    private static string Shorten(string name) => name.Length <= 80 ? name : name[..80] + "…";
 
     /// <summary>
     /// Checks (and with <paramref name="create"/>, makes) every directory above an entry without following symlinks:
@@ -236,12 +304,10 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         foreach (string part in parent.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
             current = Combine(current, part);
-            string full = Path.Combine(root, current);
-            switch (Interop.Libc.LStat(full))
+            switch (root.Stat(current))
             {
                 case null when create:
-                    Directory.CreateDirectory(full);
-                    File.SetUnixFileMode(full, DefaultDirectoryMode);
+                    root.CreateDirectory(current, DefaultDirectoryMode);
                     break;
                 case null:
                     return false;
@@ -256,52 +322,45 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         return true;
     }
 
-    internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+    /// <summary>What is at <paramref name="relative"/> now; null also when its path has since come to go through a symlink.</summary>
+    private TreeEntryStat? StatBeneath(string relative)
+    {
+        try
+        {
+            return root.Stat(relative);
+        }
+        catch (PathThroughSymlinkException)
+        {
+            return null;
+        }
+    }
 
     private void RemoveNotWritten(string dir, HashSet<string> written)
     {
-        string full = dir.Length == 0 ? root : Path.Combine(root, dir);
-        if (Interop.Libc.LStat(full) is not { IsDirectory: true })
+        if (StatBeneath(dir) is not { IsDirectory: true })
         {
             return;
         }
 
-        foreach (string child in Directory.EnumerateFileSystemEntries(full).ToList())
+        foreach (string child in root.List(dir))
         {
-            string relative = Combine(dir, Path.GetFileName(child));
+            string relative = Combine(dir, child);
             if (!written.Contains(relative))
             {
-                Remove(child);
+                root.Delete(relative);
             }
-            else if (Interop.Libc.LStat(child) is { IsDirectory: true })
+            else if (root.Stat(relative) is { IsDirectory: true })
             {
                 RemoveNotWritten(relative, written);
             }
         }
     }
 
-    private static void Remove(string full)
-    {
-        switch (Interop.Libc.LStat(full))
-        {
-            case null:
-                return;
-            case { IsDirectory: true }:
-                // Directory.Delete removes symbolic links inside the tree without following them.
-                Directory.Delete(full, recursive: true);
-                return;
-            default:
-                File.Delete(full);
-                return;
-        }
-    }
-
-    private void SetOwner(string full, TarEntry entry)
+    private void SetOwner(string relative, TarEntry entry)
     {
         if (_keepOwners)
         {
-            Interop.Libc.Lchown(full, entry.Uid, entry.Gid);
+            root.SetOwner(relative, entry.Uid, entry.Gid);
         }
         else if (!_warnedOwners && (entry.Uid != 0 || entry.Gid != 0))
         {

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Moat.Images.Build;
 using Moat.Images.Import;
+using Moat.Linux.Files;
 
 namespace Moat.Images.Store;
 
@@ -326,12 +327,14 @@ public sealed partial class ImageStore
 
     internal static PackageManager DetectPackageManager(string rootfs)
     {
-        if (File.Exists(Path.Combine(rootfs, "var/lib/dpkg/status")))
+        // Resolved inside the image: an image's "var -> /var" must not make the host's package database count as its own.
+        using var tree = RootedDirectory.Open(rootfs);
+        if (tree.IsFileInRoot("var/lib/dpkg/status"))
         {
             return PackageManager.Dpkg;
         }
 
-        return File.Exists(Path.Combine(rootfs, "lib/apk/db/installed")) ? PackageManager.Apk : PackageManager.None;
+        return tree.IsFileInRoot("lib/apk/db/installed") ? PackageManager.Apk : PackageManager.None;
     }
 
     internal static void ValidateTag(string tag)

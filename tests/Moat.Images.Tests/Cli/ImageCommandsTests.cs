@@ -75,4 +75,33 @@ public sealed class ImageCommandsTests : IDisposable
         Assert.Contains("contains '..'", result.Stderr, StringComparison.Ordinal);
         Assert.Equal("[]", (await RunAsync("ls", "--json")).Stdout.Trim());
     }
+
+    [Fact]
+    [Trait("Category", "Hostile")]
+    public async Task Import_PastTheMaxSizeGiven_ExitsNonZeroNamingTheLimit()
+    {
+        string archive = _temp.Combine("big.tar");
+        TestArchives.WriteDockerSave(archive, [TestArchives.Gzip(TestArchives.Layer(LayerEntry.File("zeros", new string('\0', 64 << 10))))]);
+
+        var result = await RunAsync("import", archive, "--tag", "big", "--max-size", "16K");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("more than 16384 bytes", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("[]", (await RunAsync("ls", "--json")).Stdout.Trim());
+    }
+
+    [Theory]
+    [InlineData("lots")]
+    [InlineData("0")]
+    [InlineData("99999999999G")]
+    public async Task Import_MaxSizeThatIsNotASize_IsOneSentence(string size)
+    {
+        string archive = _temp.Combine("small.tar");
+        TestArchives.WriteDockerSave(archive, [TestArchives.Layer(LayerEntry.File("a", "a"))]);
+
+        var result = await RunAsync("import", archive, "--max-size", size);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"--max-size '{size}' is not a size; give a positive number of bytes, optionally with a K, M or G suffix (e.g. 4G).", result.Stderr.Trim());
+    }
 }

@@ -22,7 +22,7 @@ public sealed class ImportDetailTests : IDisposable
     public async Task LegacyDockerSave_WithALayerSymlinkedToAnIdenticalOne_IsImported()
     {
         byte[] layer = Layer(File("same", "s"));
-        byte[] config = Encoding.UTF8.GetBytes(Config);
+        byte[] config = Encoding.UTF8.GetBytes(WithDiffIds(Config, [layer, layer]));
         string configName = Sha256(config) + ".json";
         var manifest = new JsonArray(new JsonObject
         {

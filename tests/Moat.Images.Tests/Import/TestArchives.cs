@@ -73,7 +73,7 @@ internal static class TestArchives
     /// <summary>The layout of 'docker save' before Docker 25: &lt;id&gt;/layer.tar, &lt;config sha&gt;.json, manifest.json.</summary>
     public static void WriteDockerSave(string path, IReadOnlyList<byte[]> layers, string? repoTag = "example:latest", string config = Config)
     {
-        byte[] configBytes = Encoding.UTF8.GetBytes(config);
+        byte[] configBytes = Encoding.UTF8.GetBytes(WithDiffIds(config, layers));
         string configName = Sha256(configBytes) + ".json";
         var files = new List<(string, byte[])> { (configName, configBytes) };
         var layerPaths = new JsonArray();
@@ -92,6 +92,44 @@ internal static class TestArchives
         });
         files.Add(("manifest.json", Encoding.UTF8.GetBytes(manifest.ToJsonString())));
         WriteTar(path, files);
+    }
+
+    /// <summary>Fills an empty rootfs.diff_ids with the sha256 of each layer's uncompressed tar, as 'docker save' writes it.</summary>
+    public static string WithDiffIds(string config, IReadOnlyList<byte[]> layers)
+    {
+        var root = JsonNode.Parse(config)!.AsObject();
+        if (root["rootfs"]?["diff_ids"] is JsonArray { Count: 0 } ids)
+        {
+            foreach (byte[] layer in layers)
+            {
+                ids.Add("sha256:" + Sha256(Gunzip(layer)));
+            }
+
+            return root.ToJsonString();
+        }
+
+        return config;
+    }
+
+    private static byte[] Gunzip(byte[] data)
+    {
+        if (data.Length < 2 || data[0] != 0x1F || data[1] != 0x8B)
+        {
+            return data;
+        }
+
+        using var output = new MemoryStream();
+        try
+        {
+            using var gzip = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
+            gzip.CopyTo(output);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+        {
+            // A deliberately truncated layer: its diff id does not matter, the import fails on reading it.
+        }
+
+        return output.ToArray();
     }
 
     /// <summary>An OCI image layout; <paramref name="tamper"/> may change a blob's bytes after its digest was taken.</summary>
