@@ -4,6 +4,7 @@ using System.Text.Json;
 using Moat.Host.Rootfs;
 using Moat.Host.Runtime;
 using Moat.Linux;
+using Moat.Linux.Files;
 using Moat.Linux.Mounts;
 using Moat.Linux.Namespaces;
 
@@ -285,20 +286,29 @@ internal sealed class ContainerServices : ICloneServices
         }
     }
 
+    /// <summary>
+    /// Writes the clone's identity and services into its root. The reference image is outside input (a personality may
+    /// be backed by an imported image): every write goes through <see cref="RootedDirectory"/>, so an image whose
+    /// <c>etc</c> or <c>etc/hostname</c> is a symbolic link to a host path makes the clone fail to start instead of
+    /// writing on the host.
+    /// </summary>
     private void WriteSetup(Personality personality, string describe)
     {
-        File.WriteAllText(Path.Combine(Rootfs, "etc", "hostname"), _identity.HostName + "\n");
-        File.WriteAllText(Path.Combine(Rootfs, "etc", "machine-id"), _identity.MachineId + "\n");
+        using var root = RootedDirectory.Open(Rootfs);
+        const UnixFileMode File644 = (UnixFileMode)0x1A4, Exec755 = (UnixFileMode)0x1ED;
+        ReplaceFile(root, "etc/hostname", _identity.HostName + "\n", File644);
+        ReplaceFile(root, "etc/machine-id", _identity.MachineId + "\n", File644);
         // The farm's scrubbed resolver (answered only when the farm allows DNS).
-        File.WriteAllText(Path.Combine(Rootfs, "etc", "resolv.conf"), $"nameserver {Dns.DnsSinkholeAnswer.ResolverAddress}\n");
-        var setup = Rootfs + SetupDir;
-        Directory.CreateDirectory(Path.Combine(setup, "www"));
-        File.WriteAllText(Path.Combine(setup, "describe"), describe + "\n");
-        File.WriteAllText(Path.Combine(setup, "banner"), personality.Banner + "\n");
+        ReplaceFile(root, "etc/resolv.conf", $"nameserver {Dns.DnsSinkholeAnswer.ResolverAddress}\n", File644);
+        var setup = SetupDir.TrimStart('/');
+        root.Delete(setup);
+        root.CreateDirectory(setup, Exec755);
+        root.CreateDirectory(setup + "/www", Exec755);
+        ReplaceFile(root, setup + "/describe", describe + "\n", File644);
+        ReplaceFile(root, setup + "/banner", personality.Banner + "\n", File644);
         // A TCP caller gets the banner, the clone's description, then a shell reading the connection.
-        File.WriteAllText(Path.Combine(setup, "greet"), $"#!/bin/sh\ncat {SetupDir}/banner {SetupDir}/describe\nexec /bin/sh 2>&1\n");
-        File.SetUnixFileMode(Path.Combine(setup, "greet"), (UnixFileMode)0x1ED);
-        File.WriteAllText(Path.Combine(setup, "www", "index.html"), $"<html><body>{_identity.HostName}</body></html>\n");
+        ReplaceFile(root, setup + "/greet", $"#!/bin/sh\ncat {SetupDir}/banner {SetupDir}/describe\nexec /bin/sh 2>&1\n", Exec755);
+        ReplaceFile(root, setup + "/www/index.html", $"<html><body>{_identity.HostName}</body></html>\n", File644);
         var services = new StringBuilder("#!/bin/sh\n");
         foreach (var port in personality.TcpPorts)
         {
@@ -310,7 +320,15 @@ internal sealed class ContainerServices : ICloneServices
         // UDP ports are not served: the image's busybox nc has no UDP mode (a datagram to a clone's UDP port gets the
         // kernel's port-unreachable, like a closed port).
         services.Append("wait\n");
-        File.WriteAllText(Path.Combine(setup, "services"), services.ToString());
+        ReplaceFile(root, setup + "/services", services.ToString(), Exec755);
+    }
+
+    /// <summary>Replaces whatever the image has at <paramref name="relative"/> (a file, or a link that is not followed) with a new file.</summary>
+    private static void ReplaceFile(RootedDirectory root, string relative, string content, UnixFileMode mode)
+    {
+        root.Delete(relative);
+        using var file = root.CreateFile(relative, mode);
+        RandomAccess.Write(file, Encoding.UTF8.GetBytes(content), 0);
     }
 
     /// <summary>A claimed clone must answer its first SYN: wait (bounded) until every TCP port listens in its namespace.</summary>
@@ -367,7 +385,12 @@ internal sealed class ContainerServices : ICloneServices
         return ports;
     }
 
-    public void Bound(string describe) => File.WriteAllText(Rootfs + SetupDir + "/describe", describe + "\n");
+    public void Bound(string describe)
+    {
+        // The clone runs by now: its root is written beneath the root, whatever links its processes made.
+        using var root = RootedDirectory.Open(Rootfs);
+        ReplaceFile(root, SetupDir.TrimStart('/') + "/describe", describe + "\n", (UnixFileMode)0x1A4);
+    }
 
     public async Task<KeptClone?> RetireAsync(string describe, bool attemptedOutbound, CancellationToken cancellationToken)
     {
