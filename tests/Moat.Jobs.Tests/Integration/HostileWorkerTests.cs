@@ -203,6 +203,36 @@ public sealed class HostileWorkerTests(FabricFixture fabric) : IAsyncLifetime
         hold.TrySetResult(null);
     }
 
+    [Fact]
+    public async Task A_roster_group_decides_who_is_a_worker_and_leaving_it_drops_the_worker()
+    {
+        var store = Own(await SqliteJobStore.OpenAsync(storePath));
+        string managerJid = fabric.NewAccount("manager");
+        var manager = Own(new JobManager(fabric.ManagerOptions(managerJid, "h7", "alice@x") with { WorkerAllow = ["group:workers"] }, store));
+        await manager.StartAsync();
+        string member = fabric.NewAccount("worker"), outsider = fabric.NewAccount("worker");
+        await Own(fabric.Worker(managerJid, member, "w", slots: 2)).StartAsync();
+        await Own(fabric.Worker(managerJid, outsider, "w", slots: 2)).StartAsync();
+        await WaitForAsync(() => manager.Counters.RefusedWorkers >= 2, "neither account is a worker yet");
+        Assert.Empty(manager.Workers);
+
+        // The operator files one account under the group from another session of the manager's account.
+        var operatorSession = Own(new XmppClient(fabric.Xmpp(managerJid, "operator")));
+        await operatorSession.ConnectAsync();
+        await operatorSession.SetRosterItemAsync(member, null, ["workers"]);
+        await WaitForAsync(() => manager.Workers.Count == 1, "the group member is taken as a worker");
+        Assert.Equal(member + "/w", Assert.Single(manager.Workers).Jid);
+
+        long job = await store.AddJobAsync(new JobSpec { Owner = "alice@x", Command = "/bin/echo", Arguments = ["{task}"], Tasks = 10 });
+        manager.Wake();
+        await WaitForAsync(async () => (await store.GetStatusAsync(job))!.Done == 10, "every task is done");
+        await AssertEveryResultOnceAsync(store, job, 10);
+        Assert.All(await store.GetLogsAsync(job, null), l => Assert.Equal(member + "/w", l.Worker));
+
+        await operatorSession.SetRosterItemAsync(member, null, ["people"]);
+        await WaitForAsync(() => manager.Workers.Count == 0, "the account that left the group is dropped");
+    }
+
     private static XElement Result(long id, int attempt, int exit, string output) =>
         new(Jobs + "result", new XAttribute("id", id), new XAttribute("attempt", attempt), new XAttribute("exit", exit), new XAttribute("timed-out", "false"), output);
 
