@@ -113,11 +113,13 @@ async Task DispatchAsync(double ceiling)
     const int Workers = 40, Slots = 64;
     await using var store = await SqliteJobStore.OpenAsync(dbPath);
     string managerJid = Account("mgr");
+    var workerJids = Enumerable.Range(0, Workers).Select(_ => Account("dw")).ToArray();
     var latencies = new List<(int Count, double Ms)>();
     await using var manager = new JobManager(new JobManagerOptions
     {
         Xmpp = Options(managerJid, "manager"),
         ManagerId = "bench",
+        WorkerAllow = workerJids,
         MaxBatch = Slots,
         BatchCompleted = (n, t) => { lock (latencies) { latencies.Add((n, t.TotalMilliseconds)); } },
     }, store);
@@ -125,7 +127,7 @@ async Task DispatchAsync(double ceiling)
     var workers = new List<JobWorker>();
     for (int i = 0; i < Workers; i++)
     {
-        var w = new JobWorker(new JobWorkerOptions { Xmpp = Options(Account("dw"), "w"), Managers = [managerJid], Slots = Slots, SubscribeToManagers = false });
+        var w = new JobWorker(new JobWorkerOptions { Xmpp = Options(workerJids[i], "w"), Managers = [managerJid], Slots = Slots, SubscribeToManagers = false });
         await w.StartAsync();
         workers.Add(w);
     }
@@ -182,12 +184,13 @@ async Task FailoverAsync()
 {
     await using var store = await SqliteJobStore.OpenAsync(dbPath);
     string managerJid = Account("fmgr");
-    await using var manager = new JobManager(new JobManagerOptions { Xmpp = Options(managerJid, "manager"), ManagerId = "failover" }, store);
+    string doomedJid = Account("fw"), rescuerJid = Account("fr");
+    await using var manager = new JobManager(new JobManagerOptions { Xmpp = Options(managerJid, "manager"), ManagerId = "failover", WorkerAllow = [doomedJid, rescuerJid] }, store);
     await manager.StartAsync();
     var samples = new List<double>();
     for (int round = 0; round < 5; round++)
     {
-        var doomed = new JobWorker(new JobWorkerOptions { Xmpp = Options(Account("fw"), "w") with { Reconnect = false }, Managers = [managerJid], Slots = 1, SubscribeToManagers = false });
+        var doomed = new JobWorker(new JobWorkerOptions { Xmpp = Options(doomedJid, "w" + round.ToString(CultureInfo.InvariantCulture)) with { Reconnect = false }, Managers = [managerJid], Slots = 1, SubscribeToManagers = false });
         await doomed.StartAsync();
         while (manager.Workers.Count < 1)
         {
@@ -201,7 +204,7 @@ async Task FailoverAsync()
             await Task.Delay(1);
         }
 
-        await using var rescuer = new JobWorker(new JobWorkerOptions { Xmpp = Options(Account("fr"), "w"), Managers = [managerJid], Slots = 1, SubscribeToManagers = false });
+        await using var rescuer = new JobWorker(new JobWorkerOptions { Xmpp = Options(rescuerJid, "w" + round.ToString(CultureInfo.InvariantCulture)), Managers = [managerJid], Slots = 1, SubscribeToManagers = false });
         await rescuer.StartAsync();
         while (manager.Workers.Count < 2)
         {
@@ -229,9 +232,9 @@ async Task FleetAsync(double ceiling)
 {
     await using var store = await SqliteJobStore.OpenAsync(dbPath);
     string managerJid = Account("fleetmgr");
-    await using var manager = new JobManager(new JobManagerOptions { Xmpp = Options(managerJid, "manager"), ManagerId = "fleet", PollInterval = TimeSpan.FromSeconds(5) }, store);
-    await manager.StartAsync();
     var jids = Enumerable.Range(0, fleet).Select(_ => Account("fleet")).ToArray();
+    await using var manager = new JobManager(new JobManagerOptions { Xmpp = Options(managerJid, "manager"), ManagerId = "fleet", PollInterval = TimeSpan.FromSeconds(5), WorkerAllow = jids }, store);
+    await manager.StartAsync();
     var workers = new JobWorker?[fleet];
     var clock = Stopwatch.StartNew();
     var deadline = TimeSpan.FromSeconds(240);

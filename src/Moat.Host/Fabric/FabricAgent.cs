@@ -29,6 +29,7 @@ public sealed partial class FabricAgent : BackgroundService
     private readonly Watch.WatchService? watch;
     private readonly IbbInbox inbox;
     private XElement? lastStatus;
+    private long failedRequests;
 
     public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log, HostStatusReporter? hostStatus = null,
         Watch.WatchService? watch = null)
@@ -221,6 +222,14 @@ public sealed partial class FabricAgent : BackgroundService
         {
             return XmppClient.ErrorFor(iq, "wait", "internal-server-error", e.Message);
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Anything else is a fault of this host, not of the request: the requester still gets an answer, and the
+            // detail (which may name paths and internals) goes to the host's log only.
+            Interlocked.Increment(ref failedRequests);
+            LogFailed(log, op, from!, e);
+            return XmppClient.ErrorFor(iq, "wait", "internal-server-error", $"'{op}' failed on {options.Jid} because of an internal error; the host's log has the detail.");
+        }
     }
 
     private async Task<object?> RunAsync(string op, string? reference, string json, string requester, string requesterFull)
@@ -235,7 +244,12 @@ public sealed partial class FabricAgent : BackgroundService
         switch (op)
         {
             case "status":
-                return new { Jid = options.Jid, Status = Status().Attributes().ToDictionary(a => a.Name.LocalName, a => a.Value) };
+                return new
+                {
+                    Jid = options.Jid,
+                    Status = Status().Attributes().ToDictionary(a => a.Name.LocalName, a => a.Value),
+                    FailedRequests = Interlocked.Read(ref failedRequests) + (Client?.FailedRequests ?? 0),
+                };
             case "ls":
                 // Each requester sees the sandboxes handed to it; an administrator sees all of them.
                 return sandboxes.List().Where(s => s.PoolImage is null && (admin || Owns(s, requester))).ToList();
@@ -409,6 +423,9 @@ public sealed partial class FabricAgent : BackgroundService
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "Lost the XMPP fabric ({Reason}); reconnecting")]
     private static partial void LogDisconnected(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "Sandbox operation '{Op}' from {From} failed; answered internal-server-error")]
+    private static partial void LogFailed(ILogger logger, string op, string from, Exception exception);
 
     [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "Refused sandbox operation '{Op}' from {From}: not on the allow-list")]
     private static partial void LogRefused(ILogger logger, string from, string op);

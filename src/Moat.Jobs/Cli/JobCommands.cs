@@ -248,6 +248,11 @@ public static class JobCommands
         var id = new Option<string>("--id") { Description = "Stable manager name in the store.", DefaultValueFactory = _ => "manager" };
         var submitters = new Option<string[]>("--submitter") { Description = "Bare JID allowed to submit (repeatable)." };
         var admins = new Option<string[]>("--admin") { Description = "Bare JID that may see and cancel every job (repeatable)." };
+        var workerAllow = new Option<string[]>("--worker-allow")
+        {
+            Description = "Account that may be a worker (repeatable): a bare JID (worker@moat.test) or group:NAME for the members of a roster group of the manager's account. Without it no worker is accepted.",
+        };
+        command.Options.Add(workerAllow);
         command.Options.Add(store);
         command.Options.Add(id);
         command.Options.Add(submitters);
@@ -256,15 +261,29 @@ public static class JobCommands
         {
             try
             {
-                await using var jobs = await SqliteJobStore.OpenAsync(parse.GetValue(store)!, cancellationToken: ct);
-                await using var manager = new JobManager(new JobManagerOptions
+                var allowed = parse.GetValue(workerAllow) ?? [];
+                var options = new JobManagerOptions
                 {
                     Xmpp = ClientOptions(parse, c, "manager"),
                     ManagerId = parse.GetValue(id)!,
                     Authorization = new JobAuthorization(
                         (parse.GetValue(submitters) ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase),
                         (parse.GetValue(admins) ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase)),
-                }, jobs);
+                    WorkerAllow = allowed,
+                };
+                if (options.Validate() is { } problem)
+                {
+                    await Console.Error.WriteLineAsync(problem);
+                    return 1;
+                }
+
+                if (allowed.Length == 0)
+                {
+                    await Console.Error.WriteLineAsync("No --worker-allow given, so this manager accepts no worker: name each worker account (--worker-allow worker@moat.test) or a roster group of the manager's account (--worker-allow group:workers).");
+                }
+
+                await using var jobs = await SqliteJobStore.OpenAsync(parse.GetValue(store)!, cancellationToken: ct);
+                await using var manager = new JobManager(options, jobs);
                 await manager.StartAsync(ct);
                 Console.WriteLine($"Manager {manager.Client.BoundJid} is dispatching; Ctrl-C stops it.");
                 await WaitForCancellationAsync(ct);

@@ -11,7 +11,8 @@ namespace Moat.Jobs.Commands;
 /// The people's interface of a manager: parses one line (typed in a chat client or sent by 'moat job') and returns a
 /// readable reply, or JSON when the line ends with --json.
 /// </summary>
-internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization authorization, Func<IReadOnlyList<WorkerInfo>> workers, Action wake)
+internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization authorization, Func<IReadOnlyList<WorkerInfo>> workers, Action wake,
+    Func<JobManagerCounters>? counters = null)
 {
     public const string Help = """
         Commands:
@@ -176,9 +177,12 @@ internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization auth
             return JsonSerializer.Serialize(list, Json);
         }
 
-        return list.Count == 0 ? "No workers are connected." :
+        string text = list.Count == 0 ? "No workers are connected." :
             $"{list.Count} workers, {list.Sum(w => w.Busy)} of {list.Sum(w => w.Slots)} slots busy:\n" +
             string.Join('\n', list.Take(50).Select(w => $"{w.Jid}: {w.Busy}/{w.Slots} busy{(w.Labels.Count > 0 ? ", labels " + string.Join(',', w.Labels) : string.Empty)}"));
+        return counters?.Invoke() is { } c
+            ? text + $"\nRefused since start: {c.RefusedWorkers} worker announcements (not allow-listed), {c.RefusedResults} results, {c.MalformedAnswers} unreadable answers."
+            : text;
     }
 
     private async Task<string> QueueAsync(string user, bool json, CancellationToken ct)

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Xml.Linq;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Moat.Jobs.Commands;
 using Moat.Jobs.Protocol;
 using Moat.Jobs.Store;
@@ -9,10 +11,11 @@ using Moat.Xmpp.Client;
 namespace Moat.Jobs.Manager;
 
 /// <summary>
-/// Matches queued tasks to idle workers over XMPP. Workers are known by their presence; one that goes unavailable has
-/// its tasks requeued. Results are recorded through the store, which accepts each task attempt once.
+/// Matches queued tasks to idle workers over XMPP. Workers are known by their presence, taken only from allow-listed
+/// accounts; one that goes unavailable has its tasks requeued. A batch's answer counts only from the full JID it went
+/// to and only for the tasks it held; results are recorded through the store, which accepts each task attempt once.
 /// </summary>
-public sealed class JobManager : IAsyncDisposable
+public sealed partial class JobManager : IAsyncDisposable
 {
     private readonly JobManagerOptions options;
     private readonly IJobStore store;
@@ -21,16 +24,26 @@ public sealed class JobManager : IAsyncDisposable
     private readonly SemaphoreSlim wake = new(0, 1);
     private readonly CancellationTokenSource stopping = new();
     private readonly JobCommandProcessor commands;
+    private readonly WorkerAllowList allow;
+    private readonly ILogger log;
+    private readonly ConcurrentDictionary<string, byte> refusedOnce = new(StringComparer.Ordinal);
     private Task? loop;
     private string[] formerWorkers = [];
 
-    public JobManager(JobManagerOptions options, IJobStore store)
+    public JobManager(JobManagerOptions options, IJobStore store, ILogger<JobManager>? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+
         this.options = options;
         this.store = store;
+        this.log = log ?? (ILogger)NullLogger.Instance;
+        allow = new WorkerAllowList(options.WorkerAllow);
         client = new XmppClient(options.Xmpp);
-        commands = new JobCommandProcessor(store, options.Authorization, () => Workers, Wake);
+        commands = new JobCommandProcessor(store, options.Authorization, () => Workers, Wake, () => Counters);
         client.PresenceReceived += OnPresence;
         client.Disconnected += OnDisconnected;
         client.Connected += OnConnected;
@@ -44,11 +57,24 @@ public sealed class JobManager : IAsyncDisposable
 
     public XmppClient Client => client;
 
+    /// <summary>What the manager refused from the fabric (workers, results, answers) since it started.</summary>
+    public JobManagerCounters Counters { get; } = new();
+
     /// <summary>Requeues what this manager had in flight before a restart, connects, and starts dispatching.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        if (allow.IsEmpty)
+        {
+            LogNoWorkersAllowed(log);
+        }
+
         await store.RequeueManagerAsync(options.ManagerId, cancellationToken).ConfigureAwait(false);
         await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        if (allow.UsesGroups)
+        {
+            await ReadRosterAsync().ConfigureAwait(false);
+        }
+
         loop = Task.Run(() => DispatchLoopAsync(stopping.Token), CancellationToken.None);
     }
 
@@ -96,11 +122,19 @@ public sealed class JobManager : IAsyncDisposable
         {
             await wake.WaitAsync(options.PollInterval, cancellationToken).ConfigureAwait(false);
             var snapshot = workers.Values.ToArray();
+            // Tasks in flight per account: however many resources an account connects and whatever slots each claims,
+            // together they hold at most MaxWorkerSlots tasks.
+            var accountBusy = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var w in snapshot)
+            {
+                accountBusy[w.Account] = accountBusy.GetValueOrDefault(w.Account) + Volatile.Read(ref w.Busy);
+            }
+
             for (int i = 0; i < snapshot.Length; i++)
             {
                 // Start at a rotating offset so every worker gets work first now and then.
                 var worker = snapshot[(i + offset) % snapshot.Length];
-                int free = worker.Offer.Slots - worker.Busy;
+                int free = Math.Min(worker.Offer.Slots - worker.Busy, options.MaxWorkerSlots - accountBusy[worker.Account]);
                 if (free <= 0 || worker.Gone.IsCancellationRequested || !client.IsConnected)
                 {
                     continue;
@@ -123,6 +157,7 @@ public sealed class JobManager : IAsyncDisposable
                 }
 
                 Interlocked.Add(ref worker.Busy, claimed.Count);
+                accountBusy[worker.Account] += claimed.Count;
                 _ = RunBatchAsync(worker, claimed);
             }
 
@@ -136,36 +171,67 @@ public sealed class JobManager : IAsyncDisposable
         {
             long started = options.Xmpp.TimeProvider.GetTimestamp();
             var timeout = tasks.Max(t => t.Timeout) + options.AnswerGrace;
+            // The client takes the answer only from the full JID the request went to, so nobody else can answer for this worker.
             var answer = await client.IqAsync(JobProtocol.RunRequest(worker.Offer.Jid, tasks), timeout, worker.Gone.Token).ConfigureAwait(false);
-            await store.CompleteAsync(JobProtocol.ParseResults(answer), CancellationToken.None).ConfigureAwait(false);
+            var checkedAnswer = JobProtocol.CheckResults(answer, tasks, options.MaxResultOutputChars);
+            // A worker running the protocol answers every task of its batch once and nothing else; one that does not is
+            // broken or lying, and gets no more work until it announces itself again.
+            if (checkedAnswer.Refused > 0)
+            {
+                Counters.RefuseResults(checkedAnswer.Refused);
+                LogRefusedResults(log, worker.Offer.Jid, checkedAnswer.Refused);
+                Forget(worker);
+            }
+            else if (checkedAnswer.Malformed is not null || checkedAnswer.Accepted.Count < tasks.Count)
+            {
+                Counters.RefuseAnswer();
+                LogMalformedAnswer(log, worker.Offer.Jid, tasks.Count, checkedAnswer.Malformed ?? "results are missing for some of its tasks");
+                Forget(worker);
+            }
+
+            if (checkedAnswer.Accepted.Count > 0)
+            {
+                await store.CompleteAsync(checkedAnswer.Accepted, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            // Whatever the answer left without a valid result goes back to the queue now, not when the worker leaves.
+            var answered = checkedAnswer.Accepted.Select(r => r.TaskId).ToHashSet();
+            await RequeueAsync(tasks.Where(t => !answered.Contains(t.TaskId))).ConfigureAwait(false);
             options.BatchCompleted?.Invoke(tasks.Count, options.Xmpp.TimeProvider.GetElapsedTime(started));
         }
         catch (XmppIqErrorException)
         {
             // The server bounced the request: the worker is gone although no unavailable presence arrived
             // (e.g. the server restarted). Forget it until it announces itself again.
-            if (workers.TryRemove(worker.Offer.Jid, out var ghost))
-            {
-                ghost.Gone.Cancel();
-            }
-
-            foreach (var t in tasks)
-            {
-                await store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None).ConfigureAwait(false);
-            }
+            Forget(worker);
+            await RequeueAsync(tasks).ConfigureAwait(false);
         }
         catch (Exception e) when (e is XmppException or TimeoutException or OperationCanceledException or FormatException)
         {
             // At-least-once: the attempt goes back to the queue; a late answer for it is ignored by the store.
-            foreach (var t in tasks)
-            {
-                await store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None).ConfigureAwait(false);
-            }
+            await RequeueAsync(tasks).ConfigureAwait(false);
         }
         finally
         {
             Interlocked.Add(ref worker.Busy, -tasks.Count);
             Wake();
+        }
+    }
+
+    private async Task RequeueAsync(IEnumerable<TaskAssignment> tasks)
+    {
+        foreach (var t in tasks)
+        {
+            await store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops sending work to a worker until it announces itself again; its other batches in flight are requeued.</summary>
+    private void Forget(WorkerState worker)
+    {
+        if (workers.TryRemove(new KeyValuePair<string, WorkerState>(worker.Offer.Jid, worker)))
+        {
+            worker.Gone.Cancel();
         }
     }
 
@@ -186,6 +252,12 @@ public sealed class JobManager : IAsyncDisposable
     {
         // Directed presence to the workers known before the connection dropped: each answers with its offer.
         var known = Interlocked.Exchange(ref formerWorkers, []);
+        if (allow.UsesGroups && known.Length > 0)
+        {
+            // The roster may have changed while the connection was down.
+            _ = ReadRosterAsync();
+        }
+
         _ = Task.Run(async () =>
         {
             foreach (var jid in known)
@@ -210,16 +282,40 @@ public sealed class JobManager : IAsyncDisposable
             return;
         }
 
+        Jid jid;
+        try
+        {
+            jid = Jid.Parse(from);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            return;
+        }
+
+        from = jid.ToString();
         switch (presence.Attribute("type")?.Value)
         {
             case null:
                 var offer = JobProtocol.ParseWorker(from, presence);
-                if (offer is not null)
+                if (offer is null)
                 {
-                    workers.AddOrUpdate(from, _ => new WorkerState(offer), (_, old) => { old.Offer = offer; return old; });
-                    Wake();
+                    break;
                 }
 
+                if (!allow.Allows(jid))
+                {
+                    Counters.RefuseWorker();
+                    if (refusedOnce.Count < 10_000 && refusedOnce.TryAdd(jid.Bare.ToString(), 0))
+                    {
+                        LogRefusedWorker(log, jid.Bare.ToString());
+                    }
+
+                    break;
+                }
+
+                offer = offer with { Slots = Math.Min(offer.Slots, options.MaxWorkerSlots) };
+                workers.AddOrUpdate(from, _ => new WorkerState(offer, jid.Bare.ToString()), (_, old) => { old.Offer = offer; return old; });
+                Wake();
                 break;
             case "unavailable":
                 if (workers.TryRemove(from, out var gone))
@@ -231,9 +327,18 @@ public sealed class JobManager : IAsyncDisposable
                 break;
             case "subscribe":
                 // Subscribing both ways lets the server re-deliver every worker's presence when this manager restarts.
-                string bare = Jid.Parse(from).Bare.ToString();
-                _ = client.SendSubscriptionAsync(bare, "subscribed").AsTask();
-                _ = client.SendSubscriptionAsync(bare, "subscribe").AsTask();
+                // Only workers (and the people who use the manager) get this manager's presence.
+                string bare = jid.Bare.ToString();
+                if (allow.Allows(jid) || options.Authorization.CanSubmit(bare))
+                {
+                    _ = client.SendSubscriptionAsync(bare, "subscribed").AsTask();
+                    _ = client.SendSubscriptionAsync(bare, "subscribe").AsTask();
+                }
+                else
+                {
+                    _ = client.SendSubscriptionAsync(bare, "unsubscribed").AsTask();
+                }
+
                 break;
         }
     }
@@ -265,6 +370,17 @@ public sealed class JobManager : IAsyncDisposable
 
     private async ValueTask<XElement?> HandleIqAsync(XElement iq)
     {
+        if (client.IsRosterPush(iq))
+        {
+            // The operator changed the manager's roster: group membership may have changed who is a worker.
+            if (allow.UsesGroups)
+            {
+                _ = ReadRosterAsync();
+            }
+
+            return XmppClient.ResultFor(iq);
+        }
+
         var command = iq.Element(JobProtocol.Ns + "command");
         string? from = iq.Attribute("from")?.Value;
         if (command is null || from is null)
@@ -276,9 +392,55 @@ public sealed class JobManager : IAsyncDisposable
         return XmppClient.ResultFor(iq, new XElement(JobProtocol.Ns + "reply", new XAttribute("ok", reply.Ok ? "true" : "false"), reply.Text));
     }
 
-    private sealed class WorkerState(WorkerOffer offer)
+    /// <summary>Reads the roster for the allow-list's groups and forgets workers no longer in them.</summary>
+    private async Task ReadRosterAsync()
+    {
+        try
+        {
+            var added = allow.SetRoster(await client.GetRosterAsync(stopping.Token).ConfigureAwait(false));
+            // Accounts that just became workers may have announced themselves before: ask them again.
+            foreach (var account in added)
+            {
+                await client.SendAsync(new XElement(JobProtocol.Client + "presence", new XAttribute("to", account)), stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is XmppException or TimeoutException or OperationCanceledException)
+        {
+            LogRosterUnread(log, e.Message);
+            return;
+        }
+
+        foreach (var w in workers.Values)
+        {
+            if (!allow.Allows(Jid.Parse(w.Offer.Jid)))
+            {
+                Forget(w);
+                _ = store.RequeueWorkerAsync(w.Offer.Jid, CancellationToken.None).ContinueWith(_ => Wake(), TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 700, Level = LogLevel.Warning, Message = "No worker is allowed: this manager dispatches nothing until workers are named (WorkerAllow / --worker-allow JID or group:NAME)")]
+    private static partial void LogNoWorkersAllowed(ILogger logger);
+
+    [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "Ignored the worker announcement of {Account}: not on the worker allow-list")]
+    private static partial void LogRefusedWorker(ILogger logger, string account);
+
+    [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "Refused the answer of {Worker} to a batch of {Tasks} tasks ({Problem}); the batch is requeued and the worker dropped")]
+    private static partial void LogMalformedAnswer(ILogger logger, string worker, int tasks, string problem);
+
+    [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "Refused {Count} results from {Worker} (not its batch's, duplicate, bad exit code or oversized output); the worker is dropped")]
+    private static partial void LogRefusedResults(ILogger logger, string worker, int count);
+
+    [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "Could not read the manager's roster for the worker groups ({Reason}); group members are not taken as workers until it is read")]
+    private static partial void LogRosterUnread(ILogger logger, string reason);
+
+    private sealed class WorkerState(WorkerOffer offer, string account)
     {
         public WorkerOffer Offer { get; set; } = offer;
+
+        /// <summary>The worker's bare JID: resources of one account share its slot bound.</summary>
+        public string Account { get; } = account;
 
         public int Busy;
 

@@ -31,4 +31,38 @@ public sealed record JobManagerOptions
 
     /// <summary>Added to a task's own timeout before the manager gives up on a worker's answer.</summary>
     public TimeSpan AnswerGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Who may be a worker: bare JIDs (<c>worker@moat.test</c>) and roster groups of the manager's own account
+    /// (<c>group:workers</c>). Empty (the default) accepts no worker at all: any account on the server could otherwise
+    /// announce itself, receive every task with its command and arguments, and report made-up results.
+    /// </summary>
+    public IReadOnlyList<string> WorkerAllow { get; init; } = [];
+
+    /// <summary>Most tasks one worker account has in flight, all its resources together, whatever slots it claims.</summary>
+    public int MaxWorkerSlots { get; init; } = 256;
+
+    /// <summary>Longest output (in characters) accepted in one task's result; a longer one is refused and the task run again elsewhere.</summary>
+    public int MaxResultOutputChars { get; init; } = 64 * 1024;
+
+    /// <summary>Returns one sentence naming what is wrong, or null when the options are acceptable.</summary>
+    public string? Validate()
+    {
+        foreach (var entry in WorkerAllow)
+        {
+            if (WorkerAllowList.Describe(entry) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        if (MaxWorkerSlots < 1 || MaxWorkerSlots > 4096)
+        {
+            return $"MaxWorkerSlots {MaxWorkerSlots} is out of range: use 1 to 4096.";
+        }
+
+        return MaxResultOutputChars < 1 || MaxResultOutputChars > 512 * 1024
+            ? $"MaxResultOutputChars {MaxResultOutputChars} is out of range: use 1 to {512 * 1024}."
+            : null;
+    }
 }

@@ -52,13 +52,50 @@ internal static class JobProtocol
             new XAttribute("id", r.TaskId), new XAttribute("attempt", r.Attempt), new XAttribute("exit", r.ExitCode),
             new XAttribute("timed-out", r.TimedOut ? "true" : "false"), r.Output)));
 
-    public static IReadOnlyList<TaskResult> ParseResults(XElement iq) =>
-        iq.Element(Ns + "results")?.Elements(Ns + "result").Select(r => new TaskResult(
-            long.Parse(r.Attribute("id")!.Value, CultureInfo.InvariantCulture),
-            int.Parse(r.Attribute("attempt")!.Value, CultureInfo.InvariantCulture),
-            int.Parse(r.Attribute("exit")!.Value, CultureInfo.InvariantCulture),
-            r.Value, r.Attribute("timed-out")?.Value == "true")).ToList() ?? [];
+    /// <summary>
+    /// Checks a worker's answer to one batch against what the batch held. A result counts only for a task of this batch
+    /// and its attempt, once, with an exit code a process can have (0–255) and output no longer than
+    /// <paramref name="maxOutputChars"/>; anything else is refused. An answer that cannot be read at all is malformed.
+    /// </summary>
+    public static BatchAnswer CheckResults(XElement iq, IReadOnlyList<TaskAssignment> batch, int maxOutputChars)
+    {
+        var results = iq.Element(Ns + "results");
+        if (results is null)
+        {
+            return new BatchAnswer([], 0, "the answer carries no <results/>");
+        }
+
+        var expected = batch.ToDictionary(t => t.TaskId, t => t.Attempt);
+        var answered = new HashSet<long>();
+        var accepted = new List<TaskResult>();
+        int refused = 0;
+        foreach (var r in results.Elements(Ns + "result"))
+        {
+            if (!Integer(r, "id", out long id) || !Integer(r, "attempt", out long attempt) || !Integer(r, "exit", out long exit))
+            {
+                return new BatchAnswer([], 0, "a <result/> lacks a whole-number id, attempt or exit");
+            }
+
+            bool ours = expected.TryGetValue(id, out int dispatched) && dispatched == attempt;
+            string output = r.Value;
+            if (!ours || exit is < 0 or > 255 || output.Length > maxOutputChars || !answered.Add(id))
+            {
+                refused++;
+                continue;
+            }
+
+            accepted.Add(new TaskResult(id, (int)attempt, (int)exit, output, r.Attribute("timed-out")?.Value == "true"));
+        }
+
+        return new BatchAnswer(accepted, refused, null);
+    }
+
+    private static bool Integer(XElement e, string name, out long value) =>
+        long.TryParse(e.Attribute(name)?.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
 
     public static XElement CommandRequest(string to, string text) =>
         new(Client + "iq", new XAttribute("type", "set"), new XAttribute("to", to), new XElement(Ns + "command", text));
 }
+
+/// <summary>A worker's answer to one batch: the results taken, how many were refused, and why the answer was unreadable (null when it was read).</summary>
+internal sealed record BatchAnswer(IReadOnlyList<TaskResult> Accepted, int Refused, string? Malformed);

@@ -154,11 +154,16 @@ public sealed class SqliteJobStore : IJobStore
             await using (var select = Command(tx, $"""
                 SELECT t.id, t.job, t.idx, t.attempt FROM tasks t
                 WHERE t.state = 0 AND t.job IN ({string.Join(',', eligible.Keys)})
-                  AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job = t.job AND o.idx = t.idx AND o.id <> t.id AND o.worker = $worker)
+                  AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.job = t.job AND o.idx = t.idx AND o.id <> t.id
+                                  AND (o.worker = $account OR substr(o.worker, 1, length($resources)) = $resources))
                 ORDER BY t.priority DESC, t.id LIMIT $n
                 """))
             {
-                select.Parameters.AddWithValue("$worker", worker.Jid);
+                // Replicas of one task go to different accounts: two resources of one account are one party, not two
+                // independent results.
+                string account = AccountOf(worker.Jid);
+                select.Parameters.AddWithValue("$account", account);
+                select.Parameters.AddWithValue("$resources", account + "/");
                 select.Parameters.AddWithValue("$n", worker.Slots);
                 await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 var seen = new HashSet<(long, int)>();
@@ -414,6 +419,13 @@ public sealed class SqliteJobStore : IJobStore
         {
             gate.Release();
         }
+    }
+
+    /// <summary>The bare JID (account) of a worker's full JID.</summary>
+    private static string AccountOf(string jid)
+    {
+        int slash = jid.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0 ? jid : jid[..slash];
     }
 
     private SqliteCommand Command(SqliteTransaction tx, string sql)

@@ -11,6 +11,12 @@ public sealed class XmppIqErrorException(XElement error)
 
 public sealed partial class XmppClient
 {
+    private long failedRequests;
+
+    /// <summary>Requests whose handler failed with something other than an <see cref="XmppException"/> (each was answered
+    /// internal-server-error); a number to report beside a component's other statistics.</summary>
+    public long FailedRequests => Interlocked.Read(ref failedRequests);
+
     /// <summary>An IQ waiting for its answer, and whom the answer must come from.</summary>
     private sealed record PendingIq(string? To, TaskCompletionSource<XElement> Answer);
 
@@ -140,6 +146,13 @@ public sealed partial class XmppClient
         catch (XmppException e)
         {
             answer = ErrorFor(iq, "wait", "internal-server-error", e.Message);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Every request gets an answer, or the requester waits out its timeout for nothing. What went wrong stays
+            // here: an exception's message and stack can name files and internals the requester has no business seeing.
+            Interlocked.Increment(ref failedRequests);
+            answer = ErrorFor(iq, "wait", "internal-server-error", $"the request could not be handled by {BoundJid?.ToString() ?? AccountJid.ToString()}.");
         }
 
         await SendQuietlyAsync(answer ?? ErrorFor(iq, "cancel", "service-unavailable")).ConfigureAwait(false);

@@ -61,6 +61,7 @@ public sealed class WorkerInSandboxTests
                 ManagerId = "m-sandbox",
                 Authorization = new JobAuthorization(new HashSet<string> { "alice@x" }, new HashSet<string>()),
                 AnswerGrace = TimeSpan.FromSeconds(5),
+                WorkerAllow = ["worker@" + f.Server.Domain, "mallory@" + f.Server.Domain],
             }, store);
             await manager.StartAsync();
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.Versioning;
 using Moat.Jobs.Manager;
 using Moat.Jobs.Store;
@@ -12,6 +13,7 @@ namespace Moat.Jobs.Tests.Integration;
 public sealed class FabricFixture : IAsyncLifetime
 {
     public const string Password = "pw-jobs";
+    private readonly ConcurrentDictionary<string, WorkerPool> pools = new(StringComparer.Ordinal);
     private int counter;
 
     public ProsodyServer Server { get; private set; } = null!;
@@ -39,22 +41,43 @@ public sealed class FabricFixture : IAsyncLifetime
         ReconnectMaxDelay = TimeSpan.FromSeconds(1),
     };
 
-    public JobManager Manager(string jid, IJobStore store, string managerId, string submitter) => new(
-        new JobManagerOptions
-        {
-            Xmpp = Xmpp(jid, "manager"),
-            ManagerId = managerId,
-            Authorization = new JobAuthorization(new HashSet<string> { submitter }, new HashSet<string>()),
-            AnswerGrace = TimeSpan.FromSeconds(5),
-        },
-        store);
-
-    public JobWorker Worker(string managerJid, int slots) => new(new JobWorkerOptions
+    public JobManagerOptions ManagerOptions(string jid, string managerId, string submitter) => new()
     {
-        Xmpp = Xmpp(NewAccount("worker"), "w") with { Reconnect = false },
+        Xmpp = Xmpp(jid, "manager"),
+        ManagerId = managerId,
+        Authorization = new JobAuthorization(new HashSet<string> { submitter }, new HashSet<string>()),
+        AnswerGrace = TimeSpan.FromSeconds(5),
+        WorkerAllow = Pool(jid).Accounts,
+    };
+
+    public JobManager Manager(string jid, IJobStore store, string managerId, string submitter) => new(ManagerOptions(jid, managerId, submitter), store);
+
+    /// <summary>A worker on the next account of the manager's allow-list.</summary>
+    public JobWorker Worker(string managerJid, int slots) => Worker(managerJid, NextWorkerAccount(managerJid), "w", slots);
+
+    public JobWorker Worker(string managerJid, string account, string resource, int slots) => new(new JobWorkerOptions
+    {
+        Xmpp = Xmpp(account, resource) with { Reconnect = false },
         Managers = [managerJid],
         Slots = slots,
     });
+
+    /// <summary>An account on the manager's worker allow-list not yet handed out.</summary>
+    public string NextWorkerAccount(string managerJid)
+    {
+        var pool = Pool(managerJid);
+        return pool.Accounts[Interlocked.Increment(ref pool.Next) - 1];
+    }
+
+    /// <summary>Each manager account allows its own accounts, made up front (accounts are cheap: one file each).</summary>
+    private WorkerPool Pool(string managerJid) => pools.GetOrAdd(managerJid, _ => new WorkerPool(Enumerable.Range(0, 16).Select(_ => NewAccount("worker")).ToArray()));
+
+    private sealed class WorkerPool(string[] accounts)
+    {
+        public int Next;
+
+        public string[] Accounts { get; } = accounts;
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -263,7 +263,11 @@ public sealed class ServerRestartTests
             }
 
             await using var store = await SqliteJobStore.OpenAsync(storePath);
-            await using var manager = new JobManager(new JobManagerOptions { Xmpp = Xmpp("mgr", "manager"), ManagerId = "r", AnswerGrace = TimeSpan.FromSeconds(5) }, store);
+            await using var manager = new JobManager(new JobManagerOptions
+            {
+                Xmpp = Xmpp("mgr", "manager"), ManagerId = "r", AnswerGrace = TimeSpan.FromSeconds(5),
+                WorkerAllow = [$"w0@{server.Domain}", $"w1@{server.Domain}", $"w2@{server.Domain}"],
+            }, store);
             await manager.StartAsync();
             var workers = new List<JobWorker>();
             try

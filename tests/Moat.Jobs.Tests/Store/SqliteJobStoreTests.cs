@@ -32,6 +32,19 @@ public sealed class SqliteJobStoreTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Hostile")]
+    public async Task Replicas_of_a_task_never_go_to_two_resources_of_one_account()
+    {
+        await using var store = await SqliteJobStore.OpenAsync(path);
+        await store.AddJobAsync(new JobSpec { Owner = "u@x", Command = "c", Tasks = 2, Redundancy = 2 });
+        Assert.Equal(2, (await store.ClaimAsync("m", Worker("w@x/r1", 10))).Count);
+        Assert.Empty(await store.ClaimAsync("m", Worker("w@x/r2", 10)));
+        Assert.Empty(await store.ClaimAsync("m", Worker("w@x", 10)));
+        // An account whose name merely starts with the same letters is another account.
+        Assert.Equal(2, (await store.ClaimAsync("m", Worker("w@x.other/r1", 10))).Count);
+    }
+
+    [Fact]
     public async Task A_result_is_recorded_once_and_stale_attempts_are_ignored()
     {
         await using var store = await SqliteJobStore.OpenAsync(path);
