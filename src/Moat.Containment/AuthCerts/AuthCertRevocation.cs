@@ -68,7 +68,7 @@ public sealed partial class AuthCertRevocation : IDisposable
         }
 
         var folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        _debounce = new Timer(_ => Reload(), null, Timeout.Infinite, Timeout.Infinite);
+        _debounce = new Timer(_ => ReloadQuietly(), null, Timeout.Infinite, Timeout.Infinite);
         _watcher = new FileSystemWatcher(folder)
         {
             NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
@@ -100,6 +100,23 @@ public sealed partial class AuthCertRevocation : IDisposable
         var closed = CloseRevoked();
         Reloaded?.Invoke(closed);
         return closed;
+    }
+
+    /// <summary>The watcher's reload: a failure is logged (the openings already closed stay closed), never thrown on
+    /// the timer's thread.</summary>
+    private void ReloadQuietly()
+    {
+        try
+        {
+            Reload();
+        }
+        catch (Exception e) when (e is ContainmentException || IsUnreadable(e))
+        {
+            if (_logger is not null)
+            {
+                LogCloseFailed(_logger, e.Message);
+            }
+        }
     }
 
     /// <summary>Keeps the certificate that opened <paramref name="address"/> to a sandbox.</summary>
@@ -176,11 +193,18 @@ public sealed partial class AuthCertRevocation : IDisposable
             return closed;
         }
 
+        var live = _rules.Sandboxes.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         lock (_lock)
         {
             foreach (var folder in Directory.EnumerateDirectories(_options.OpeningsDir))
             {
                 var id = Path.GetFileName(folder);
+                if (!live.Contains(id))
+                {
+                    // A sandbox destroyed while the agent was down: its chain and sets are gone, and so are its openings.
+                    Directory.Delete(folder, recursive: true);
+                    continue;
+                }
                 var verdicts = Directory.EnumerateFiles(folder, "*.pem").Select(file => (File: file, Verdict: verifier.VerifyPem(File.ReadAllText(file)))).ToList();
                 foreach (var byAddress in verdicts.Where(v => v.Verdict.Address is not null).GroupBy(v => v.Verdict.Address!))
                 {
@@ -221,6 +245,9 @@ public sealed partial class AuthCertRevocation : IDisposable
 
     [LoggerMessage(EventId = 3410, Level = LogLevel.Warning, Message = "Closed the authcert opening of sandbox {Id} to {Address}: certificate {Serial} is revoked")]
     private static partial void LogClosed(ILogger logger, string id, string address, string serial);
+
+    [LoggerMessage(EventId = 3412, Level = LogLevel.Error, Message = "Closing revoked authcert openings failed: {Reason}")]
+    private static partial void LogCloseFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 3411, Level = LogLevel.Warning, Message = "The CRLs at {Path} cannot be read ({Reason}); the lists already in force stay")]
     private static partial void LogCrlUnreadable(ILogger logger, string path, string reason);

@@ -147,7 +147,7 @@ public static partial class PolicyParser
             throw new PolicyException(source, node.Start.Line, "client-addresses", "must map each client to the IPv4 addresses or prefixes that are its own, e.g. alice: [198.18.1.10].");
         }
 
-        var bound = new Dictionary<string, IReadOnlyList<IPNetwork>>(StringComparer.Ordinal);
+        var bound = new Dictionary<string, IReadOnlyList<IPNetwork>>(StringComparer.OrdinalIgnoreCase); // JIDs ignore case
         foreach (var (keyNode, value) in map.Children)
         {
             var client = Scalar(source, keyNode, "client-addresses");

@@ -374,7 +374,17 @@ public sealed partial class SandboxService
 
         // Concurrent execs count against the quota of the sandbox's client, whoever asks.
         var client = s.Spec.Client;
-        var trust = _tiers.TrustOf(s.Spec);
+        string trust;
+        try
+        {
+            trust = _tiers.TrustOf(s.Spec);
+        }
+        catch (InvalidRequestException)
+        {
+            // The sandbox asked for more trust than a reloaded policy now gives its client: held to the least quota.
+            trust = TierOptions.Untrusted;
+        }
+
         var quota = _containment.QuotaOf(client, trust);
         var running = _execs.AddOrUpdate(client, 1, (_, n) => n + 1);
         try

@@ -13,7 +13,8 @@ namespace Moat.Containment.Tests.AuthCerts;
 
 /// <summary>
 /// Issue 14 item 9: a CRL issued by the Moat PKI and published while the sandbox's path is open closes that opening in
-/// nftables (read live, no restart), and the same authcert presented again is refused as revoked.
+/// nftables (read live, no restart; the opening is known across an agent restart by its kept certificate), and the
+/// same authcert presented again is refused as revoked.
 /// </summary>
 [Collection("containment-world")]
 [Trait("Category", "Integration")]
@@ -50,10 +51,24 @@ public sealed class AuthCertRevocationTests : IDisposable
         var crlFolder = Directory.CreateDirectory(Path.Combine(_dir.FullName, "crls")).FullName;
         await PublishAsync(crlFolder);
 
-        var crls = new CrlStore();
-        using var revocation = new AuthCertRevocation(new AuthCertRevocationOptions(crls, crlFolder, Path.Combine(_dir.FullName, "openings")), world.Rules);
-        var verifier = new AuthCertVerifier([_root.Certificate.RawData], crls: crls);
-        revocation.Start(verifier);
+        var openings = Path.Combine(_dir.FullName, "openings");
+        var issued = _node.IssueAuthCert(ContainmentWorld.Internet, PublicKeyOf(_userKey));
+        var (before, beforeVerifier) = Revocation(world, crlFolder, openings);
+        using (before)
+        {
+            var verdict = new AuthCertOpener(beforeVerifier, world.Rules).Open(id, issued.ChainPem, Proof(id, issued.ChainPem));
+            Assert.True(verdict.IsOpen, verdict.Explanation);
+            before.Record(id, verdict.Address!, issued.ChainPem);
+        }
+
+        Assert.True(await Probe.TcpAsync(sandbox.Namespace, ContainmentWorld.Internet, 80));
+        Assert.Single(Openings(await world.ListTableAsync(), id));
+
+        // The agent restarts: the opening is still known by the certificate kept for it.
+        var restarted = Revocation(world, crlFolder, openings);
+        using var revocation = restarted.Revocation;
+        var verifier = restarted.Verifier;
+        var opener = new AuthCertOpener(verifier, world.Rules);
         var closedLive = new TaskCompletionSource<IReadOnlyList<(string SandboxId, IPAddress Address)>>(TaskCreationOptions.RunContinuationsAsynchronously);
         revocation.Reloaded += closed =>
         {
@@ -62,13 +77,6 @@ public sealed class AuthCertRevocationTests : IDisposable
                 closedLive.TrySetResult(closed);
             }
         };
-
-        var issued = _node.IssueAuthCert(ContainmentWorld.Internet, PublicKeyOf(_userKey));
-        var opener = new AuthCertOpener(verifier, world.Rules);
-        var verdict = opener.Open(id, issued.ChainPem, Proof(id, issued.ChainPem));
-        Assert.True(verdict.IsOpen, verdict.Explanation);
-        revocation.Record(id, verdict.Address!, issued.ChainPem);
-        Assert.True(await Probe.TcpAsync(sandbox.Namespace, ContainmentWorld.Internet, 80));
         Assert.Single(Openings(await world.ListTableAsync(), id));
 
         // The CA revokes it and publishes a new CRL beside the old one's name (written aside, then moved in place).
@@ -84,6 +92,15 @@ public sealed class AuthCertRevocationTests : IDisposable
         Assert.False(again.IsOpen);
         Assert.Equal(RefusalReason.Revoked, again.Reason);
         Assert.Empty(Openings(await world.ListTableAsync(), id));
+    }
+
+    private (AuthCertRevocation Revocation, AuthCertVerifier Verifier) Revocation(ContainmentWorld world, string crlFolder, string openings)
+    {
+        var crls = new CrlStore();
+        var revocation = new AuthCertRevocation(new AuthCertRevocationOptions(crls, crlFolder, openings), world.Rules);
+        var verifier = new AuthCertVerifier([_root.Certificate.RawData], crls: crls);
+        revocation.Start(verifier);
+        return (revocation, verifier);
     }
 
     private async Task PublishAsync(string folder)
