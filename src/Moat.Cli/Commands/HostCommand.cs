@@ -50,8 +50,13 @@ internal static partial class HostCommand
         };
         var defaultTrust = new Option<string>("--default-trust")
         {
-            Description = "Trust level of clients not named by --client-trust.",
+            Description = "Trust level of local clients not named by --client-trust.",
             DefaultValueFactory = _ => TierOptions.Trusted,
+        };
+        var remoteDefaultTrust = new Option<string>("--remote-default-trust")
+        {
+            Description = "Trust level of remote clients (named by a JID, as every --xmpp-allow requester is) not named by --client-trust.",
+            DefaultValueFactory = _ => TierOptions.Untrusted,
         };
 
         var policyFile = new Option<string?>("--policy")
@@ -62,6 +67,12 @@ internal static partial class HostCommand
         var authcertRoot = new Option<string?>("--authcert-root")
         {
             Description = "Root certificate(s) (PEM) that authcerts given to 'moat sandbox allow' must chain to.",
+        };
+
+        var crl = new Option<string?>("--crl")
+        {
+            Description = "A CRL file, or a folder of CRLs (PEM or DER), of the CAs that issue authcerts; read again whenever it changes: "
+                + "revoked authcerts are refused and the paths they opened are closed at once.",
         };
 
         var uplink = new Option<string[]>("--uplink")
@@ -87,7 +98,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, policyFile, authcertRoot, uplink, tunnelAddress,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress,
         };
         var fabric = new FabricCommands.HostOptions();
         fabric.AddTo(cmd);
@@ -136,9 +147,10 @@ internal static partial class HostCommand
                 HostNamespace = p.GetValue(hostNetns),
                 Runtime = p.GetValue(runtime)!,
                 Pool = targets,
-                Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)! },
+                Tiers = new TierOptions { ClientTrust = trusts, ClientTier = tiers, DefaultTrust = p.GetValue(defaultTrust)!, RemoteDefaultTrust = p.GetValue(remoteDefaultTrust)! },
                 PolicyFile = p.GetValue(policyFile) is { } pf ? Path.GetFullPath(pf) : null,
                 AuthCertRoot = p.GetValue(authcertRoot) is { } ar ? Path.GetFullPath(ar) : null,
+                Crl = p.GetValue(crl) is { } cr ? Path.GetFullPath(cr) : null,
                 Uplinks = p.GetValue(uplink) ?? [],
                 TunnelAddress = p.GetValue(tunnelAddress),
             };

@@ -25,8 +25,11 @@ public sealed partial class SandboxContainment
     /// <summary>How many tunnels the kernel holds now (0 when the host opens none).</summary>
     public int TunnelCount => _tunnels?.List().Count ?? 0;
 
-    private static bool WantsTunnel(SandboxNetwork s, TrustLevel trust) =>
-        trust == TrustLevel.Untrusted && s.ClientAddress is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork };
+    // A tunnel's far end is the client address: one that may not be a client address (a neighbour, the host, the LAN…)
+    // gets no tunnel either, even when it was stored before this check existed.
+    private bool WantsTunnel(SandboxNetwork s, TrustLevel trust) =>
+        trust == TrustLevel.Untrusted && s.ClientAddress is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork } address
+        && ClientAddressRefusal(s.Client, address) is null;
 
     private async Task TunnelAsync(SandboxNetwork sandbox, TrustLevel trust, CancellationToken cancellationToken)
     {

@@ -32,6 +32,7 @@ public sealed partial class SandboxContainment : IDisposable
     private readonly SandboxShaper? _shaper;
     private readonly TunnelManager? _tunnels;
     private readonly ILogger? _logger;
+    private AuthCertRevocation? _revocation;
 
     private SandboxContainment(ContainmentRules rules, PolicyStore policy, AuthCertVerifier? verifier, Freezer freezer, SandboxShaper? shaper, TunnelManager? tunnels, ILogger? logger)
     {
@@ -52,6 +53,8 @@ public sealed partial class SandboxContainment : IDisposable
     /// <param name="shaper">Shapes sandboxes to their trust level's rates; null: the policy's rates are not enforced.</param>
     /// <param name="tunnels">Opens the VXLAN tunnel of each untrusted sandbox whose client gave its address; null: no
     /// tunnels (an untrusted sandbox reaches its client and authcert-opened nodes only).</param>
+    /// <param name="revocation">Where CRLs are read (live) and openings kept, so that a revoked authcert's opening closes;
+    /// its store must be the one <paramref name="verifier"/> checks. Null: openings end at notAfter only.</param>
     public static SandboxContainment Open(
         ContainmentOptions options,
         string? policyPath,
@@ -61,12 +64,27 @@ public sealed partial class SandboxContainment : IDisposable
         TimeProvider? time = null,
         ILoggerFactory? logs = null,
         SandboxShaper? shaper = null,
-        TunnelManager? tunnels = null)
+        TunnelManager? tunnels = null,
+        AuthCertRevocationOptions? revocation = null)
     {
         var policy = PolicyStore.Load(policyPath);
         var rules = ContainmentRules.Open(options, policy, ns, time, logs?.CreateLogger<ContainmentRules>());
-        return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer(), shaper, tunnels, logs?.CreateLogger<SandboxContainment>());
+        try
+        {
+            return new SandboxContainment(rules, new PolicyStore(policyPath, rules, logs?.CreateLogger<PolicyStore>()), verifier, freezer ?? new Freezer(), shaper, tunnels, logs?.CreateLogger<SandboxContainment>())
+            {
+                _revocation = revocation is null ? null : new AuthCertRevocation(revocation, rules, logs?.CreateLogger<AuthCertRevocation>()),
+            };
+        }
+        catch
+        {
+            rules.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Revocation of authcert openings (CRLs read live), or null when this host reads no CRLs.</summary>
+    public AuthCertRevocation? Revocation => _revocation;
 
     public ContainmentRules Rules => _rules;
 
@@ -76,18 +94,37 @@ public sealed partial class SandboxContainment : IDisposable
     /// <summary>The trust a new sandbox of <paramref name="client"/> gets; refuses a request for more than the policy gives.</summary>
     public TrustLevel TrustFor(string client, TrustLevel? requested) => TrustAssignment.Resolve(_rules.Policy, client, requested);
 
+    /// <summary>Why <paramref name="address"/> may not be <paramref name="client"/>'s address on this host (one
+    /// sentence), or null when it may; see <see cref="ClientAddressCheck"/>.</summary>
+    public string? ClientAddressRefusal(string client, IPAddress address) =>
+        ClientAddressCheck.Refusal(address, client, _rules.Policy, _rules.Options, sandboxPool: null);
+
+    /// <summary>Whether the policy binds <paramref name="address"/> to <paramref name="client"/> ('client-addresses').</summary>
+    public bool Binds(string client, IPAddress address) => _rules.Policy.Binds(client, address);
+
     /// <summary>At agent start: rules for exactly these sandboxes, orphan chains removed, then policy file watched.</summary>
     public void Reconcile(IEnumerable<SandboxIdentity> live, IEnumerable<string>? quarantined = null)
     {
         _rules.Reconcile(live.Select(ToNetwork), quarantined);
         _policy.Watch();
+        if (_revocation is not null && _verifier is not null)
+        {
+            // The openings kept from before (an agent restart) are checked against the CRLs now, then live.
+            _revocation.Start(_verifier);
+        }
     }
 
-    /// <summary>A sandbox got its identity: its rules go in force before it can send anything.</summary>
+    /// <summary>A sandbox got its identity: its rules go in force before it can send anything. A client address
+    /// <see cref="ClientAddressRefusal"/> refuses is refused here too (<see cref="ContainmentInputException"/>).</summary>
     public TrustLevel Admit(SandboxIdentity sandbox)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         var trust = TrustFor(sandbox.Client, sandbox.RequestedTrust);
+        if (sandbox.ClientAddress is { } address && ClientAddressRefusal(sandbox.Client, address) is { } refusal)
+        {
+            throw new ContainmentInputException(refusal);
+        }
+
         _rules.Apply(ToNetwork(sandbox));
         return trust;
     }
@@ -111,6 +148,7 @@ public sealed partial class SandboxContainment : IDisposable
     public async Task ForgetAsync(string id, CancellationToken cancellationToken = default)
     {
         Forget(id);
+        _revocation?.Forget(id);
         if (_shaper is not null)
         {
             await _shaper.RemoveAsync(id, cancellationToken).ConfigureAwait(false);
@@ -212,6 +250,11 @@ public sealed partial class SandboxContainment : IDisposable
         }
 
         var verdict = new AuthCertOpener(_verifier, _rules).Open(id, pem, proof);
+        if (verdict.IsOpen && verdict.Address is { } opened)
+        {
+            // Kept with its certificate, so that a CRL revoking it later closes the opening.
+            _revocation?.Record(id, opened, pem);
+        }
         if (verdict.IsOpen && verdict.Address is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetwork } address && _tunnels is not null)
         {
             await _tunnels.AddDirectAsync(id, new IPNetwork(address, 32), cancellationToken).ConfigureAwait(false);
@@ -225,6 +268,7 @@ public sealed partial class SandboxContainment : IDisposable
 
     public void Dispose()
     {
+        _revocation?.Dispose();
         _policy.Dispose();
         _rules.Dispose();
         _shaper?.Dispose();

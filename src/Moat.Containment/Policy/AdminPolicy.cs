@@ -12,8 +12,23 @@ public sealed record AdminPolicy
     /// <summary>Trust for a client the policy does not name.</summary>
     public TrustLevel DefaultTrust { get; init; } = TrustLevel.Untrusted;
 
+    /// <summary>Trust for a remote client (<see cref="IsRemote"/>) the policy does not name.</summary>
+    public TrustLevel RemoteDefaultTrust { get; init; } = TrustLevel.Untrusted;
+
+    /// <summary>Quota per trust level; a level not listed, or a field left out, takes <see cref="ClientQuota.DefaultFor"/>.</summary>
+    public IReadOnlyDictionary<TrustLevel, ClientQuota> Quotas { get; init; } = new Dictionary<TrustLevel, ClientQuota>();
+
+    /// <summary>Quota per client, over its trust level's; compared ignoring case (JIDs are).</summary>
+    public IReadOnlyDictionary<string, ClientQuota> ClientQuotas { get; init; } = new Dictionary<string, ClientQuota>(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Trust per client (key fingerprint or name), compared case-sensitively.</summary>
     public IReadOnlyDictionary<string, TrustLevel> Clients { get; init; } = new Dictionary<string, TrustLevel>();
+
+    /// <summary>
+    /// Addresses the administrator binds to a client (its own machines). Such an address may be given as the client's
+    /// address even when it lies in the host's LAN, and a non-administrator on the fabric may name only these.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<IPNetwork>> ClientAddresses { get; init; } = new Dictionary<string, IReadOnlyList<IPNetwork>>();
 
     /// <summary>What semi-trusted sandboxes may reach, in order; anything else is refused and logged.</summary>
     public IReadOnlyList<AllowRule> Allow { get; init; } = [];
@@ -27,7 +42,22 @@ public sealed record AdminPolicy
     /// <summary>No policy file: every client untrusted, nothing allowed beyond the client itself.</summary>
     public static AdminPolicy Default { get; } = new();
 
-    public TrustLevel TrustFor(string client) => Clients.TryGetValue(client, out var level) ? level : DefaultTrust;
+    public TrustLevel TrustFor(string client) =>
+        Clients.TryGetValue(client, out var level) ? level : IsRemote(client) ? RemoteDefaultTrust : DefaultTrust;
+
+    /// <summary>Whether a client is remote: named by a JID (user@domain), as every requester over the fabric is.</summary>
+    public static bool IsRemote(string client) => client?.Contains('@', StringComparison.Ordinal) ?? false;
+
+    /// <summary>What <paramref name="client"/> may hold at once at <paramref name="trust"/>: its own quota over its level's over the default.</summary>
+    public ClientQuota QuotaFor(string client, TrustLevel trust)
+    {
+        var level = (Quotas.TryGetValue(trust, out var q) ? q : new ClientQuota()).Over(ClientQuota.DefaultFor(trust));
+        return ClientQuotas.TryGetValue(client, out var own) ? own.Over(level) : level;
+    }
+
+    /// <summary>Whether the administrator bound <paramref name="address"/> to <paramref name="client"/> ('client-addresses').</summary>
+    public bool Binds(string client, IPAddress address) =>
+        ClientAddresses.TryGetValue(client, out var prefixes) && prefixes.Any(p => p.Contains(address));
 
     /// <summary>The rates a sandbox of this trust level is shaped to, or null when the level is not shaped.</summary>
     public Shaping.SandboxRates? RatesFor(TrustLevel trust) => Rates.TryGetValue(trust, out var rates) ? rates : null;

@@ -13,8 +13,11 @@ namespace Moat.Containment.Policy;
 /// line and field. The format:
 /// <code>
 /// default-trust: untrusted          # trusted | semi-trusted | untrusted
+/// remote-default-trust: untrusted   # for clients named by a JID (user@domain) not listed
 /// clients:                          # client key fingerprint or name: trust
 ///   alice: trusted
+/// client-addresses:                 # addresses the administrator binds to a client (may lie in the LAN)
+///   alice: [198.18.1.10]
 /// allow:                            # what semi-trusted sandboxes may reach
 ///   - name: skyserver-db            # letters, digits, '-', '_', '.'; shows in refusal logs
 ///     prefixes: [198.18.3.0/24]
@@ -24,11 +27,11 @@ namespace Moat.Containment.Policy;
 /// rates:                            # shaping per trust level (needs `moat host --uplink DEV=RATE`)
 ///   untrusted: { egress: 10mbit, rest: 1mbit, flows: [{ name: data, remote: 198.18.3.0/24, rate: 8mbit }] }
 /// </code>
-/// The rates section is read by PolicyParser.Rates.cs.
+/// The rates section is read by PolicyParser.Rates.cs, the quotas section by PolicyParser.Quotas.cs.
 /// </summary>
 public static partial class PolicyParser
 {
-    private static readonly string[] TopLevel = ["default-trust", "clients", "allow", "rates"];
+    private static readonly string[] TopLevel = ["default-trust", "remote-default-trust", "clients", "client-addresses", "allow", "rates", "quotas"];
     private static readonly string[] RuleFields = ["name", "prefixes", "protocols", "ports", "rate"];
 
     public static AdminPolicy ParseFile(string path)
@@ -77,8 +80,21 @@ public static partial class PolicyParser
                 case "default-trust":
                     policy = policy with { DefaultTrust = Trust(source, value, key) };
                     break;
+                case "remote-default-trust":
+                    policy = policy with { RemoteDefaultTrust = Trust(source, value, key) };
+                    break;
+                case "quotas":
+                {
+                    var (levels, perClient) = Quotas(source, value);
+                    policy = policy with { Quotas = levels, ClientQuotas = perClient };
+                    break;
+                }
+
                 case "clients":
                     policy = policy with { Clients = Clients(source, value) };
+                    break;
+                case "client-addresses":
+                    policy = policy with { ClientAddresses = ClientAddresses(source, value) };
                     break;
                 case "allow":
                     policy = policy with { Allow = Rules(source, value) };
@@ -117,6 +133,32 @@ public static partial class PolicyParser
         }
 
         return clients;
+    }
+
+    private static Dictionary<string, IReadOnlyList<IPNetwork>> ClientAddresses(string source, YamlNode node)
+    {
+        if (node is YamlScalarNode { Value: null or "" })
+        {
+            return [];
+        }
+
+        if (node is not YamlMappingNode map)
+        {
+            throw new PolicyException(source, node.Start.Line, "client-addresses", "must map each client to the IPv4 addresses or prefixes that are its own, e.g. alice: [198.18.1.10].");
+        }
+
+        var bound = new Dictionary<string, IReadOnlyList<IPNetwork>>(StringComparer.OrdinalIgnoreCase); // JIDs ignore case
+        foreach (var (keyNode, value) in map.Children)
+        {
+            var client = Scalar(source, keyNode, "client-addresses");
+            var field = $"client-addresses.{client}";
+            if (!bound.TryAdd(client, [.. Items(source, value, field).Select(p => Prefix(source, p, field))]))
+            {
+                throw new PolicyException(source, keyNode.Start.Line, field, "this client is listed twice; give all its addresses in one list.");
+            }
+        }
+
+        return bound;
     }
 
     private static List<AllowRule> Rules(string source, YamlNode node)

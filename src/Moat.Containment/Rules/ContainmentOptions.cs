@@ -17,6 +17,9 @@ public sealed record ContainmentOptions
     /// <summary>The host's LAN prefixes and its sandbox address pool; non-trusted sandboxes may not reach them unless granted.</summary>
     public IReadOnlyList<IPNetwork> LanPrefixes { get; init; } = [];
 
+    /// <summary>The prefix sandbox addresses come from (also one of <see cref="LanPrefixes"/>): no client address may lie in it.</summary>
+    public IPNetwork? SandboxPool { get; init; }
+
     /// <summary>Netfilter hook priority of the table's base chains (0 = filter).</summary>
     public int Priority { get; init; }
 

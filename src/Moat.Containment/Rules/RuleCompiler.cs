@@ -11,8 +11,9 @@ public sealed record CompiledRule(string RuleId, IReadOnlyList<NftExpression> Ex
 /// <summary>
 /// Compiles (policy, sandbox) into the rules of the sandbox's own chain (forward hook). Order, first match wins:
 /// not IPv4 → drop; spoofed source → drop; the fixed deny set → drop; policy rules that name SMTP;
-/// tcp/25 → drop; the client → accept; authcert-opened destinations → accept; policy rules (semi-trusted);
-/// the host's LAN → drop; out of the sandbox's tunnel to its client (untrusted) → accept; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
+/// tcp/25 → drop; the client, when the policy binds its address to it → accept; authcert-opened destinations →
+/// accept; policy rules (semi-trusted); the host's LAN and sandbox pool → drop; the client address the tenant gave →
+/// accept; out of the sandbox's tunnel to its client (untrusted) → accept; anything else → drop. Every drop is logged to NFLOG with "moat &lt;id&gt; &lt;ruleId&gt;".
 /// A trusted sandbox's chain accepts everything. Packets to the host itself never reach the forward hook: the input
 /// hook sends them to <see cref="CompileHostInput"/>'s chain.
 /// </summary>
@@ -24,6 +25,7 @@ public static class RuleCompiler
     public const string RuleFixed = "fixed";
     public const string RuleSmtp = "smtp";
     public const string RuleLan = "lan";
+    public const string RuleClient = "client";
     public const string RuleTunnel = "tunnel";
     public const string RuleThrottle = "throttle";
     public const string RuleDefault = "default";
@@ -67,9 +69,15 @@ public static class RuleCompiler
         }
 
         Refuse(RuleSmtp, [.. Ipv4(), .. L4(PolicyProtocol.Tcp), NftPayload.DestinationPort(), NftCmp.Equal(NftValue.Be16(AllowRule.SmtpPort))]);
-        if (sandbox.ClientAddress is { } client)
+
+        // A client address is the tenant's claim: it is accepted only after the LAN and neighbour refusals, so naming a
+        // neighbour or a LAN host as "my client" opens nothing. One the administrator bound to the client
+        // ('client-addresses') is the administrator's grant, like a policy rule, and may lie in the LAN.
+        var client = sandbox.ClientAddress;
+        var bound = client is not null && policy.Binds(sandbox.Client, client);
+        if (bound)
         {
-            Accept("client", [.. Ipv4(), NftPayload.Ipv4Destination(), NftCmp.Equal(NftValue.Ipv4(client))]);
+            Accept(RuleClient, [.. Ipv4(), NftPayload.Ipv4Destination(), NftCmp.Equal(NftValue.Ipv4(client!))]);
         }
 
         Accept("authcert", [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.AuthAddresses(sandbox.Id))]);
@@ -84,6 +92,11 @@ public static class RuleCompiler
         }
 
         Refuse(RuleLan, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.LanSet)]);
+        if (client is not null && !bound)
+        {
+            Accept(RuleClient, [.. Ipv4(), NftPayload.Ipv4Destination(), NftCmp.Equal(NftValue.Ipv4(client))]);
+        }
+
         if (trust == TrustLevel.Untrusted)
         {
             // The rest of the network only through the client: what routing sends into the sandbox's tunnel (which

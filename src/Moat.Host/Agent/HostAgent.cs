@@ -115,6 +115,21 @@ public static class HostAgent
         }
     }
 
+    /// <summary>The host's own IPv4 addresses (in its network namespace, and the tunnel address): no sandbox may reach
+    /// them, and no tenant may name one as its client's address.</summary>
+    private static List<System.Net.IPAddress> HostAddresses(Moat.Linux.Namespaces.NetworkNamespace? ns, HostAgentOptions options)
+    {
+        using var netlink = ns is null ? Moat.Linux.Netlink.RtNetlink.Open() : Moat.Linux.Netlink.RtNetlink.OpenIn(ns);
+        var addresses = netlink.ListAddresses().Select(a => a.Address)
+            .Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a)).ToList();
+        if (options.TunnelAddress is { } tunnel && System.Net.IPAddress.TryParse(tunnel, out var t) && !addresses.Contains(t))
+        {
+            addresses.Add(t);
+        }
+
+        return addresses;
+    }
+
     private static async Task<NftablesContainment?> OpenContainmentAsync(HostAgentOptions options, CancellationToken cancellationToken)
     {
         if (options.ResolvedPolicyFile is not { } policy)
@@ -127,8 +142,21 @@ public static class HostAgent
         }
 
         using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);
+        if (options.Crl is { } crl && options.AuthCertRoot is null)
+        {
+            throw new InvalidRequestException($"--crl '{crl}' revokes authcerts, and with no --authcert-root this host opens no path by authcert: give --authcert-root too.");
+        }
+
+        if (options.Crl is { } path && !File.Exists(path) && !Directory.Exists(path))
+        {
+            throw new InvalidRequestException($"--crl '{path}' does not exist: give the CRL file or the folder of CRLs the CA publishes.");
+        }
+
+        var crls = new Moat.Pki.Revocation.CrlStore();
         var roots = options.AuthCertRoot is null ? null
-            : new Moat.Pki.AuthCerts.AuthCertVerifier(Moat.Pki.Storage.PemFiles.ReadCertificates(options.AuthCertRoot));
+            : new Moat.Pki.AuthCerts.AuthCertVerifier(Moat.Pki.Storage.PemFiles.ReadCertificates(options.AuthCertRoot), crls: crls);
+        var revocation = roots is null ? null
+            : new Moat.Containment.AuthCerts.AuthCertRevocationOptions(crls, options.Crl, Path.Combine(options.StateDir, "authcerts"));
         var uplinks = options.ParsedUplinks();
         Moat.Containment.Shaping.SandboxShaper? shaper;
         Moat.Containment.Tunnels.TunnelManager? tunnels = null;
@@ -153,19 +181,26 @@ public static class HostAgent
 
             tunnels = options.TunnelAddress is null ? null
                 : new Moat.Containment.Tunnels.TunnelManager(new Moat.Containment.Tunnels.TunnelOptions { HostUnderlayAddress = System.Net.IPAddress.Parse(options.TunnelAddress), Namespace = ns });
+            var pool = System.Net.IPNetwork.Parse(options.AddressPool);
             var contained = Moat.Containment.Hosting.SandboxContainment.Open(
-                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [System.Net.IPNetwork.Parse(options.AddressPool)] },
+                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [pool], SandboxPool = pool, HostAddresses = HostAddresses(ns, options) },
                 policy,
                 ns,
                 roots,
                 shaper: shaper,
-                tunnels: tunnels);
+                tunnels: tunnels,
+                revocation: revocation);
             return new NftablesContainment(contained);
         }
-        catch
+        catch (Exception e)
         {
             shaper?.Dispose();
             tunnels?.Dispose();
+            if (e is Moat.Containment.ContainmentInputException input)
+            {
+                throw new InvalidRequestException(input.Message); // e.g. a CRL that cannot be read
+            }
+
             throw;
         }
     }

@@ -46,6 +46,10 @@ public sealed record HostAgentOptions
     /// <summary>Root certificate(s) (PEM) that authcerts presented to `sandbox allow` must chain to.</summary>
     public string? AuthCertRoot { get; init; }
 
+    /// <summary>A CRL file or a folder of CRLs (PEM or DER), read live: revoked authcerts are refused and the openings
+    /// they made are closed. Null: an opening ends at its certificate's notAfter only.</summary>
+    public string? Crl { get; init; }
+
     /// <summary>
     /// Uplinks sandbox traffic leaves by, each as DEV=RATE (e.g. eth0=1gbit): with one or more, the policy's rates are
     /// enforced by HTB on these devices, shared fairly between the host and its sandboxes. Empty: nothing is shaped.

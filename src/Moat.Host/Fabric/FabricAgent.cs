@@ -260,6 +260,15 @@ public sealed partial class FabricAgent : BackgroundService
                 // trust level (and runtime tier) is the one the administrator gave that JID.
                 var spec = (string.IsNullOrWhiteSpace(json) ? new SandboxSpec() : JsonSerializer.Deserialize<SandboxSpec>(json, HostClient.Json)
                     ?? throw new InvalidRequestException($"'{op}' needs a sandbox spec as its JSON body.")) with { Client = requester };
+
+                // A client address opens a path (and a tunnel) to it: a requester who is not an administrator may name
+                // only an address the policy binds to its JID, not a neighbour, a LAN host or the host it chose.
+                if (!admin && spec.ClientAddress is { } claimed
+                    && (!System.Net.IPAddress.TryParse(claimed, out var address) || !sandboxes.Containment.Binds(requester, address)))
+                {
+                    throw new AdminOnlyException(
+                        $"clientAddress '{claimed}' is not bound to {requester} by the policy of {options.Jid}; leave it out, or ask its administrator to bind it under 'client-addresses'.");
+                }
                 if (op == "create")
                 {
                     return await sandboxes.CreateAsync(spec, true, ct).ConfigureAwait(false);

@@ -22,6 +22,17 @@ public interface ISandboxContainment
     /// <summary>The sandbox's tunnel to its client, or null when it has none (not untrusted, no client address, or
     /// this host opens no tunnels).</summary>
     SandboxTunnel? TunnelOf(Sandbox sandbox) => null;
+
+    /// <summary>One sentence saying why <paramref name="address"/> may not be <paramref name="client"/>'s address on
+    /// this host (its own addresses, its LAN unless the policy binds it, the fixed deny set), or null when it may.</summary>
+    string? ClientAddressRefusal(string client, System.Net.IPAddress address) => null;
+
+    /// <summary>Whether the administrator's policy binds <paramref name="address"/> to <paramref name="client"/>.</summary>
+    bool Binds(string client, System.Net.IPAddress address) => false;
+
+    /// <summary>What <paramref name="client"/> may hold at once at this trust level: the policy's quota, or the default.</summary>
+    Moat.Containment.Policy.ClientQuota QuotaOf(string client, string trust) =>
+        Moat.Containment.Policy.ClientQuota.DefaultFor(Moat.Containment.Trust.TrustLevels.TryParse(trust, out var level) ? level : Moat.Containment.Trust.TrustLevel.Untrusted);
 }
 
 /// <summary>No containment configured: sandboxes reach their host and nothing beyond it (no forwarding).</summary>

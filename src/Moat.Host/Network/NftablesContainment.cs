@@ -62,6 +62,13 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
         }
     }
 
+    public string? ClientAddressRefusal(string client, IPAddress address) => containment.ClientAddressRefusal(client, address);
+
+    public bool Binds(string client, IPAddress address) => containment.Binds(client, address);
+
+    public Moat.Containment.Policy.ClientQuota QuotaOf(string client, string trust) =>
+        containment.Rules.Policy.QuotaFor(client, TrustLevels.TryParse(trust, out var level) ? level : TrustLevel.Untrusted);
+
     public async Task<string> AdmitAsync(Sandbox sandbox, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
@@ -70,6 +77,10 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
         try
         {
             trust = (await containment.AdmitAsync(identity, cancellationToken).ConfigureAwait(false)).ToName();
+        }
+        catch (ContainmentInputException e)
+        {
+            throw new InvalidRequestException(e.Message);
         }
         catch (Moat.Containment.Shaping.ShapingException e)
         {

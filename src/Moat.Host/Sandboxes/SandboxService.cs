@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Moat.Containment.Policy;
 using Moat.Host.Agent;
 using Moat.Host.Network;
 using Moat.Host.Rootfs;
@@ -28,6 +29,7 @@ public sealed partial class SandboxService
     private readonly ISandboxContainment _containment;
     private readonly SemaphoreSlim _allocation = new(1, 1);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _execs = new(StringComparer.OrdinalIgnoreCase);
     private readonly long _hostMemory;
 
     public SandboxService(
@@ -91,6 +93,7 @@ public sealed partial class SandboxService
     public async Task<Sandbox> CreateAsync(SandboxSpec spec, bool start = true, CancellationToken cancellationToken = default)
     {
         spec.Validate(_hostMemory, Environment.ProcessorCount);
+        CheckClientAddress(spec);
         var tier = SelectTier(spec);
         spec = spec with { Tier = tier };
         var image = _images.Resolve(spec.Image);
@@ -98,6 +101,7 @@ public sealed partial class SandboxService
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            CheckQuota(spec);
             sandbox = new Sandbox
             {
                 Id = NewId(),
@@ -162,6 +166,7 @@ public sealed partial class SandboxService
     public async Task<(Sandbox Sandbox, bool FromPool)> ClaimAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
     {
         spec.Validate(_hostMemory, Environment.ProcessorCount);
+        CheckClientAddress(spec);
         var tier = SelectTier(spec);
         spec = spec with { Tier = tier };
         if (spec.Command.Count > 0)
@@ -174,6 +179,7 @@ public sealed partial class SandboxService
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            CheckQuota(spec);
             var address = AddressedAtStart(tier) ? null : _addresses.Allocate(_store.UsedAddresses()).ToString();
             claimed = _store.ClaimFromPool(image.Digest, tier, s => s with
             {
@@ -218,6 +224,27 @@ public sealed partial class SandboxService
         }
 
         return (claimed, true);
+    }
+
+    /// <summary>
+    /// Refuses, before anything is made, a client address that would name what no sandbox may reach: another sandbox
+    /// (this host's pool), the host itself, loopback, link-local, multicast, broadcast, or (with containment) the host's
+    /// LAN unless the policy binds it to the client. The address is the tenant's claim, and it is also the far end of
+    /// an untrusted sandbox's tunnel.
+    /// </summary>
+    private void CheckClientAddress(SandboxSpec spec)
+    {
+        if (spec.ClientAddress is null || !IPAddress.TryParse(spec.ClientAddress, out var address))
+        {
+            return;
+        }
+
+        var refusal = Moat.Containment.Rules.ClientAddressCheck.Refusal(address, spec.Client, policy: null, options: null, IPNetwork.Parse(_options.AddressPool))
+            ?? _containment.ClientAddressRefusal(spec.Client, address);
+        if (refusal is not null)
+        {
+            throw new InvalidRequestException(refusal);
+        }
     }
 
     /// <summary>The tier a spec gets from the policy, checked to be available on this host.</summary>
@@ -345,7 +372,59 @@ public sealed partial class SandboxService
             throw new InvalidRequestException($"sandbox {s.DisplayName} is {s.State.ToString().ToLowerInvariant()}; start it before exec.");
         }
 
-        return await RuntimeOf(s).ExecAsync(s.Id, command, EnvList(s.Spec.Env, env), timeout, cancellationToken).ConfigureAwait(false);
+        // Concurrent execs count against the quota of the sandbox's client, whoever asks.
+        var client = s.Spec.Client;
+        string trust;
+        try
+        {
+            trust = _tiers.TrustOf(s.Spec);
+        }
+        catch (InvalidRequestException)
+        {
+            // The sandbox asked for more trust than a reloaded policy now gives its client: held to the least quota.
+            trust = TierOptions.Untrusted;
+        }
+
+        var quota = _containment.QuotaOf(client, trust);
+        var running = _execs.AddOrUpdate(client, 1, (_, n) => n + 1);
+        try
+        {
+            if (running > quota.Execs)
+            {
+                var others = running - 1;
+                throw new ResourceExhaustedException(
+                    $"client '{client}' has {others} exec{(others == 1 ? "" : "s")} running and its quota ({trust}) is {ClientQuota.Show(quota.Execs)}; wait for one to end, or ask the administrator for a larger quota under 'quotas' in the policy.");
+            }
+
+            return await RuntimeOf(s).ExecAsync(s.Id, command, EnvList(s.Spec.Env, env), timeout, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _execs.AddOrUpdate(client, 0, (_, n) => n - 1);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a new sandbox beyond its client's quota (sandboxes held, their memory in total), in one sentence naming
+    /// the quota and the use. Called under the allocation lock, so concurrent requests cannot both slip under it.
+    /// </summary>
+    private void CheckQuota(SandboxSpec spec)
+    {
+        var trust = _tiers.TrustOf(spec);
+        var quota = _containment.QuotaOf(spec.Client, trust);
+        var held = _store.List().Where(s => s.PoolImage is null && string.Equals(s.Spec.Client, spec.Client, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (held.Count + 1 > quota.Sandboxes)
+        {
+            throw new ResourceExhaustedException(
+                $"client '{spec.Client}' holds {held.Count} sandboxes and its quota ({trust}) is {ClientQuota.Show(quota.Sandboxes)}; destroy one first, or ask the administrator for a larger quota under 'quotas' in the policy.");
+        }
+
+        var memory = held.Sum(s => s.Spec.MemoryBytes);
+        if (memory + spec.MemoryBytes > quota.MemoryBytes)
+        {
+            throw new ResourceExhaustedException(
+                $"client '{spec.Client}' has {ClientQuota.Show(memory, bytes: true)} of memory in its sandboxes and asks for {ClientQuota.Show(spec.MemoryBytes, bytes: true)} more, beyond its quota ({trust}) of {ClientQuota.Show(quota.MemoryBytes, bytes: true)}; ask for less memory, or destroy a sandbox first.");
+        }
     }
 
     /// <summary>The interactive form of exec, run by the CLI itself so the user's terminal is attached.</summary>

@@ -10,8 +10,12 @@ public sealed record TierOptions
     public const string SemiTrusted = "semi-trusted";
     public const string Untrusted = "untrusted";
 
-    /// <summary>Trust level of clients not named in <see cref="ClientTrust"/>.</summary>
+    /// <summary>Trust level of local clients not named in <see cref="ClientTrust"/> (local root is an administrator).</summary>
     public string DefaultTrust { get; init; } = Trusted;
+
+    /// <summary>Trust level of remote clients (named by a JID, user@domain: every fabric requester) not named in
+    /// <see cref="ClientTrust"/>.</summary>
+    public string RemoteDefaultTrust { get; init; } = Untrusted;
 
     /// <summary>Trust level per client (trusted, semi-trusted, untrusted).</summary>
     public IReadOnlyDictionary<string, string> ClientTrust { get; init; } = new Dictionary<string, string>();
@@ -29,7 +33,7 @@ public sealed record TierOptions
 
     public void Validate()
     {
-        foreach (var (client, trust) in ClientTrust.Append(new KeyValuePair<string, string>("(default)", DefaultTrust)))
+        foreach (var (client, trust) in ClientTrust.Append(new("(default)", DefaultTrust)).Append(new("(remote default)", RemoteDefaultTrust)))
         {
             if (trust is not (Trusted or SemiTrusted or Untrusted))
             {
@@ -58,7 +62,10 @@ public sealed class TierPolicy(TierOptions options, Func<SandboxSpec, string>? t
     /// <see cref="SandboxSpec"/> carries it, return that here. Until then the administrator's per-client table decides.
     /// </summary>
     public string TrustOf(SandboxSpec spec) =>
-        trustOf is not null ? trustOf(spec) : options.ClientTrust.TryGetValue(spec.Client, out var t) ? t : options.DefaultTrust;
+        trustOf is not null ? trustOf(spec)
+        : options.ClientTrust.TryGetValue(spec.Client, out var t) ? t
+        : Moat.Containment.Policy.AdminPolicy.IsRemote(spec.Client) ? options.RemoteDefaultTrust
+        : options.DefaultTrust;
 
     /// <summary>The least tier this host gives a client of this trust level.</summary>
     public RuntimeTier Floor(string client, string trust) =>

@@ -57,6 +57,10 @@ internal sealed class ContainmentWorld : IDisposable
             prefixes: [198.18.1.20]
             protocols: [tcp]
             ports: [9100]
+        client-addresses:                 # the world's client is on the host's LAN: the administrator binds it
+          mallory: [198.18.1.10]
+          sam: [198.18.1.10]
+          carol: [198.18.1.10]
         """;
 
     private readonly List<IDisposable> _owned = [];

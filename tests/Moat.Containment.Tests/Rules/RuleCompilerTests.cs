@@ -55,7 +55,7 @@ public sealed class RuleCompilerTests
         var rules = RuleCompiler.Compile(Policy, Sandbox("mallory"), ContainmentOptions.Default);
 
         Assert.Equal(
-            ["not-ipv4", "spoof", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "tunnel", "default"],
+            ["not-ipv4", "spoof", "fixed", "smtp", "authcert", "authcert-port", "authcert-port", "lan", "client", "tunnel", "default"],
             rules.Select(r => r.RuleId));
 
         // The tunnel rule accepts only what routing sends out of this sandbox's own tunnel link.
@@ -82,9 +82,22 @@ public sealed class RuleCompilerTests
         Assert.True(ids.IndexOf("allow:relay") < ids.IndexOf("smtp"));
         Assert.True(ids.IndexOf("allow:relay:over-rate") < ids.IndexOf("smtp"));
         Assert.Equal(2, ids.Count(i => i == "allow:web"));
-        Assert.True(ids.IndexOf("allow:web") > ids.IndexOf("client"));
+        Assert.True(ids.IndexOf("allow:web") > ids.IndexOf("smtp"));
         Assert.True(ids.LastIndexOf("allow:web") < ids.IndexOf("lan"));
+        Assert.True(ids.IndexOf("client") > ids.IndexOf("lan"));
         Assert.DoesNotContain("tunnel", ids);
+    }
+
+    [Fact]
+    public void A_client_address_the_policy_binds_to_the_client_is_accepted_before_the_lan_refusal_for_that_client_only()
+    {
+        var policy = Policy with { ClientAddresses = new Dictionary<string, IReadOnlyList<IPNetwork>> { ["mallory"] = [IPNetwork.Parse("198.18.1.10/32")] } };
+
+        var bound = RuleCompiler.Compile(policy, Sandbox("mallory"), ContainmentOptions.Default).Select(r => r.RuleId).ToList();
+        var claimed = RuleCompiler.Compile(policy, Sandbox("eve"), ContainmentOptions.Default).Select(r => r.RuleId).ToList();
+
+        Assert.Equal(["not-ipv4", "spoof", "fixed", "smtp", "client", "authcert", "authcert-port", "authcert-port", "lan", "tunnel", "default"], bound);
+        Assert.True(claimed.IndexOf("client") > claimed.IndexOf("lan"));
     }
 
     [Fact]

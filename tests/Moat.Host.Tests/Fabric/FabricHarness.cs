@@ -39,7 +39,8 @@ internal sealed class FabricHarness : IAsyncDisposable
 
     public FabricAgent Agent => agent!;
 
-    public static async Task<FabricHarness> StartAsync(IReadOnlyDictionary<string, int>? warm = null, string pool = "198.19.2.0/24")
+    /// <param name="policy">The agent's containment policy, made from the server's domain (JIDs are user@domain); null: none.</param>
+    public static async Task<FabricHarness> StartAsync(IReadOnlyDictionary<string, int>? warm = null, string pool = "198.19.2.0/24", Func<string, string>? policy = null)
     {
         var server = await ProsodyServer.StartAsync(ProsodyOptions.Default);
         AgentHarness? host = null;
@@ -50,7 +51,13 @@ internal sealed class FabricHarness : IAsyncDisposable
                 server.AddAccount(user, Password);
             }
 
-            host = await AgentHarness.StartAsync(pool, warm);
+            // Remote clients are untrusted unless named: the harness's control planes are named trusted, as an
+            // administrator does with --client-trust, so that their sandboxes use the container pool.
+            var named = new TierOptions
+            {
+                ClientTrust = new Dictionary<string, string> { ["admin@" + server.Domain] = TierOptions.Trusted, ["jobs@" + server.Domain] = TierOptions.Trusted },
+            };
+            host = await AgentHarness.StartAsync(pool, warm, tiers: named, policy: policy?.Invoke(server.Domain));
             var h = new FabricHarness(server, host);
             await h.StartAgentAsync();
             return h;
