@@ -72,8 +72,9 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
     /// <exception cref="MoatHostException">tar failed; the stream written so far is incomplete and must be discarded.</exception>
     public async Task ExportAsync(Sandbox s, Stream output, CancellationToken cancellationToken)
     {
-        // Pax, not GNU sparse records: the importer takes only plain members.
-        var args = new List<string> { "--create", "--file=-", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.*", "-C", sandboxes.SandboxDir(s), UpperMember };
+        // Pax, not GNU sparse records, and of the overlay's xattrs only the opaque mark: the importer takes only plain
+        // members and that one attribute (the others, e.g. trusted.overlay.origin, are binary file handles of this host).
+        var args = new List<string> { "--create", "--file=-", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.opaque", "-C", sandboxes.SandboxDir(s), UpperMember };
         if (s.Spec.Volume && Directory.Exists(sandboxes.VolumeDir(s)))
         {
             // The volume folder is named by the sandbox id; in the archive it is "data". S: symlink targets stay as written.
