@@ -59,6 +59,22 @@ internal static partial class HostCommand
             DefaultValueFactory = _ => TierOptions.Untrusted,
         };
 
+        var checkpointKey = new Option<string?>("--checkpoint-key")
+        {
+            Description = "A file of at least 32 secret bytes (0600) that seals this host's gVisor checkpoints; a checkpoint arriving with a moved sandbox is restored only when "
+                + "sealed with it, so give the same file to hosts that move sandboxes live between them. Default: a key of this host's own in <state>/keys.",
+        };
+        var importMaxBytes = new Option<long>("--state-import-max-bytes")
+        {
+            Description = "Largest sandbox state archive (bytes) accepted from another host or tenant.",
+            DefaultValueFactory = _ => StateImportOptions.Default.MaxBytes,
+        };
+        var importMaxEntries = new Option<int>("--state-import-max-entries")
+        {
+            Description = "Most members (files, folders, links) a sandbox state archive may hold.",
+            DefaultValueFactory = _ => StateImportOptions.Default.MaxEntries,
+        };
+
         var policyFile = new Option<string?>("--policy")
         {
             Description = "The containment policy (YAML; see 'moat policy check --help'), reloaded live. It decides each client's trust, "
@@ -100,6 +116,9 @@ internal static partial class HostCommand
         {
             pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress,
         };
+        cmd.Options.Add(checkpointKey);
+        cmd.Options.Add(importMaxBytes);
+        cmd.Options.Add(importMaxEntries);
         var fabric = new FabricCommands.HostOptions();
         fabric.AddTo(cmd);
         cmd.SetAction(async (p, ct) =>
@@ -153,6 +172,12 @@ internal static partial class HostCommand
                 Crl = p.GetValue(crl) is { } cr ? Path.GetFullPath(cr) : null,
                 Uplinks = p.GetValue(uplink) ?? [],
                 TunnelAddress = p.GetValue(tunnelAddress),
+                StateImport = new StateImportOptions
+                {
+                    MaxBytes = p.GetValue(importMaxBytes),
+                    MaxEntries = p.GetValue(importMaxEntries),
+                    CheckpointKeyFile = p.GetValue(checkpointKey) is { } ck ? Path.GetFullPath(ck) : null,
+                },
             };
             try
             {

@@ -27,6 +27,9 @@ public sealed record HostAgentOptions
     /// <summary>Runtime tiers: clients' trust levels, the administrator's per-client tiers, how runsc runs.</summary>
     public Sandboxes.TierOptions Tiers { get; init; } = Sandboxes.TierOptions.Default;
 
+    /// <summary>Bounds on sandbox state arriving from another host, and the key that checkpoints must be sealed with.</summary>
+    public Sandboxes.StateImportOptions StateImport { get; init; } = Sandboxes.StateImportOptions.Default;
+
     /// <summary>Least severe log entry the agent writes to its console (Information by default; a lab of many agents in
     /// one process keeps them at Warning).</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
@@ -122,6 +125,7 @@ public sealed record HostAgentOptions
         }
 
         Tiers.Validate();
+        StateImport.Validate();
         Watch.Validate();
         Fabric?.Validate();
     }

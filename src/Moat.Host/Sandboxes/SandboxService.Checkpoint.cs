@@ -9,6 +9,15 @@ public sealed partial class SandboxService
     /// <summary>Folder of a sandbox's saved state (runsc's checkpoint image) while it waits to be restored.</summary>
     internal string CheckpointDir(Sandbox s) => Path.Combine(SandboxDir(s), "checkpoint");
 
+    private byte[]? _checkpointKey;
+
+    /// <summary>Bounds and trust for state arriving from other hosts.</summary>
+    internal StateImportOptions StateImport => _options.StateImport;
+
+    /// <summary>The key this host seals its checkpoints with, and that imported checkpoints must be sealed with.</summary>
+    internal byte[] CheckpointKey => _checkpointKey ??= CheckpointSeal.LoadKey(
+        _options.StateImport.CheckpointKeyFile, Path.Combine(_options.StateDir, "keys", "checkpoint.key"));
+
     /// <summary>Whether the sandbox holds a saved state that its next start restores.</summary>
     internal bool HasCheckpoint(Sandbox s) => File.Exists(Path.Combine(CheckpointDir(s), "checkpoint.img"));
 
@@ -41,6 +50,7 @@ public sealed partial class SandboxService
                 $"sandbox {s.DisplayName} runs on the {s.Tier.ToString().ToLowerInvariant()} tier, which cannot checkpoint here (only the gvisor tier can); stop it instead.");
         }
 
+        var key = CheckpointKey; // a key problem is reported before the sandbox is touched
         var dir = CheckpointDir(s);
         if (Directory.Exists(dir))
         {
@@ -50,6 +60,7 @@ public sealed partial class SandboxService
         try
         {
             await runtime.CheckpointAsync(s.Id, dir, cancellationToken).ConfigureAwait(false);
+            CheckpointSeal.Seal(dir, s.ImageDigest, key);
         }
         catch
         {

@@ -18,7 +18,9 @@ public sealed record SandboxManifest(SandboxSpec Spec, string ImageDigest, Runti
 /// <param name="ElapsedMs">Time from the first byte read to the sandbox being ready (started or not).</param>
 /// <param name="Restored">The state held a checkpoint and the sandbox was restored from it (its processes went on where
 /// they stopped), rather than booted.</param>
-public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs, bool Restored = false);
+/// <param name="CheckpointDiscarded">The state held a checkpoint that this host would not restore, and why; the
+/// sandbox was booted instead.</param>
+public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs, bool Restored = false, string? CheckpointDiscarded = null);
 
 /// <summary>
 /// Moves a sandbox's writable state between hosts as one tar stream: the overlay's upper layer (with overlayfs'
@@ -26,14 +28,15 @@ public sealed record ImportResult(Sandbox Sandbox, long Bytes, double ElapsedMs,
 /// first reserves a stopped copy made from the same image (address, namespace, cgroup, bundle), then replaces that
 /// copy's empty layer and volume with the stream and starts it. Nothing here assumes both hosts share a disk.
 /// </summary>
-/// <remarks>GNU tar does the archive work: it keeps device nodes (whiteouts), xattrs, hard links and numeric owners,
-/// and refuses members with ".." or leading "/"; the importer accepts only the two top-level folders it expects.</remarks>
+/// <remarks>The source writes the archive with GNU tar (pax format: whiteouts, the overlay's xattrs, hard links, numeric
+/// owners). The destination treats it as hostile and unpacks it with <see cref="StateArchive"/>, never with tar; a
+/// checkpoint in it is restored only when sealed with this host's checkpoint key (<see cref="CheckpointSeal"/>).</remarks>
 internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger logger)
 {
     public const string ContentType = "application/x-tar";
-    private const string UpperMember = "upper";
-    private const string DataMember = "data";
-    private const string CheckpointMember = "checkpoint";
+    private const string UpperMember = StateArchive.Upper;
+    private const string DataMember = StateArchive.Data;
+    private const string CheckpointMember = StateArchive.Checkpoint;
 
     /// <summary>Makes a stopped copy of a sandbox described by <paramref name="manifest"/>; fails before anything runs if
     /// this host cannot hold it (address pool, memory) or resolves the image to a different digest.</summary>
@@ -69,7 +72,9 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
     /// <exception cref="MoatHostException">tar failed; the stream written so far is incomplete and must be discarded.</exception>
     public async Task ExportAsync(Sandbox s, Stream output, CancellationToken cancellationToken)
     {
-        var args = new List<string> { "--create", "--file=-", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.*", "--sparse", "-C", sandboxes.SandboxDir(s), UpperMember };
+        // Pax, not GNU sparse records, and of the overlay's xattrs only the opaque mark: the importer takes only plain
+        // members and that one attribute (the others, e.g. trusted.overlay.origin, are binary file handles of this host).
+        var args = new List<string> { "--create", "--file=-", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.opaque", "-C", sandboxes.SandboxDir(s), UpperMember };
         if (s.Spec.Volume && Directory.Exists(sandboxes.VolumeDir(s)))
         {
             // The volume folder is named by the sandbox id; in the archive it is "data". S: symlink targets stay as written.
@@ -126,16 +131,15 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
         }
 
         Directory.CreateDirectory(staging);
-        long bytes;
+        StateExtraction extracted;
+        string? discarded = null;
         try
         {
-            bytes = await ExtractAsync(input, staging, cancellationToken).ConfigureAwait(false);
-            var unexpected = Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName)
-                .Where(n => n is not (UpperMember or DataMember or CheckpointMember)).ToList();
-            if (unexpected.Count > 0 || !Directory.Exists(Path.Combine(staging, UpperMember)))
+            extracted = await StateArchive.ExtractAsync(input, staging, sandboxes.StateImport, $"the state archive for sandbox {s.DisplayName}", cancellationToken).ConfigureAwait(false);
+            if (!Directory.Exists(Path.Combine(staging, UpperMember)))
             {
                 throw new InvalidRequestException(
-                    $"the state archive for sandbox {s.DisplayName} is not valid: it must hold only the folders '{UpperMember}', '{DataMember}' and '{CheckpointMember}', found {string.Join(", ", Directory.EnumerateFileSystemEntries(staging).Select(Path.GetFileName))}.");
+                    $"the state archive for sandbox {s.DisplayName} is refused: it holds no '{UpperMember}' folder; a state archive holds '{UpperMember}', and may hold '{DataMember}' and '{CheckpointMember}'.");
             }
 
             var checkpoint = Path.Combine(staging, CheckpointMember);
@@ -143,6 +147,14 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
             {
                 throw new InvalidRequestException(
                     $"the state for sandbox {s.DisplayName} holds a checkpoint, but its {s.Tier.ToString().ToLowerInvariant()} tier cannot restore one on this host.");
+            }
+
+            if (Directory.Exists(checkpoint) && CheckpointSeal.Verify(checkpoint, s.ImageDigest, sandboxes.CheckpointKey) is { } why)
+            {
+                // Executable state from a host this one does not share a checkpoint key with: boot afresh instead.
+                discarded = $"the checkpoint was discarded because {why}; hosts that move sandboxes live between them need the same checkpoint key file";
+                LogCheckpointDiscarded(logger, s.Id, discarded);
+                Directory.Delete(checkpoint, recursive: true);
             }
 
             // The overlay must not be mounted while its upper folder is swapped; StartAsync mounts it again.
@@ -164,6 +176,12 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
                 }
             }
 
+            // A checkpoint left from before belongs to other files: it goes, whether or not one came with the state.
+            if (Directory.Exists(sandboxes.CheckpointDir(s)))
+            {
+                Directory.Delete(sandboxes.CheckpointDir(s), recursive: true);
+            }
+
             if (Directory.Exists(checkpoint))
             {
                 ReplaceDirectory(checkpoint, sandboxes.CheckpointDir(s));
@@ -183,45 +201,8 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
             (s, restored) = await sandboxes.StartOrRestoreAsync(s.Id, cancellationToken).ConfigureAwait(false);
         }
 
-        LogImported(logger, s.Id, bytes);
-        return new ImportResult(s, bytes, sw.Elapsed.TotalMilliseconds, restored);
-    }
-
-    private static async Task<long> ExtractAsync(Stream input, string staging, CancellationToken cancellationToken)
-    {
-        using var tar = StartTar(
-            ["--extract", "--file=-", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=trusted.overlay.*", "-C", staging],
-            redirectInput: true);
-        var stderr = tar.StandardError.ReadToEndAsync(CancellationToken.None);
-        var stdout = tar.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        long bytes = 0;
-        try
-        {
-            var buffer = new byte[128 * 1024];
-            int n;
-            while ((n = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                await tar.StandardInput.BaseStream.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-                bytes += n;
-            }
-
-            tar.StandardInput.Close();
-            await tar.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not MoatHostException)
-        {
-            // The sender went away or cancelled half-way: what arrived is not the whole archive.
-            Kill(tar);
-            throw new MoatHostException($"receiving sandbox state failed after {bytes} bytes: {e.Message}", e);
-        }
-
-        _ = await stdout.ConfigureAwait(false);
-        if (tar.ExitCode != 0)
-        {
-            throw new InvalidRequestException($"the state archive is not valid ({bytes} bytes read): tar exited {tar.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}");
-        }
-
-        return bytes;
+        LogImported(logger, s.Id, extracted.Bytes, extracted.SetIdBitsStripped, extracted.AttributesStripped);
+        return new ImportResult(s, extracted.Bytes, sw.Elapsed.TotalMilliseconds, restored, discarded);
     }
 
     private static void ReplaceDirectory(string from, string to)
@@ -276,6 +257,9 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
     [LoggerMessage(EventId = 141, Level = LogLevel.Information, Message = "Exported the state of sandbox {Id}")]
     private static partial void LogExported(ILogger logger, string id);
 
-    [LoggerMessage(EventId = 142, Level = LogLevel.Information, Message = "Imported {Bytes} bytes of state into sandbox {Id}")]
-    private static partial void LogImported(ILogger logger, string id, long bytes);
+    [LoggerMessage(EventId = 142, Level = LogLevel.Information, Message = "Imported {Bytes} bytes of state into sandbox {Id} ({SetId} setuid/setgid files and {Attributes} extended attributes stripped)")]
+    private static partial void LogImported(ILogger logger, string id, long bytes, int setId, int attributes);
+
+    [LoggerMessage(EventId = 143, Level = LogLevel.Warning, Message = "Sandbox {Id} boots afresh: {Reason}")]
+    private static partial void LogCheckpointDiscarded(ILogger logger, string id, string reason);
 }

@@ -121,7 +121,9 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             state.Restored = imported.Restored;
             if (state.Checkpointed && !imported.Restored)
             {
-                state.LiveUnavailable = $"{destination.Name} could not restore the checkpoint and booted the sandbox instead (its processes restarted)";
+                state.LiveUnavailable = imported.CheckpointDiscarded is { } why
+                    ? $"{destination.Name} booted the sandbox instead of restoring it (its processes restarted): {why}"
+                    : $"{destination.Name} could not restore the checkpoint and booted the sandbox instead (its processes restarted)";
             }
 
             await ObserveAsync(RelocationStage.StateMoved, cancellationToken).ConfigureAwait(false);

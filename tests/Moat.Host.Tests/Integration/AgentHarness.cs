@@ -41,7 +41,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// the agent opens tunnels from <see cref="HostUplinkAddress"/> (--tunnel-address): the world plays the client.</param>
     /// <param name="authCertRoot">A root certificate (PEM file) the agent trusts for authcerts (--authcert-root).</param>
     /// <param name="world">The host namespace gets the uplink to the world, with no shaping and no tunnels.</param>
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null, bool world = false)
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null, bool world = false, StateImportOptions? stateImport = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -55,6 +55,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             Uplinks = uplink is null ? [] : [$"{UplinkDevice}={uplink}"],
             TunnelAddress = tunnel ? HostUplinkAddress : null,
             AuthCertRoot = authCertRoot,
+            StateImport = stateImport ?? StateImportOptions.Default,
         };
         Directory.CreateDirectory(options.StateDir);
         if (policy is not null)

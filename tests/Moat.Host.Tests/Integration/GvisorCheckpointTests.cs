@@ -13,7 +13,7 @@ public sealed class GvisorCheckpointTests
 {
     // The token and the counter live only in the shell's memory and in /tmp, which is a tmpfs inside gVisor's kernel:
     // a sandbox booted afresh would draw another token and count from 1.
-    private static readonly SandboxSpec Counter = SandboxSpec.Default with
+    internal static readonly SandboxSpec Counter = SandboxSpec.Default with
     {
         Tier = RuntimeTier.Gvisor,
         Command = ["sh", "-c", "t=$(head -c 8 /dev/urandom | md5sum | cut -c1-12); i=0; while true; do i=$((i+1)); echo \"$t $i\" > /tmp/state; sleep 0.05; done"],
@@ -94,7 +94,7 @@ public sealed class GvisorCheckpointTests
     }
 
     /// <summary>The sandbox's token and counter, once it has counted (its loop writes them every 50 ms).</summary>
-    private static async Task<(string Token, int Count)> ReadStateAsync(HostClient client, string sandbox)
+    internal static async Task<(string Token, int Count)> ReadStateAsync(HostClient client, string sandbox)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)

@@ -4,11 +4,14 @@ using Moat.Mtd.Relocation;
 namespace Moat.Mtd.Tests.Relocation;
 
 /// <summary>A host with a fault put in at its boundary: an export stream that fails after a number of bytes, as a
-/// dropped link would.</summary>
+/// dropped link would, or (a compromised source) an export replaced by an archive of the attacker's making.</summary>
 internal sealed class FaultyHost(IRelocationHost inner) : IRelocationHost
 {
     /// <summary>Bytes after which the export stream fails; null: it does not.</summary>
     public int? BreakExportAfter { get; init; }
+
+    /// <summary>An archive sent instead of the sandbox's real state; null: the real one.</summary>
+    public byte[]? ExportInstead { get; init; }
 
     public string Name => inner.Name;
 
@@ -31,7 +34,7 @@ internal sealed class FaultyHost(IRelocationHost inner) : IRelocationHost
     public Task DestroyAsync(string sandbox, CancellationToken cancellationToken = default) => inner.DestroyAsync(sandbox, cancellationToken);
 
     public async Task<Stream> ExportStateAsync(string sandbox, CancellationToken cancellationToken = default) =>
-        BreakExportAfter is { } after ? new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after) : await inner.ExportStateAsync(sandbox, cancellationToken);
+        ExportInstead is { } forged ? new MemoryStream(forged) : BreakExportAfter is { } after ? new BreakingStream(await inner.ExportStateAsync(sandbox, cancellationToken), after) : await inner.ExportStateAsync(sandbox, cancellationToken);
 
     public Task<ImportResult> ImportStateAsync(string sandbox, Stream archive, CancellationToken cancellationToken = default) => inner.ImportStateAsync(sandbox, archive, cancellationToken);
 

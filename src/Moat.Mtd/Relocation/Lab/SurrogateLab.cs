@@ -71,6 +71,10 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         ? throw new MtdException("this lab was started without a fabric.")
         : Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-coordinator.password");
 
+    /// <summary>The checkpoint key every host of the lab shares (as hosts that move sandboxes live between them must);
+    /// removed with the lab.</summary>
+    public string CheckpointKeyFile => Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-checkpoint.key");
+
     /// <summary>Builds the LAN, the front and the client, then starts <paramref name="hosts"/> agents on it.</summary>
     /// <param name="imagesRoot">An image store every host links to as its images folder (a shared read-only mirror).</param>
     /// <param name="catalog">Turns a state folder into the agent's image catalog.</param>
@@ -300,6 +304,7 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             await Ip("netns", "del", ns).ConfigureAwait(false);
         }
 
+        File.Delete(CheckpointKeyFile);
         if (Fabric is not null)
         {
             File.Delete(CoordinatorPasswordFile);
@@ -349,7 +354,14 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             HostNamespace = "mth" + tag,
             AddressPool = pool,
             LogLevel = logLevel,
+            StateImport = StateImportOptions.Default with { CheckpointKeyFile = CheckpointKeyFile },
         });
+        if (!File.Exists(CheckpointKeyFile))
+        {
+            await File.WriteAllBytesAsync(CheckpointKeyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), ct).ConfigureAwait(false);
+            File.SetUnixFileMode(CheckpointKeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         _hosts.Add(host);
         Directory.CreateDirectory(host.Options.StateDir);
         File.CreateSymbolicLink(Path.Combine(host.Options.StateDir, "images"), ImagesRoot);
