@@ -105,6 +105,13 @@ internal static partial class HostCommand
                 + "'moat sandbox inspect' prints the client's 'moat client tunnel' command. Needs a policy.",
         };
 
+        var disk = new Option<string>("--disk")
+        {
+            Description = "Disk of each sandbox that does not ask for a size (sandbox run --disk): a sparse ext4 image holding its "
+                + "root file system's writes, /data and console log, e.g. 1G. A sandbox that fills it gets ENOSPC; nothing else does.",
+            DefaultValueFactory = _ => "1G",
+        };
+
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -114,7 +121,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress, disk,
         };
         cmd.Options.Add(checkpointKey);
         cmd.Options.Add(importMaxBytes);
@@ -159,8 +166,19 @@ internal static partial class HostCommand
                 tiers[entry[..eq]] = t;
             }
 
+            long diskBytes;
+            try
+            {
+                diskBytes = SandboxCommands.ParseSize(p.GetValue(disk)!);
+            }
+            catch (FormatException e)
+            {
+                return Printer.Error($"--disk: {e.Message}", 2);
+            }
+
             var options = new HostAgentOptions
             {
+                DiskBytes = diskBytes,
                 StateDir = Path.GetFullPath(p.GetValue(CommonOptions.StateDir)!),
                 AddressPool = p.GetValue(addressPool)!,
                 HostNamespace = p.GetValue(hostNetns),

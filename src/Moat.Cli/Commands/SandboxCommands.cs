@@ -47,6 +47,7 @@ internal static class SandboxCommands
         var memory = new Option<string>("--memory") { Description = "Memory limit, e.g. 64M, 1G (swap is not allowed beyond it).", DefaultValueFactory = _ => "256M" };
         var cpus = new Option<double>("--cpus") { Description = "CPU limit in cores, e.g. 0.5.", DefaultValueFactory = _ => 1.0 };
         var pids = new Option<int>("--pids") { Description = "Maximum number of processes and threads.", DefaultValueFactory = _ => 512 };
+        var disk = new Option<string?>("--disk") { Description = "Size of the sandbox's own disk (root file system writes, /data, console log), e.g. 2G. Default: the host's (moat host --disk)." };
         var env = new Option<string[]>("--env", "-e") { Description = "KEY=VALUE environment variable (repeatable)." };
         var client = new Option<string>("--client") { Description = "The client the sandbox is handed to.", DefaultValueFactory = _ => "local" };
         var noVolume = new Option<bool>("--no-volume") { Description = "Do not give the sandbox a persistent /data volume." };
@@ -55,7 +56,7 @@ internal static class SandboxCommands
         var trust = new Option<string?>("--trust") { Description = "Trust level to run at: trusted, semi-trusted or untrusted. Default: what the host's policy gives the client; asking for more is refused." };
         var clientAddress = new Option<string?>("--client-address") { Description = "The client's IPv4 address; an untrusted sandbox may reach it and nothing else unless a path is opened." };
         var command = new Argument<string[]>("command") { Description = "Main command (after --). Without one the sandbox idles and you run code with exec.", Arity = ArgumentArity.ZeroOrMore };
-        var c = new Command(name, description) { image, sbName, memory, cpus, pids, env, client, noVolume, tier, trust, clientAddress, command };
+        var c = new Command(name, description) { image, sbName, memory, cpus, pids, disk, env, client, noVolume, tier, trust, clientAddress, command };
         if (!claim)
         {
             c.Options.Add(noStart);
@@ -73,6 +74,7 @@ internal static class SandboxCommands
                     MemoryBytes = ParseSize(p.GetValue(memory)!),
                     Cpus = p.GetValue(cpus),
                     Pids = p.GetValue(pids),
+                    DiskBytes = p.GetValue(disk) is { } d ? ParseSize(d) : null,
                     Env = ParseEnv(p.GetValue(env)),
                     Client = p.GetValue(client)!,
                     Volume = !p.GetValue(noVolume),

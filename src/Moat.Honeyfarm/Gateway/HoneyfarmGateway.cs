@@ -78,7 +78,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _warm = options.AllPersonalities.ToDictionary(p => p, _ => new ConcurrentQueue<Clone>());
         if (options.Containers is { } containers)
         {
-            Directory.CreateDirectory(containers.StateDir);
+            // Clones' layers and kept changes are intruders' files: root's alone (an older farm left it 0755).
+            Directory.CreateDirectory(containers.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.SetUnixFileMode(containers.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             _watch = CloneWatch.Start(containers.IsGvisor ? containers.StateDir : null);
             _services = ContainerServices.Factory(containers, _watch);
         }

@@ -28,6 +28,8 @@ public static class HostAgent
         options.Validate();
         var stateDir = ResolveRealPath(options.StateDir);
         options = options with { StateDir = stateDir };
+        // Before anything is served: a folder left 0755 by an older version is closed to other users now.
+        StateFolder.Secure(stateDir);
         var agentLock = AgentLock.Acquire(stateDir);
         NftablesContainment? containment = null;
         try
@@ -81,6 +83,7 @@ public static class HostAgent
             builder.Services.AddSingleton<HostStatusReporter>();
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
+            builder.Services.AddHostedService<ConsoleLogLimiter>();
             // Watchers (exec monitor, network detectors, responses); containment registers its own quarantine when wired.
             builder.Services.TryAddSingleton<Watch.ISandboxQuarantine>(sp => new Watch.LinkQuarantine(options.HostNamespace, sp.GetRequiredService<ISandboxNetwork>()));
             builder.Services.AddSingleton<Watch.WatchService>();
@@ -95,6 +98,8 @@ public static class HostAgent
             _ = app.Services.GetService<NftablesContainment>(); // likewise: disposing the app closes containment
             // Said once the agent is up, after its "ready" line, which scripts and tests wait for first.
             app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
+            // Kestrel makes the socket with the process's umask; whoever connects drives every sandbox, so root only.
+            app.Lifetime.ApplicationStarted.Register(() => File.SetUnixFileMode(options.SocketPath, StateFolder.PrivateFile));
             var report = await app.Services.GetRequiredService<Reconciler>().ReconcileAsync(cancellationToken).ConfigureAwait(false);
             app.MapSandboxApi();
             app.MapContainmentApi();
@@ -102,6 +107,9 @@ public static class HostAgent
             var status = app.Services.GetRequiredService<HostStatusReporter>();
             status.LastReconcile = report;
             app.MapGet("/v1/host", () => TypedResults.Ok(status.Status()));
+
+            // Again, for what the agent made since (the store and its journal files, the runtimes' roots).
+            StateFolder.Secure(stateDir);
 
             // We hold the state folder's lock, so a socket file left there is a dead agent's.
             File.Delete(options.SocketPath);

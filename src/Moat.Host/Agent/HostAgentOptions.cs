@@ -65,6 +65,20 @@ public sealed record HostAgentOptions
     /// </summary>
     public string? TunnelAddress { get; init; }
 
+    /// <summary>
+    /// Disk of each sandbox that does not ask for its own size (SandboxSpec.DiskBytes): a sparse ext4 image, so a
+    /// sandbox uses host disk only for what it writes, and never more than this.
+    /// </summary>
+    public long DiskBytes { get; init; } = 1024 * Sandboxes.SandboxSpec.MiB;
+
+    /// <summary>A sandbox's console log (its main command's output) is cut back to its last part, behind a marker,
+    /// once it grows past this.</summary>
+    public long ConsoleLogBytes { get; init; } = 8 * Sandboxes.SandboxSpec.MiB;
+
+    /// <summary>How often console logs are measured against <see cref="ConsoleLogBytes"/>; between two looks a log can
+    /// only grow up to its sandbox's disk.</summary>
+    public TimeSpan ConsoleLogInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The uplinks parsed; refuses a malformed entry with one sentence.</summary>
     public IReadOnlyList<Moat.Containment.Shaping.UplinkShaping> ParsedUplinks() => [.. Uplinks.Select(entry =>
     {
@@ -122,6 +136,21 @@ public sealed record HostAgentOptions
             && (!System.Net.IPAddress.TryParse(TunnelAddress, out var tunnel) || tunnel.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || System.Net.IPAddress.Any.Equals(tunnel)))
         {
             throw new InvalidRequestException($"tunnel address '{TunnelAddress}' is not one IPv4 address of this host (for example 192.0.2.10).");
+        }
+
+        if (DiskBytes is < Sandboxes.SandboxSpec.MinDiskBytes or > Sandboxes.SandboxSpec.MaxDiskBytes)
+        {
+            throw new InvalidRequestException($"sandbox disk {DiskBytes / Sandboxes.SandboxSpec.MiB} MiB is not valid: give at least {Sandboxes.SandboxSpec.MinDiskBytes / Sandboxes.SandboxSpec.MiB} MiB (e.g. --disk 1G).");
+        }
+
+        if (ConsoleLogBytes < 64 * 1024 || ConsoleLogBytes >= DiskBytes)
+        {
+            throw new InvalidRequestException($"console log cap {ConsoleLogBytes} bytes is not valid: give at least 64 KiB and less than the sandbox disk ({DiskBytes / Sandboxes.SandboxSpec.MiB} MiB).");
+        }
+
+        if (ConsoleLogInterval <= TimeSpan.Zero)
+        {
+            throw new InvalidRequestException("the console log interval must be positive.");
         }
 
         Tiers.Validate();

@@ -148,6 +148,15 @@ public sealed partial class Reconciler(SandboxService sandboxes, IImageCatalog i
             orphans++;
         }
 
+        // Disk images with no record (a crash between making the disk and journaling its removal); their folders, and
+        // so their mounts, went above.
+        foreach (var image in Directory.EnumerateFiles(sandboxes.DisksDir).Where(f => !known.Contains(Path.GetFileName(f).Split('.')[0])))
+        {
+            File.Delete(image);
+            orphans++;
+            LogOrphan(log, "disk", Path.GetFileName(image));
+        }
+
         return new ReconcileReport(adopted, restarted, repaired, rolledBack, orphans);
     }
 

@@ -15,7 +15,7 @@ internal sealed class RuncRuntime : IOciRuntime
     {
         _root = root;
         _binary = binary;
-        Directory.CreateDirectory(root);
+        Agent.StateFolder.CreatePrivate(root);
     }
 
     public string Name => Path.GetFileName(_binary);

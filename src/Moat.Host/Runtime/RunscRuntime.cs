@@ -44,7 +44,7 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
         _platform = platform;
         _netnsOf = netnsOf;
         _podInitConfig = podInitConfig;
-        Directory.CreateDirectory(root);
+        Agent.StateFolder.CreatePrivate(root);
     }
 
     /// <summary>

@@ -56,13 +56,24 @@ public sealed partial class SandboxService
         _hostMemory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         SandboxesDir = Path.Combine(options.StateDir, "sandboxes");
         VolumesDir = Path.Combine(options.StateDir, "volumes");
-        Directory.CreateDirectory(SandboxesDir);
-        Directory.CreateDirectory(VolumesDir);
+        DisksDir = Path.Combine(options.StateDir, "disks");
+        StateFolder.CreatePrivate(SandboxesDir);
+        StateFolder.CreatePrivate(VolumesDir);
+        StateFolder.CreatePrivate(DisksDir);
+        foreach (var dir in Directory.EnumerateDirectories(SandboxesDir))
+        {
+            // Each sandbox's folder too (the root of its disk, or a plain folder an older version made 0755).
+            File.SetUnixFileMode(dir, StateFolder.Private);
+        }
     }
 
     internal string SandboxesDir { get; }
 
+    /// <summary>Volumes of sandboxes made before each sandbox had its own disk (their /data stays here).</summary>
     internal string VolumesDir { get; }
+
+    /// <summary>Each sandbox's disk image, &lt;id&gt;.ext4.</summary>
+    internal string DisksDir { get; }
 
     /// <summary>The container tier's runtime.</summary>
     internal IOciRuntime Runtime => _runtimes.For(RuntimeTier.Container);
@@ -169,7 +180,8 @@ public sealed partial class SandboxService
         CheckClientAddress(spec);
         var tier = SelectTier(spec);
         spec = spec with { Tier = tier };
-        if (spec.Command.Count > 0)
+        // Pool sandboxes have the host's default disk, made when the pool filled: another size is a cold create.
+        if (spec.Command.Count > 0 || (spec.DiskBytes is { } disk && disk != _options.DiskBytes))
         {
             return (await CreateAsync(spec, true, cancellationToken).ConfigureAwait(false), false);
         }
@@ -522,8 +534,7 @@ public sealed partial class SandboxService
             await _containment.AdmitAsync(s, cancellationToken).ConfigureAwait(false);
         }
 
-        var dir = SandboxDir(s);
-        Directory.CreateDirectory(dir);
+        var dir = await EnsureDiskAsync(s, cancellationToken).ConfigureAwait(false);
         if (runningPid is null)
         {
             // A running container holds its own view of the overlay; mounting a second overlay on the same upper
@@ -533,6 +544,7 @@ public sealed partial class SandboxService
         }
         if (s.Spec.Volume)
         {
+            // Its folder's modes are the sandbox's own business; the sandbox folder (0700) keeps everyone else out.
             Directory.CreateDirectory(VolumeDir(s));
         }
 
@@ -564,6 +576,8 @@ public sealed partial class SandboxService
         }
 
         await OverlayRootfs.UnmountAsync(RootfsDir(s), cancellationToken).ConfigureAwait(false);
+        // The disk goes after the overlay on it; the kernel frees its loop device at this unmount (autoclear).
+        await OverlayRootfs.UnmountAsync(SandboxDir(s), cancellationToken).ConfigureAwait(false);
         await _network.DestroyAsync(s.Netns, s.HostInterface, cancellationToken).ConfigureAwait(false);
         await _containment.ForgetAsync(s, cancellationToken).ConfigureAwait(false);
         var busy = Cgroups.Remove(s.CgroupPath);
@@ -577,10 +591,42 @@ public sealed partial class SandboxService
             Directory.Delete(SandboxDir(s), recursive: true);
         }
 
-        if (removeVolume && Directory.Exists(VolumeDir(s)))
+        if (removeVolume && Directory.Exists(LegacyVolumeDir(s)))
         {
-            Directory.Delete(VolumeDir(s), recursive: true);
+            Directory.Delete(LegacyVolumeDir(s), recursive: true);
         }
+
+        File.Delete(DiskImage(s));
+        File.Delete(DiskImage(s) + ".partial");
+    }
+
+    /// <summary>
+    /// The sandbox's folder, on its own disk: the disk is made at the sandbox's first build (for a pool sandbox while
+    /// the pool fills, never at the claim) and mounted again where it is not (after a reboot). A folder an older version
+    /// made without a disk is kept as it is, unbounded, rather than hidden under a new, empty disk.
+    /// </summary>
+    private async Task<string> EnsureDiskAsync(Sandbox s, CancellationToken cancellationToken)
+    {
+        var dir = SandboxDir(s);
+        var image = DiskImage(s);
+        if (!File.Exists(image))
+        {
+            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            {
+                LogNoDisk(_log, s.Id);
+                return StateFolder.CreatePrivate(dir);
+            }
+
+            await SandboxDisk.CreateAsync(image, s.Spec.DiskBytes ?? _options.DiskBytes, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!OverlayRootfs.IsMounted(dir))
+        {
+            StateFolder.CreatePrivate(dir);
+            SandboxDisk.Mount(image, dir);
+        }
+
+        return dir;
     }
 
     internal string SandboxDir(Sandbox s) => Path.Combine(SandboxesDir, s.Id);
@@ -589,7 +635,12 @@ public sealed partial class SandboxService
 
     internal string RootfsDir(Sandbox s) => Path.Combine(SandboxDir(s), "rootfs");
 
-    internal string VolumeDir(Sandbox s) => Path.Combine(VolumesDir, s.Id);
+    /// <summary>/data: on the sandbox's disk, or where an older version put it.</summary>
+    internal string VolumeDir(Sandbox s) => Directory.Exists(LegacyVolumeDir(s)) ? LegacyVolumeDir(s) : Path.Combine(SandboxDir(s), "data");
+
+    private string LegacyVolumeDir(Sandbox s) => Path.Combine(VolumesDir, s.Id);
+
+    internal string DiskImage(Sandbox s) => Path.Combine(DisksDir, s.Id + ".ext4");
 
     internal string ConsoleLog(Sandbox s) => Path.Combine(SandboxDir(s), "console.log");
 
@@ -676,6 +727,9 @@ public sealed partial class SandboxService
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Claiming pool sandbox {Id} failed; destroying it")]
     private static partial void LogClaimFailed(ILogger logger, string id, Exception exception);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Sandbox {Id}: made by an older version without a disk of its own; its writes stay unbounded until it is made again")]
+    private static partial void LogNoDisk(ILogger logger, string id);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Sandbox {Id}: cgroups still busy after removal: {Paths}")]
     private static partial void LogCgroupBusy(ILogger logger, string id, string paths);

@@ -7,6 +7,12 @@ public sealed partial record SandboxSpec
 {
     public const long MiB = 1024 * 1024;
 
+    /// <summary>The smallest sandbox disk: an ext4 file system with room for a small upper layer and log.</summary>
+    public const long MinDiskBytes = 32 * MiB;
+
+    /// <summary>The largest sandbox disk (16 TiB, ext4's limit with 4 KiB blocks).</summary>
+    public const long MaxDiskBytes = 16L * 1024 * 1024 * MiB;
+
     public string Image { get; init; } = "busybox";
 
     /// <summary>Optional unique name; the sandbox is also reachable by its id.</summary>
@@ -29,6 +35,12 @@ public sealed partial record SandboxSpec
 
     /// <summary>Whether /data is a volume kept across restarts of the sandbox and of the agent.</summary>
     public bool Volume { get; init; } = true;
+
+    /// <summary>
+    /// Size of the sandbox's own disk, which holds its root file system's writes, /data and its console log: a sandbox
+    /// that fills it gets ENOSPC and nothing else is touched. Null: the host's default (`moat host --disk`).
+    /// </summary>
+    public long? DiskBytes { get; init; }
 
     /// <summary>Runtime tier. The client may leave it out (the agent picks it from the client's trust) or ask for a
     /// stronger one; the agent stores the tier it chose here.</summary>
@@ -68,6 +80,12 @@ public sealed partial record SandboxSpec
         {
             throw new ResourceExhaustedException(
                 $"memory {MemoryBytes / MiB} MiB is more than this host has ({hostMemoryBytes / MiB} MiB).");
+        }
+
+        if (DiskBytes is { } disk && (disk < MinDiskBytes || disk > MaxDiskBytes))
+        {
+            throw new InvalidRequestException(
+                $"disk {disk / MiB} MiB is not valid: give at least {MinDiskBytes / MiB} MiB (room for a file system) and at most {MaxDiskBytes / MiB / 1024 / 1024} TiB.");
         }
 
         if (!(Cpus > 0) || Cpus > hostCpus)

@@ -77,8 +77,9 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
         var args = new List<string> { "--create", "--file=-", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.opaque", "-C", sandboxes.SandboxDir(s), UpperMember };
         if (s.Spec.Volume && Directory.Exists(sandboxes.VolumeDir(s)))
         {
-            // The volume folder is named by the sandbox id; in the archive it is "data". S: symlink targets stay as written.
-            args.AddRange(["-C", sandboxes.VolumesDir, $"--transform=s,^{s.Id},{DataMember},S", s.Id]);
+            // In the archive the volume folder is "data", whatever its name here. S: symlink targets stay as written.
+            var volume = sandboxes.VolumeDir(s);
+            args.AddRange(["-C", Path.GetDirectoryName(volume)!, $"--transform=s,^{Path.GetFileName(volume)},{DataMember},S", Path.GetFileName(volume)]);
         }
 
         if (sandboxes.HasCheckpoint(s))

@@ -38,7 +38,18 @@ internal static partial class Interop
 
     internal const int MNT_DETACH = 2;
 
+    internal const int O_RDWR = 2;
+    internal const int AT_FDCWD = -100;
+    internal const uint STATX_UID = 0x8;
+    internal const uint STATX_GID = 0x10;
+
+    // linux/loop.h
+    internal const ulong LOOP_CTL_GET_FREE = 0x4C82;
+    internal const ulong LOOP_CONFIGURE = 0x4C0A;
+    internal const uint LO_FLAGS_AUTOCLEAR = 4;
+
     internal const int EINTR = 4;
+    internal const int EBUSY = 16;
     internal const int EAGAIN = 11;
 
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
@@ -76,6 +87,15 @@ internal static partial class Interop
 
     [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int MkDir(string path, int mode);
+
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Chown(string path, uint owner, uint group);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* statxBuffer);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    internal static unsafe partial int Ioctl(SafeFileDescriptor fd, ulong request, void* argument);
 
     [LibraryImport("libc", EntryPoint = "gettid")]
     internal static partial int GetTid();

@@ -36,6 +36,7 @@ public static class MountTable
     /// <summary>
     /// Mounts an overlay of the <paramref name="lowers"/> (first = topmost) at <paramref name="target"/>; writable
     /// through <paramref name="upper"/> and <paramref name="work"/> (same file system), or read-only when both are null.
+    /// Always nosuid and nodev.
     /// </summary>
     public static void MountOverlay(IReadOnlyList<string> lowers, string? upper, string? work, string target)
     {
@@ -66,8 +67,10 @@ public static class MountTable
             data.Append(",upperdir=").Append(upper).Append(",workdir=").Append(work);
         }
 
+        // nosuid,nodev: the upper layer holds whatever the sandbox's root wrote, setuid-root files and device nodes
+        // included; on the host side of the mount they are plain files to whoever reaches them.
         Interop.Check(
-            Interop.Mount("overlay", target, "overlay", upper is null ? Interop.MS_RDONLY : 0, data.ToString()),
+            Interop.Mount("overlay", target, "overlay", Interop.MS_NOSUID | Interop.MS_NODEV | (upper is null ? Interop.MS_RDONLY : 0), data.ToString()),
             $"mount overlay at {target}");
     }
 

@@ -102,13 +102,15 @@ public static class XmppCommands
     {
         var command = new Command("add",
             "Create or reset an account on the managed server (works while it runs).\n" +
-            "Example: moat xmpp account add worker17 --password s3cret --data /var/lib/moat/prosody --domain moat.test");
+            "Example: moat xmpp account add worker17 --password-file worker17.pw --data /var/lib/moat/prosody --domain moat.test");
         var user = new Argument<string>("USER") { Description = "Account name (the part before @)." };
-        var password = new Option<string>("--password") { Description = "The account's password.", Required = true };
+        var passwordFile = new Option<string?>("--password-file") { Description = "File holding the account's password (first line), so that it shows in no process list." };
+        var password = new Option<string?>("--password") { Description = "The account's password; visible to every local user in the process list while this runs: prefer --password-file." };
         var data = DataOption();
         var domain = DomainOption();
         var sha256 = new Option<bool>("--sha256") { Description = "The domain stores SCRAM-SHA-256 keys (password_hash = \"SHA-256\")." };
         command.Arguments.Add(user);
+        command.Options.Add(passwordFile);
         command.Options.Add(password);
         command.Options.Add(data);
         command.Options.Add(domain);
@@ -118,7 +120,14 @@ public static class XmppCommands
             try
             {
                 var d = new ProsodyDomain(parse.GetValue(domain)!, parse.GetValue(sha256) ? "SHA-256" : "SHA-1");
-                ProsodyServer.WriteAccount(parse.GetValue(data)!, d, parse.GetValue(user)!, parse.GetValue(password)!);
+                var secret = (parse.GetValue(passwordFile), parse.GetValue(password)) switch
+                {
+                    ({ } file, null) => File.ReadLines(file).FirstOrDefault() is { Length: > 0 } line ? line
+                        : throw new ArgumentException($"--password-file {file} is empty: put the account's password on its first line."),
+                    (null, { } given) => given,
+                    _ => throw new ArgumentException("give the account's password with --password-file FILE (or --password, which other users can see in the process list), not both."),
+                };
+                ProsodyServer.WriteAccount(parse.GetValue(data)!, d, parse.GetValue(user)!, secret);
                 Console.WriteLine($"Account {parse.GetValue(user)}@{d.Name} is ready.");
                 return 0;
             }

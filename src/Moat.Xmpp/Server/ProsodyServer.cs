@@ -6,6 +6,7 @@ using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Moat.Linux.Files;
 using Moat.Xmpp.Sasl;
 
 namespace Moat.Xmpp.Server;
@@ -17,6 +18,9 @@ public sealed class ProsodyException(string message) : XmppException(message);
 [SupportedOSPlatform("linux")]
 public sealed class ProsodyServer : IAsyncDisposable
 {
+    private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode PrivateFolder = PrivateFile | UnixFileMode.UserExecute;
+
     private readonly ProsodyOptions options;
     private readonly bool ownsDirectory;
     private Process? process;
@@ -103,8 +107,44 @@ public sealed class ProsodyServer : IAsyncDisposable
         string text = string.Create(CultureInfo.InvariantCulture,
             $"return {{\n\t[\"iteration_count\"] = {iterations};\n\t[\"salt\"] = \"{salt}\";\n\t[\"stored_key\"] = \"{Convert.ToHexStringLower(keys.StoredKey)}\";\n\t[\"server_key\"] = \"{Convert.ToHexStringLower(keys.ServerKey)}\";\n}};\n");
         string file = Path.Combine(folder, Encode(user.ToLowerInvariant()) + ".dat");
-        File.WriteAllText(file + ".tmp", text);
-        File.Move(file + ".tmp", file, overwrite: true);
+        // The SCRAM keys log in as the account: 0600 from the first byte, then given to the server's user (the owner
+        // of the accounts folder), who alone must read them.
+        var (uid, gid) = FileOwner.Of(folder);
+        WritePrivate(file, text, uid, gid);
+    }
+
+    /// <summary>Writes a secret as a new 0600 file owned by <paramref name="uid"/> and renames it over <paramref name="path"/>.</summary>
+    private static void WritePrivate(string path, string text, uint? uid = null, uint? gid = null)
+    {
+        string partial = path + ".tmp";
+        File.Delete(partial);
+        using (var stream = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFile }))
+        {
+            stream.Write(Encoding.UTF8.GetBytes(text));
+        }
+
+        if (uid is { } u)
+        {
+            FileOwner.Set(partial, u, gid ?? u);
+        }
+
+        File.Move(partial, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Closes the data folder to everyone but its owner (the server's user): folders 0700, files without group or other
+    /// bits, including what an older version left world-readable. Contents untouched.
+    /// </summary>
+    private static void LockDown(string directory)
+    {
+        File.SetUnixFileMode(directory, PrivateFolder);
+        foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", SearchOption.AllDirectories))
+        {
+            if (entry.LinkTarget is null)
+            {
+                entry.UnixFileMode = entry is DirectoryInfo ? PrivateFolder : entry.UnixFileMode & PrivateFolder;
+            }
+        }
     }
 
     /// <summary>Stops the server (SIGTERM, then SIGKILL after 5 s) keeping its data.</summary>
@@ -168,6 +208,8 @@ public sealed class ProsodyServer : IAsyncDisposable
         config.AppendLine(CultureInfo.InvariantCulture, $"pidfile = \"{DataDirectory}/prosody.pid\"");
         config.AppendLine(CultureInfo.InvariantCulture, $"data_path = \"{dataPath}\"");
         config.AppendLine("daemonize = false");
+        // mod_posix's umask (Debian's default 027): what Prosody itself writes (accounts, rosters, its log) is 0600.
+        config.AppendLine("umask = \"077\"");
         config.AppendLine(CultureInfo.InvariantCulture, $"interfaces = {{ \"{options.Address}\" }}");
         config.AppendLine(CultureInfo.InvariantCulture, $"c2s_interfaces = {{ \"{options.Address}\" }}");
         config.AppendLine(CultureInfo.InvariantCulture, $"c2s_ports = {{ {Port} }}");
@@ -190,10 +232,10 @@ public sealed class ProsodyServer : IAsyncDisposable
         config.AppendLine(CultureInfo.InvariantCulture, $"log = {{ info = \"{LogPath}\" }}");
         if (options.Certificate is not null)
         {
-            File.WriteAllText(Path.Combine(DataDirectory, "server.crt"), options.Certificate.ExportCertificatePem());
+            WritePrivate(Path.Combine(DataDirectory, "server.crt"), options.Certificate.ExportCertificatePem());
             using var key = options.Certificate.GetRSAPrivateKey() as AsymmetricAlgorithm ?? options.Certificate.GetECDsaPrivateKey()
                 ?? throw new ProsodyException("the TLS certificate has no RSA or ECDSA private key; Prosody needs the key to offer STARTTLS.");
-            File.WriteAllText(Path.Combine(DataDirectory, "server.key"), key.ExportPkcs8PrivateKeyPem());
+            WritePrivate(Path.Combine(DataDirectory, "server.key"), key.ExportPkcs8PrivateKeyPem());
             config.AppendLine(CultureInfo.InvariantCulture, $"ssl = {{ certificate = \"{DataDirectory}/server.crt\", key = \"{DataDirectory}/server.key\" }}");
         }
 
@@ -206,8 +248,9 @@ public sealed class ProsodyServer : IAsyncDisposable
             }
         }
 
-        File.WriteAllText(ConfigPath, config.ToString());
+        WritePrivate(ConfigPath, config.ToString());
         RunChecked("chown", ["-R", $"{options.RunAsUser}:{options.RunAsUser}", DataDirectory]);
+        LockDown(DataDirectory);
     }
 
     private async Task StartProcessAsync(CancellationToken cancellationToken)

@@ -179,6 +179,36 @@ public sealed class ContainerCloneTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Hostile")]
+    public async Task A_setuid_file_an_intruder_plants_in_a_clone_gives_local_users_nothing()
+    {
+        await using var farm = await FarmAsync(TimeSpan.FromMinutes(5));
+        var session = await ShellAsync(farm.Inet, IPAddress.Parse("198.18.143.1"), 23, "cp /bin/busybox /tmp/s && chmod 4755 /tmp/s && echo planted; sleep 600 </dev/null >/dev/null 2>&1 & exit");
+        Assert.Contains("planted", session);
+        var farmDir = Path.Combine(_state, "farm");
+        var planted = Directory.GetDirectories(Path.Combine(farmDir, "clones")).Select(c => Path.Combine(c, "rootfs", "tmp", "s")).Single(File.Exists);
+
+        // The farm's folder is root's alone, and the clone's mounts on the host run nothing setuid.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(farmDir));
+        var (code, _) = await RunAsync("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "test", "-e", planted);
+        Assert.NotEqual(0, code);
+        var rootfs = Path.GetDirectoryName(Path.GetDirectoryName(planted))!;
+        foreach (var m in Moat.Linux.Mounts.MountTable.List(Path.GetDirectoryName(rootfs)))
+        {
+            Assert.Contains("nosuid", m.Options.Split(','));
+            Assert.Contains("nodev", m.Options.Split(','));
+        }
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, output);
+    }
+
+    [Fact]
     public async Task A_clone_that_fills_its_disk_or_kills_its_own_services_harms_nothing_else()
     {
         const long disk = 16L << 20;

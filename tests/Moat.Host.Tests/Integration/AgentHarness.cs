@@ -41,7 +41,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// the agent opens tunnels from <see cref="HostUplinkAddress"/> (--tunnel-address): the world plays the client.</param>
     /// <param name="authCertRoot">A root certificate (PEM file) the agent trusts for authcerts (--authcert-root).</param>
     /// <param name="world">The host namespace gets the uplink to the world, with no shaping and no tunnels.</param>
-    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null, bool world = false, StateImportOptions? stateImport = null)
+    public static async Task<AgentHarness> StartAsync(string pool = "198.19.0.0/24", IReadOnlyDictionary<string, int>? warm = null, string runtime = "runc", TierOptions? tiers = null, string? policy = null, string? uplink = null, bool tunnel = false, string? authCertRoot = null, bool world = false, StateImportOptions? stateImport = null, Func<HostAgentOptions, HostAgentOptions>? configure = null)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var options = new HostAgentOptions
@@ -67,7 +67,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         File.CreateSymbolicLink(Path.Combine(options.StateDir, "images"), await SharedImages.RootAsync());
         await Sh("ip", "netns", "add", options.HostNamespace);
         await Sh("ip", "-n", options.HostNamespace, "link", "set", "lo", "up");
-        var h = new AgentHarness(options);
+        var h = new AgentHarness(configure?.Invoke(options) ?? options);
         try
         {
             if (uplink is not null || tunnel || world)
@@ -195,6 +195,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         foreach (var id in ids.Distinct())
         {
             await Sh("umount", "-l", Path.Combine(sandboxes, id, "rootfs"));
+            await Sh("umount", "-l", Path.Combine(sandboxes, id));
             await Sh("ip", "netns", "del", "moat-" + id);
             foreach (var cg in Directory.EnumerateDirectories("/sys/fs/cgroup").Select(d => Path.Combine(d, "moat", id)).Where(Directory.Exists))
             {

@@ -52,4 +52,16 @@ public sealed class SandboxSpecTests
     [Fact]
     public void Validate_tiny_memory_is_refused() =>
         Assert.Throws<InvalidRequestException>(() => (SandboxSpec.Default with { MemoryBytes = 1024 }).Validate(HostMemory, 2));
+
+    [Theory]
+    [Trait("Category", "Hostile")]
+    [InlineData(0)]
+    [InlineData(1024 * 1024)]
+    [InlineData(long.MaxValue)]
+    public void Validate_a_disk_out_of_range_names_the_field_and_the_range(long bytes)
+    {
+        var e = Assert.Throws<InvalidRequestException>(() => (SandboxSpec.Default with { DiskBytes = bytes }).Validate(HostMemory, 2));
+        Assert.StartsWith("disk ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("at least 32 MiB", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -48,6 +48,41 @@ public sealed class MountTableTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Hostile")]
+    public void MountOverlay_SetuidFileAndDeviceNodeInUpper_GiveAnotherUserNothingOnTheHost()
+    {
+        // A tenant (root in a container-tier sandbox) leaves a setuid-root copy of id(1) and a device node in its
+        // upper layer; a local user who reaches the host-side mount must get neither root nor the device.
+        File.SetUnixFileMode(_root.FullName, (UnixFileMode)0x1ED);
+        InPrivateMountNamespace(_ =>
+        {
+            var (lower, upper, work, target) = (Dir("lower"), Dir("upper"), Dir("work"), Dir("merged"));
+            foreach (var d in new[] { lower, upper, target })
+            {
+                File.SetUnixFileMode(d, (UnixFileMode)0x1ED);
+            }
+
+            File.Copy("/usr/bin/id", Path.Combine(upper, "id"));
+            File.SetUnixFileMode(Path.Combine(upper, "id"), (UnixFileMode)0x9ED);
+            Tool.MustRun("mknod", "-m", "0666", Path.Combine(upper, "mem"), "c", "1", "1");
+            MountTable.MountOverlay(lower, upper, work, target);
+            try
+            {
+                var euid = Tool.MustRun("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Path.Combine(target, "id"), "-u").Trim();
+                Assert.Equal("65534", euid);
+                Assert.ThrowsAny<UnauthorizedAccessException>(() => File.OpenRead(Path.Combine(target, "mem")).Dispose());
+                var options = Assert.Single(MountTable.List(target)).Options.Split(',');
+                Assert.Contains("nosuid", options);
+                Assert.Contains("nodev", options);
+            }
+            finally
+            {
+                Assert.True(MountTable.Unmount(target));
+            }
+        });
+    }
+
+    [Fact]
     public void BindMount_ReadOnly_RefusesWrites()
     {
         InPrivateMountNamespace(findmnt =>
