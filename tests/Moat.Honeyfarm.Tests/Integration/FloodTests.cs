@@ -63,6 +63,33 @@ public sealed class FloodTests
     [Fact]
     [Trait("Category", "Hostile")]
     [Trait("Category", "Integration")]
+    public async Task At_MaxSources_new_sources_replace_the_shared_universes_stalest_and_a_dedicated_universe_keeps_its_source()
+    {
+        await using var farm = await FarmTopology.CreateAsync(o => o with { MaxUniverses = 1, MaxSources = 64, NewSourcesPerSecond = 100_000 });
+        var served = IPAddress.Parse("198.18.140.1");
+        using var before = await OpenAsync(farm.Inet, FarmTopology.Attacker1, served, 22);
+
+        var sent = SendSpoofedSyns(farm.Inet, 2_000);
+        var fresh = await FarmTopology.GreetingAsync(farm.Inet, FarmTopology.Attacker2, IPAddress.Parse("198.18.150.1"), 22, TimeSpan.FromSeconds(20));
+
+        var counters = farm.Gateway.Counters;
+        Assert.True(fresh is not null, $"a real contact after the flood was not served ({counters})");
+        Assert.True(counters.SourcesEvicted > 0, $"no source was evicted after {sent} spoofed sources: {counters}");
+        Assert.True(counters.Sources <= 64, $"{counters.Sources} sources kept");
+        using (var rtnl = RtNetlink.OpenIn(farm.GatewayNamespace))
+        {
+            var sourceRules = rtnl.ListRules().Where(r => r.Priority == 200).ToList();
+            Assert.True(sourceRules.Count <= 64, $"{sourceRules.Count} source rules with MaxSources 64");
+            Assert.Contains(sourceRules, r => r.Source == new IPNetwork(FarmTopology.Attacker1, 32));
+        }
+
+        Assert.True(farm.Gateway.Universes().Count <= 2);
+        Assert.Equal("still there\n", await EchoAsync(before, "still there\n"));
+    }
+
+    [Fact]
+    [Trait("Category", "Hostile")]
+    [Trait("Category", "Integration")]
     public async Task A_udp_sender_that_has_not_connected_gets_no_more_bytes_than_it_sent()
     {
         await using var farm = await FarmTopology.CreateAsync();
