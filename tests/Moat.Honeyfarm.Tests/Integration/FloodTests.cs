@@ -90,6 +90,32 @@ public sealed class FloodTests
     [Fact]
     [Trait("Category", "Hostile")]
     [Trait("Category", "Integration")]
+    public async Task A_spoofed_syn_gets_one_syn_ack_not_a_train_of_retransmissions()
+    {
+        await using var farm = await FarmTopology.CreateAsync();
+        var spoofed = IPAddress.Parse("198.19.7.7");
+        // Captured where the clone's packets enter the gateway: nobody answers ARP for a spoofed address, so nothing leaves out0.
+        await using var capture = await Capture.StartAsync(farm.GatewayNamespace.Name, "any", $"inbound and tcp and src net {FarmTopology.Dark} and dst host {spoofed}");
+
+        NamespaceRunner.Run(farm.Inet, () =>
+        {
+            using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Raw);
+            var packet = new byte[40];
+            Syn(packet, 0xC6130707u, BinaryPrimitives.ReadUInt32BigEndian(IPAddress.Parse("198.18.141.1").GetAddressBytes()), 40_000);
+            raw.SendTo(packet, new IPEndPoint(IPAddress.Parse("198.18.141.1"), 0));
+        });
+        Assert.True(await FarmTopology.EventuallyAsync(() => farm.Gateway.Counters.ClonesBound == 1, TimeSpan.FromSeconds(10)));
+
+        // The observation window is what is measured: a clone's kernel retransmits an unanswered SYN-ACK after 1 s and 3 s.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        var synAcks = (await capture.StopAsync()).Count(l => Capture.Packet().Match(l) is { Success: true } m && m.Groups["flags"].Value == "S.");
+
+        Assert.Equal(1, synAcks);
+    }
+
+    [Fact]
+    [Trait("Category", "Hostile")]
+    [Trait("Category", "Integration")]
     public async Task A_udp_sender_that_has_not_connected_gets_no_more_bytes_than_it_sent()
     {
         await using var farm = await FarmTopology.CreateAsync();
