@@ -512,6 +512,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             return;
         }
 
+        _claims.RemoveAll(t => t.IsCompleted); // the sweep reads too, with no claim running to tidy the list
         _claims.Add(Task.Run(ReadProvenAsync));
     }
 
