@@ -28,6 +28,14 @@ if (args is ["forward", ..])
     return;
 }
 
+//         or: ... -- flood [sources]   (the scan filter at a million keys; a spoofed SYN flood into a lab farm)
+if (args is ["flood", ..])
+{
+    Console.WriteLine($"# moat honeyfarm bench (flood)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");
+    await SpoofedFlood.RunAsync(Arg(1, 98_000));
+    return;
+}
+
 if (args is ["replay"])
 {
     Console.WriteLine($"# moat honeyfarm bench (replay)  {DateTime.UtcNow:u}  kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}  cores {Environment.ProcessorCount}");

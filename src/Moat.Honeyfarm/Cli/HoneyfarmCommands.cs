@@ -345,6 +345,8 @@ public static class HoneyfarmCommands
         var scan = new Option<double>("--scan-interval") { Description = "Seconds between new clones for one (source, port, protocol); 0 turns the scan filter off.", DefaultValueFactory = _ => 60 };
         var idle = new Option<double>("--idle") { Description = "Seconds without traffic after which a clone is recycled.", DefaultValueFactory = _ => 300 };
         var full = new Option<string>("--when-full") { Description = "When every clone is taken: recycle (the longest idle) or drop.", DefaultValueFactory = _ => "recycle" };
+        var newSources = new Option<int>("--new-sources") { Description = "New outside sources admitted a second (each costs a kernel rule and may open a universe); more are dropped and counted.", DefaultValueFactory = _ => 100 };
+        var maxSources = new Option<int>("--max-sources") { Description = "The most outside sources kept (a kernel rule each); beyond it the shared universe's least recently seen source gives way.", DefaultValueFactory = _ => 4096 };
         var report = new Option<double>("--report") { Description = "Seconds between status reports.", DefaultValueFactory = _ => 10 };
         var dns = new Option<bool>("--dns") { Description = "Scrubbed DNS: clones may ask the farm's resolver (169.254.53.53), which answers every A query with an address of the dark range and forwards nothing." };
         var dnsRate = new Option<int>("--dns-rate") { Description = "With --dns: the most queries a second per clone (more are dropped by the kernel).", DefaultValueFactory = _ => 10 };
@@ -363,7 +365,7 @@ public static class HoneyfarmCommands
             Example:
               moat honeyfarm run --netns farm --range 198.18.128.0/17 --outside out0 --policy reflect
             """);
-        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, report, personalities, dns, dnsRate, capture, Clones, Image, SocketOption })
+        foreach (var option in new Option[] { netns, range, outside, via, policy, maxClones, warm, scan, idle, full, newSources, maxSources, report, personalities, dns, dnsRate, capture, Clones, Image, SocketOption })
         {
             run.Options.Add(option);
         }
@@ -415,6 +417,8 @@ public static class HoneyfarmCommands
                 ScanFilterInterval = TimeSpan.FromSeconds(parseResult.GetValue(scan)),
                 IdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(idle)),
                 WhenFull = parseResult.GetValue(full) == "drop" ? FullPolicy.Drop : FullPolicy.RecycleLongestIdle,
+                NewSourcesPerSecond = parseResult.GetValue(newSources),
+                MaxSources = parseResult.GetValue(maxSources),
             };
             var (containers, problem) = await ContainersAsync(parseResult, cancellationToken);
             if (problem is not null)
@@ -622,7 +626,7 @@ public static class HoneyfarmCommands
     {
         var s = new StringBuilder();
         var c = farm.Counters;
-        s.Append(CultureInfo.InvariantCulture, $"counters: packets {c.PacketsIn}, malformed {c.Malformed}, scan-filtered {c.ScanFiltered}, dropped-full {c.DroppedFull}, bound {c.ClonesBound}, recycled {c.ClonesRecycled}, live {c.LiveClones}, warm {c.WarmClones}\n");
+        s.Append(CultureInfo.InvariantCulture, $"counters: packets {c.PacketsIn}, malformed {c.Malformed}, scan-filtered {c.ScanFiltered}, dropped-full {c.DroppedFull}, bound {c.ClonesBound}, recycled {c.ClonesRecycled}, live {c.LiveClones}, warm {c.WarmClones}, sources {c.Sources} (refused {c.SourcesRefused}, evicted {c.SourcesEvicted})\n");
         foreach (UniverseStatus u in farm.Universes())
         {
             s.Append(CultureInfo.InvariantCulture, $"universe {u.Id} (source {u.Attacker?.ToString() ?? "shared"}): {u.Clones.Count} clones\n");

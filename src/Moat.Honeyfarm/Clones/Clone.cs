@@ -65,6 +65,9 @@ public sealed class Clone : IAsyncDisposable
         RtNetlink? inside = null;
         try
         {
+            // One SYN-ACK per SYN: the kernel's retransmissions of an unanswered SYN-ACK (five by default) would make every
+            // clone a sixfold reflector for spoofed SYNs. A real client whose SYN-ACK was lost resends its SYN and gets another.
+            Moat.Linux.Namespaces.Sysctl.Write(link.Namespace, "net.ipv4.tcp_synack_retries", "0");
             inside = RtNetlink.OpenIn(link.Namespace);
             var index = inside.GetLinkIndex(SandboxLinkOptions.Default.SandboxInterface)
                 ?? throw new HoneyfarmException($"Clone {name} has no {SandboxLinkOptions.Default.SandboxInterface} right after it was prepared.");

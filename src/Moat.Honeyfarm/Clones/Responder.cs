@@ -1,12 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Moat.Honeyfarm.Limits;
 using Moat.Linux.Namespaces;
 
 namespace Moat.Honeyfarm.Clones;
 
 /// <summary>
-/// A clone's services: TCP listeners that greet with the personality's banner and echo, UDP sockets that answer.
+/// A clone's services: TCP listeners that greet with the personality's banner and echo, UDP sockets that answer
+/// within a <see cref="UdpReplyBudget"/> (to a sender that has not connected over TCP, never more bytes than it sent).
 /// The sockets are made inside the clone's namespace before it has an address (bound to 0.0.0.0), so a claimed
 /// clone answers at once; their loops run on the pool. The greeting names the clone, its universe and the address
 /// the client reached, which is what the tests and the analyst see.
@@ -17,13 +19,15 @@ internal sealed class Responder : ICloneServices
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly Func<string> _describe;
+    private readonly UdpReplyBudget _udp;
     private long _connections;
     private int _disposed;
 
-    private Responder(List<Socket> sockets, Func<string> describe)
+    private Responder(List<Socket> sockets, Func<string> describe, UdpReplyBudget udp)
     {
         _sockets = sockets;
         _describe = describe;
+        _udp = udp;
     }
 
     /// <summary>Connections and datagrams received, i.e. whether anyone has talked to the clone.</summary>
@@ -43,10 +47,11 @@ internal sealed class Responder : ICloneServices
         return null;
     }
 
-    public static Task<ICloneServices> StartAsync(NetworkNamespace ns, string name, Personality personality, CloneIdentity identity, Func<string> describe, CancellationToken cancellationToken) =>
-        Task.FromResult<ICloneServices>(Start(ns, personality, describe));
+    /// <summary>Starts in-process services whose UDP answers stay within <paramref name="udp"/>.</summary>
+    public static CloneServicesFactory Factory(UdpReplyLimits udp, TimeProvider time) =>
+        (ns, name, personality, identity, describe, cancellationToken) => Task.FromResult<ICloneServices>(Start(ns, personality, describe, udp, time));
 
-    public static Responder Start(NetworkNamespace ns, Personality personality, Func<string> describe)
+    public static Responder Start(NetworkNamespace ns, Personality personality, Func<string> describe, UdpReplyLimits? udp = null, TimeProvider? time = null)
     {
         var sockets = NamespaceRunner.Run(ns, () =>
         {
@@ -76,7 +81,7 @@ internal sealed class Responder : ICloneServices
                 throw;
             }
         });
-        var responder = new Responder(sockets, () => personality.Banner + "\r\n" + describe() + "\r\n");
+        var responder = new Responder(sockets, () => personality.Banner + "\r\n" + describe() + "\r\n", new UdpReplyBudget(udp ?? UdpReplyLimits.Default, time ?? TimeProvider.System));
         foreach (var socket in sockets)
         {
             responder._loops.Add(socket.SocketType == SocketType.Stream ? responder.AcceptLoopAsync(socket) : responder.DatagramLoopAsync(socket));
@@ -94,6 +99,12 @@ internal sealed class Responder : ICloneServices
             {
                 var client = await listener.AcceptAsync(token).ConfigureAwait(false);
                 Interlocked.Increment(ref _connections);
+                if (client.RemoteEndPoint is IPEndPoint peer)
+                {
+                    // A completed handshake: the peer answered our SYN-ACK, so it receives at its address.
+                    _udp.Verified(peer.Address);
+                }
+
                 _ = ServeAsync(client, token);
             }
         }
@@ -140,7 +151,12 @@ internal sealed class Responder : ICloneServices
             {
                 var received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), token).ConfigureAwait(false);
                 Interlocked.Increment(ref _connections);
-                await socket.SendToAsync(Encoding.ASCII.GetBytes(_describe()), SocketFlags.None, received.RemoteEndPoint, token).ConfigureAwait(false);
+                var answer = Encoding.ASCII.GetBytes(_describe());
+                var allowed = _udp.Allowed(((IPEndPoint)received.RemoteEndPoint).Address, received.ReceivedBytes, answer.Length);
+                if (allowed > 0)
+                {
+                    await socket.SendToAsync(answer.AsMemory(0, allowed), SocketFlags.None, received.RemoteEndPoint, token).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)

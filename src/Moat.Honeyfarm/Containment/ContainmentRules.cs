@@ -26,12 +26,16 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         s.Append("  set peers { type ifname . ipv4_addr; }\n");
         s.Append("  set dnsrate { type ifname; flags dynamic; timeout 1m; }\n");
         s.Append("  set outbound { type ifname; flags dynamic; }\n");
+        s.Append("  set proven { type ifname; flags dynamic, timeout; timeout 10m; size 65536; }\n");
         // Clones never reach the gateway itself.
         s.Append("  chain input {\n    type filter hook input priority 0; policy accept;\n");
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" ct state established,related accept\n");
         s.Append(CultureInfo.InvariantCulture, $"    iifname \"{ClonePrefix}*\" counter name blocked drop\n");
         s.Append("  }\n");
         s.Append("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+        // A clone someone completed a TCP handshake with (conntrack: assured) is serving a real peer, one that receives at
+        // its address; a spoofed SYN never gets this far. The gateway recycles unproven clones first when full.
+        s.Append(CultureInfo.InvariantCulture, $"    oifname \"{ClonePrefix}*\" meta l4proto tcp ct status assured update @proven {{ oifname }}\n");
         if (dnsPerSecond is { } rate)
         {
             // The scrubbed resolver, whatever the policy: at most RATE queries a second per clone, into its universe's
@@ -77,6 +81,28 @@ internal sealed class ContainmentRules(string namespaceName, string outsideInter
         {
             return false;
         }
+    }
+
+    /// <summary>The clone links someone completed a TCP handshake with in the last ten minutes (set <c>proven</c>, read with <c>nft -j</c>).</summary>
+    public async Task<HashSet<string>> ProvenLinksAsync(CancellationToken cancellationToken = default)
+    {
+        var json = await RunAsync(null, cancellationToken, "-j", "list", "set", "inet", Table, "proven").ConfigureAwait(false);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var links = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("set", out var set) && set.TryGetProperty("elem", out var elements))
+            {
+                foreach (var e in elements.EnumerateArray())
+                {
+                    // A plain name, or {"elem": {"val": name, "timeout": ...}} for an element with a timeout.
+                    var value = e.ValueKind == System.Text.Json.JsonValueKind.String ? e : e.GetProperty("elem").GetProperty("val");
+                    links.Add(value.GetString()!);
+                }
+            }
+        }
+
+        return links;
     }
 
     public Task RemoveAsync(CancellationToken cancellationToken = default) => RunAsync($"destroy table inet {Table}\n", cancellationToken);

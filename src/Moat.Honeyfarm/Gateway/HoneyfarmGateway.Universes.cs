@@ -11,13 +11,37 @@ namespace Moat.Honeyfarm.Gateway;
 
 public sealed partial class HoneyfarmGateway
 {
-    /// <summary>Under the lock: the universe of an outside source, opened (with its table, TUN and rules) on its first packet.</summary>
-    private Universe UniverseFor(uint source)
+    /// <summary>
+    /// Under the lock: the universe of an outside source, opened (with its table, TUN and rules) on its first packet; null
+    /// when a new source is over <see cref="HoneyfarmOptions.NewSourcesPerSecond"/> (dropped and counted). Known sources
+    /// are never limited. At <see cref="HoneyfarmOptions.MaxSources"/> a new source replaces the shared universe's least
+    /// recently seen source, so neither the gateway's tables nor the kernel's rules grow with a spoofed flood.
+    /// </summary>
+    private Universe? UniverseFor(uint source)
     {
+        var now = _time.GetTimestamp();
         if (_bySource.TryGetValue(source, out var known))
         {
-            known.LastActivity = _time.GetTimestamp();
+            known.LastActivity = now;
+            if (_sharedSeen.TryGetValue(source, out var seen))
+            {
+                _sharedBySeen.Remove(seen);
+                _sharedBySeen.AddLast(seen);
+            }
+
             return known;
+        }
+
+        if (!_newSources.TryTake(_options.NewSourcesPerSecond, _options.NewSourcesPerSecond, now, _time))
+        {
+            _counters = _counters with { SourcesRefused = _counters.SourcesRefused + 1 };
+            return null;
+        }
+
+        if (_bySource.Count >= _options.MaxSources && _sharedBySeen.First is { } stalest)
+        {
+            // Dedicated universes hold fewer sources than MaxSources (validated), so the shared one has one to give.
+            EvictSharedSource(stalest.Value);
         }
 
         Universe universe;
@@ -32,6 +56,11 @@ public sealed partial class HoneyfarmGateway
 
         AddSource(universe, source);
         _bySource[source] = universe;
+        if (ReferenceEquals(universe, _shared))
+        {
+            _sharedSeen[source] = _sharedBySeen.AddLast(source);
+        }
+
         _counters = _counters with { Universes = _universes.Count };
         return universe;
     }
@@ -92,6 +121,18 @@ public sealed partial class HoneyfarmGateway
         universe.Sources.Add(source);
     }
 
+    /// <summary>Under the lock: forgets a shared-universe source and removes its rule (and route); its next packet is a new source's.</summary>
+    private void EvictSharedSource(uint source)
+    {
+        var universe = _bySource[source];
+        _sharedBySeen.Remove(_sharedSeen[source]);
+        _sharedSeen.Remove(source);
+        _bySource.Remove(source);
+        universe.Sources.Remove(source);
+        RemoveSource(universe, source, _rtnl.GetLinkIndex(_options.OutsideInterface));
+        _counters = _counters with { SourcesEvicted = _counters.SourcesEvicted + 1 };
+    }
+
     /// <summary>
     /// Closes a universe: its clones are retired (those whose state changed are kept for analysis), its sources' rules
     /// and routes, its TUN device and its table go. A later packet from one of its sources opens a new universe.
@@ -119,6 +160,8 @@ public sealed partial class HoneyfarmGateway
             if (ReferenceEquals(_shared, universe))
             {
                 _shared = null;
+                _sharedBySeen.Clear();
+                _sharedSeen.Clear();
             }
 
             clones = [.. universe.Bindings.Values.Where(b => b.Clone is not null).Select(b => b.Clone!)];
@@ -149,15 +192,21 @@ public sealed partial class HoneyfarmGateway
         var outside = _rtnl.GetLinkIndex(_options.OutsideInterface);
         foreach (var s in universe.Sources)
         {
-            var address = new IPNetwork(PacketHeader.ToAddress(s), 32);
-            _rtnl.DeleteRule(new RuleSpec(SourcePriority, universe.Table) { Source = address, Destination = _options.DarkRange });
-            if (_options.Export == ExportPolicy.Reflect && outside is { } index)
-            {
-                _rtnl.DeleteRoute(new RouteSpec(address, index) { Table = universe.Table });
-            }
+            RemoveSource(universe, s, outside);
         }
 
         universe.Tun.Dispose();
+    }
+
+    /// <summary>Removes the rule steering a source into a universe's table, and under reflection its route out.</summary>
+    private void RemoveSource(Universe universe, uint source, int? outside)
+    {
+        var address = new IPNetwork(PacketHeader.ToAddress(source), 32);
+        _rtnl.DeleteRule(new RuleSpec(SourcePriority, universe.Table) { Source = address, Destination = _options.DarkRange });
+        if (_options.Export == ExportPolicy.Reflect && outside is { } index)
+        {
+            _rtnl.DeleteRoute(new RouteSpec(address, index) { Table = universe.Table });
+        }
     }
 
     /// <summary>The universes, their clones and their chains of infection, as they are now.</summary>
@@ -185,6 +234,11 @@ public sealed partial class HoneyfarmGateway
     /// </summary>
     public async Task<int> SweepIdleAsync()
     {
+        lock (_gate)
+        {
+            ReadProvenSoon();
+        }
+
         Dictionary<string, long> packets;
         try
         {

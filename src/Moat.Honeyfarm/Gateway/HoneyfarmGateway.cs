@@ -6,6 +6,7 @@ using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Containment;
 using Moat.Honeyfarm.Dns;
 using Moat.Honeyfarm.Interop;
+using Moat.Honeyfarm.Limits;
 using Moat.Honeyfarm.Packets;
 using Moat.Honeyfarm.Records;
 using Moat.Honeyfarm.Universes;
@@ -45,6 +46,19 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     private readonly ConcurrentQueue<KeptClone> _kept = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, Universe> _bySource = [];
+
+    // The shared universe's sources, least recently seen first: the ones a new source replaces when MaxSources are known.
+    private readonly LinkedList<uint> _sharedBySeen = new();
+    private readonly Dictionary<uint, LinkedListNode<uint>> _sharedSeen = [];
+    private TokenBucket _newSources;
+
+    // The clone links someone completed a TCP handshake with, as the containment table said at _provenAt; a clone bound
+    // at least ProofWindow before that reading and absent from it is serving no proven peer (a spoofed SYN's clone).
+    private static readonly TimeSpan ProofWindow = TimeSpan.FromSeconds(1);
+    private HashSet<string> _proven = [];
+    private long _provenAt;
+    private int _provenReading;
+    private readonly TimeSpan _sweepPeriod;
     private readonly List<Universe> _universes = [];
     private readonly Dictionary<Personality, ConcurrentQueue<Clone>> _warm;
     private readonly SemaphoreSlim _refillSignal = new(0);
@@ -74,7 +88,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _logger = logger;
         _rtnl = RtNetlink.OpenIn(ns);
         _rules = new ContainmentRules(ns.Name, options.OutsideInterface, options.Export, options.ScrubbedDns ? options.DnsQueriesPerSecond : null);
-        _scanFilter = new ScanFilter(options.ScanFilterInterval, time);
+        _scanFilter = new ScanFilter(options.ScanFilterInterval, time, options.ScanFilterCapacity);
         _warm = options.AllPersonalities.ToDictionary(p => p, _ => new ConcurrentQueue<Clone>());
         if (options.Containers is { } containers)
         {
@@ -86,10 +100,19 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
         else
         {
-            _services = Responder.StartAsync;
+            _services = Responder.Factory(options.UdpReplies, time);
         }
         _darkBase = PacketHeader.ToUInt32(options.DarkRange.BaseAddress);
         _darkMask = options.DarkRange.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - options.DarkRange.PrefixLength);
+        // The sweep refreshes every clone's last activity; it runs at least twice per RecycleAfterIdle so that a clone
+        // that moved packets since the last sweep never looks idle long enough to be recycled.
+        var period = Math.Clamp(options.IdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromSeconds(30).Ticks);
+        if (options.RecycleAfterIdle > TimeSpan.Zero)
+        {
+            period = Math.Max(TimeSpan.FromMilliseconds(250).Ticks, Math.Min(period, options.RecycleAfterIdle.Ticks / 2));
+        }
+
+        _sweepPeriod = TimeSpan.FromTicks(period);
         _suffix = random.Next(0x100000, 0xffffff).ToString("x6", System.Globalization.CultureInfo.InvariantCulture);
     }
 
@@ -103,7 +126,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _counters with { LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count), DnsAnswered = Interlocked.Read(ref _dnsAnswered), DnsMalformed = Interlocked.Read(ref _dnsMalformed), PacketsCaptured = _capture?.Packets ?? 0, CaptureTruncated = _capture?.Truncated ?? 0 };
+                return _counters with { Sources = _bySource.Count, ScanFilterForgotten = _scanFilter.Forgotten, LiveClones = _liveClones, WarmClones = _warm.Values.Sum(q => q.Count), DnsAnswered = Interlocked.Read(ref _dnsAnswered), DnsMalformed = Interlocked.Read(ref _dnsMalformed), PacketsCaptured = _capture?.Packets ?? 0, CaptureTruncated = _capture?.Truncated ?? 0 };
             }
         }
     }
@@ -181,8 +204,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
 
         _ingressReader = StartReader("moat-hf-ingress", _ingress, HandleIngress);
         _refill = Task.Run(RefillLoopAsync, CancellationToken.None);
-        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromSeconds(30).Ticks));
-        _sweepTimer = _time.CreateTimer(_ => _ = SweepIdleAsync(), null, period, period);
+        _sweepTimer = _time.CreateTimer(_ => _ = SweepIdleAsync(), null, _sweepPeriod, _sweepPeriod);
     }
 
     private Thread StartReader(string name, TunDevice tun, PacketHandler handler, Func<bool>? closed = null)
@@ -237,7 +259,7 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             return;
         }
 
-        Universe universe;
+        Universe? universe;
         lock (_gate)
         {
             _counters = _counters with { PacketsIn = _counters.PacketsIn + 1 };
@@ -248,6 +270,10 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
             }
 
             universe = UniverseFor(header.Source);
+            if (universe is null)
+            {
+                return;
+            }
         }
 
         universe.Tun.Write(packet);
@@ -439,23 +465,38 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         }
     }
 
-    /// <summary>Under the lock: unbinds the clone idle longest (the full-farm policy) and returns it for retirement.</summary>
+    /// <summary>
+    /// Under the lock: unbinds a clone for a new address (the full-farm policy) and returns it for retirement. Only a
+    /// clone no peer has proven itself to (no completed TCP handshake: a spoofed first packet's clone), or one idle for
+    /// <see cref="HoneyfarmOptions.RecycleAfterIdle"/>, may go; unproven ones first, then the longest idle. None when
+    /// every clone is serving a proven peer or was just bound; the proven set is then read again (at most once per
+    /// <see cref="ProofWindow"/>) for the next first packet.
+    /// </summary>
     private Clone? TakeLongestIdle()
     {
-        (Universe U, Binding B)? oldest = null;
+        (Universe U, Binding B, bool Proven)? oldest = null;
+        var now = _time.GetTimestamp();
         foreach (var u in _universes)
         {
             foreach (var b in u.Bindings.Values)
             {
-                if (b.Clone is { } c && (oldest is null || c.LastActivity < oldest.Value.B.Clone!.LastActivity))
+                if (b.Clone is not { } c)
                 {
-                    oldest = (u, b);
+                    continue;
+                }
+
+                var proven = _proven.Contains(c.HostInterface) || _time.GetElapsedTime(c.BoundAt, _provenAt) < ProofWindow;
+                if ((!proven || _time.GetElapsedTime(c.LastActivity, now) >= _options.RecycleAfterIdle)
+                    && (oldest is not { } best || (!proven && best.Proven) || (proven == best.Proven && c.LastActivity < best.B.Clone!.LastActivity)))
+                {
+                    oldest = (u, b, proven);
                 }
             }
         }
 
         if (oldest is not { } o)
         {
+            ReadProvenSoon();
             return null;
         }
 
@@ -463,6 +504,43 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
         _liveClones--;
         _counters = _counters with { ClonesRecycled = _counters.ClonesRecycled + 1 };
         return o.B.Clone;
+    }
+
+    /// <summary>Under the lock: starts reading the proven set unless a reading runs or the last one is under ProofWindow old.</summary>
+    private void ReadProvenSoon()
+    {
+        if (_time.GetElapsedTime(_provenAt) < ProofWindow || Interlocked.Exchange(ref _provenReading, 1) != 0)
+        {
+            return;
+        }
+
+        _claims.RemoveAll(t => t.IsCompleted); // the sweep reads too, with no claim running to tidy the list
+        _claims.Add(Task.Run(ReadProvenAsync));
+    }
+
+    private async Task ReadProvenAsync()
+    {
+        try
+        {
+            var at = _time.GetTimestamp();
+            var proven = await _rules.ProvenLinksAsync(_stop.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _proven = proven;
+                _provenAt = at;
+            }
+        }
+        catch (Exception e) when (e is HoneyfarmException or OperationCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                LogProvenFailed(_logger, e);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _provenReading, 0);
+        }
     }
 
     /// <summary>Clones kept for analysis since start (their state changed), oldest first.</summary>
@@ -559,6 +637,9 @@ public sealed partial class HoneyfarmGateway : IAsyncDisposable
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Retiring clone {Clone} failed")]
     private static partial void LogRetireFailed(ILogger logger, string clone, Exception e);
 
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Reading which clones serve a proven peer failed; a full farm recycles only idle clones until it succeeds")]
+    private static partial void LogProvenFailed(ILogger logger, Exception e);
+
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Refilling the warm pool failed; claims now prepare clones on demand")]
     private static partial void LogRefillFailed(ILogger logger, Exception e);
 }
@@ -581,4 +662,8 @@ public readonly record struct HoneyfarmCounters(
     long DnsAnswered = 0,
     long DnsMalformed = 0,
     long PacketsCaptured = 0,
-    long CaptureTruncated = 0);
+    long CaptureTruncated = 0,
+    int Sources = 0,
+    long SourcesRefused = 0,
+    long SourcesEvicted = 0,
+    long ScanFilterForgotten = 0);

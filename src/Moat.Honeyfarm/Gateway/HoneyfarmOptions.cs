@@ -1,6 +1,7 @@
 using System.Net;
 using Moat.Honeyfarm.Clones;
 using Moat.Honeyfarm.Containment;
+using Moat.Honeyfarm.Limits;
 
 namespace Moat.Honeyfarm.Gateway;
 
@@ -39,6 +40,36 @@ public sealed record HoneyfarmOptions
     /// so a horizontal scan does not take a clone per address. Zero turns the filter off.
     /// </summary>
     public TimeSpan ScanFilterInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Keys the scan filter holds per generation (it holds at most two). A spoofed flood of more new keys than this within
+    /// one interval makes it forget its oldest keys early (counted in <see cref="HoneyfarmCounters.ScanFilterForgotten"/>).
+    /// </summary>
+    public int ScanFilterCapacity { get; init; } = ScanFilter.DefaultCapacity;
+
+    /// <summary>
+    /// New outside sources admitted per second (the burst is as large). Each costs a policy rule (and a route under
+    /// reflect) and may open a universe; a source beyond the rate is dropped and counted in
+    /// <see cref="HoneyfarmCounters.SourcesRefused"/>, and its sender retransmits. Sources already known are never limited.
+    /// </summary>
+    public int NewSourcesPerSecond { get; init; } = 100;
+
+    /// <summary>
+    /// The most outside sources the gateway keeps state for (a rule each in the kernel). When full, a new source takes
+    /// the place of the shared universe's least recently seen source (counted in
+    /// <see cref="HoneyfarmCounters.SourcesEvicted"/>); sources with a universe of their own are never evicted for it.
+    /// </summary>
+    public int MaxSources { get; init; } = 4096;
+
+    /// <summary>
+    /// Under <see cref="FullPolicy.RecycleLongestIdle"/>, only a clone whose link has moved no packet for this long is
+    /// recycled for a new address; when every clone is busier (or newer), the new address is dropped as under
+    /// <see cref="FullPolicy.Drop"/>. A flood of spoofed first packets thus cannot take the clones that are serving.
+    /// </summary>
+    public TimeSpan RecycleAfterIdle { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How many UDP answers an in-process clone gives; to an unproven sender never more bytes than it sent.</summary>
+    public UdpReplyLimits UdpReplies { get; init; } = UdpReplyLimits.Default;
 
     /// <summary>A clone that has seen no packet for this long is recycled.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
@@ -137,6 +168,26 @@ public sealed record HoneyfarmOptions
         if (DnsQueriesPerSecond is < 1 or > 10_000)
         {
             throw new ArgumentException($"DnsQueriesPerSecond ({DnsQueriesPerSecond}) must be between 1 and 10000.");
+        }
+
+        if (ScanFilterCapacity is < 1024 or > 16_777_216)
+        {
+            throw new ArgumentException($"ScanFilterCapacity ({ScanFilterCapacity}) must be between 1024 and 16777216.");
+        }
+
+        if (NewSourcesPerSecond is < 1 or > 100_000 || MaxSources <= MaxUniverses || MaxSources > 1_000_000)
+        {
+            throw new ArgumentException($"NewSourcesPerSecond ({NewSourcesPerSecond}) must be between 1 and 100000, and MaxSources ({MaxSources}) above MaxUniverses ({MaxUniverses}) and at most 1000000.");
+        }
+
+        if (RecycleAfterIdle < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"RecycleAfterIdle ({RecycleAfterIdle}) must be zero or more.");
+        }
+
+        if (UdpReplies.PerSecond < 1 || UdpReplies.PerSenderPerSecond < 1 || UdpReplies.PerSenderPerSecond > UdpReplies.PerSecond)
+        {
+            throw new ArgumentException($"UdpReplies ({UdpReplies.PerSecond}/s, {UdpReplies.PerSenderPerSecond}/s per sender) must allow at least 1 a second, and no more per sender than in all.");
         }
 
         if (ScanFilterInterval < TimeSpan.Zero || IdleTimeout <= TimeSpan.Zero || BufferedPacketsPerBinding < 1)

@@ -20,7 +20,7 @@ internal sealed class Universe(int id, uint? attacker, uint table, TunDevice tun
     public Dictionary<uint, Binding> Bindings { get; } = [];
 
     /// <summary>The outside sources whose packets this universe receives (one, or many for the shared universe).</summary>
-    public List<uint> Sources { get; } = [];
+    public HashSet<uint> Sources { get; } = [];
 
     /// <summary>The causal chain: which address's clone made which address be bound (A→B), in order.</summary>
     public List<(uint From, uint To)> Infections { get; } = [];

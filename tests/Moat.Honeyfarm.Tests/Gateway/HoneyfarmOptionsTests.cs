@@ -24,6 +24,11 @@ public sealed class HoneyfarmOptionsTests
         { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.0.0/24"), Personality.Default)] }, "inside the dark range" },
         { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.0.0/16"), Personality.Default)] }, "inside the dark range" },
         { Valid() with { Personalities = [new(IPNetwork.Parse("198.18.200.0/24"), new Personality("mute", [], [], ""))] }, "no port" },
+        { Valid() with { ScanFilterCapacity = 10 }, "ScanFilterCapacity" },
+        { Valid() with { NewSourcesPerSecond = 0 }, "NewSourcesPerSecond" },
+        { Valid() with { MaxSources = 64 }, "MaxSources" },
+        { Valid() with { RecycleAfterIdle = TimeSpan.FromSeconds(-1) }, "RecycleAfterIdle" },
+        { Valid() with { UdpReplies = new() { PerSecond = 10, PerSenderPerSecond = 20 } }, "UdpReplies" },
     };
 
     [Fact]

@@ -73,4 +73,23 @@ public sealed class ScanFilterTests
         time.Advance(TimeSpan.FromSeconds(61));
         Assert.True(filter.TryAdmit(0, 22, 6));
     }
+
+    [Fact]
+    [Trait("Category", "Hostile")]
+    public void ASpoofedFloodOfAMillionKeysInOneInterval_CostsFlatUpkeepPerInsert_AndHoldsABoundedTable()
+    {
+        var time = new ManualTime();
+        var filter = new ScanFilter(TimeSpan.FromSeconds(60), time);
+        for (uint s = 0; s < 1_000_000; s++)
+        {
+            filter.TryAdmit(s, 22, 6);
+            if ((s + 1) % 5_000 == 0)
+            {
+                // Counts, not timing: whatever upkeep the filter does (pruning, rotating) is paid for by the inserts, at
+                // most a small constant per insert, and the table never holds more than two generations of 65,536 keys.
+                Assert.True(filter.UpkeepWork <= 2L * (s + 1), $"after {s + 1} inserts the filter did {filter.UpkeepWork} entries of upkeep");
+                Assert.True(filter.Count <= 2 * 65_536, $"after {s + 1} inserts the filter holds {filter.Count} keys");
+            }
+        }
+    }
 }

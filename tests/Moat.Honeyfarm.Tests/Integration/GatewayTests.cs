@@ -40,8 +40,8 @@ public sealed class GatewayTests
         var answer = await farm.UdpAsync(FarmTopology.Attacker1, IPAddress.Parse("198.18.200.1"), 53, Deadline);
         var pinged = await farm.PingAsync(FarmTopology.Attacker1, IPAddress.Parse("198.18.200.2"));
 
-        Assert.NotNull(answer);
-        Assert.Contains("address=198.18.200.1", answer);
+        // "hello" came from a sender that never connected: the answer is the greeting cut to the datagram's size.
+        Assert.Equal("SSH-2", answer);
         Assert.True(pinged, "ping to an unbound dark address got no reply");
         Assert.Equal(2, farm.Gateway.Counters.ClonesBound);
     }
@@ -175,7 +175,7 @@ public sealed class GatewayTests
     [Fact]
     public async Task WhenFull_TheLongestIdleCloneIsRecycledForTheNewAddress()
     {
-        await using var farm = await FarmTopology.CreateAsync(o => o with { MaxClones = 2, WarmClones = 1 });
+        await using var farm = await FarmTopology.CreateAsync(o => o with { MaxClones = 2, WarmClones = 1, RecycleAfterIdle = TimeSpan.Zero });
         var a = IPAddress.Parse("198.18.170.1");
         var b = IPAddress.Parse("198.18.170.2");
         var c = IPAddress.Parse("198.18.170.3");
