@@ -48,15 +48,7 @@ public static partial class PolicyParser
 
     public static AdminPolicy Parse(string yaml, string source)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(yaml));
-        }
-        catch (YamlException e)
-        {
-            throw new PolicyException(source, e.Start.Line, "(syntax)", $"this is not valid YAML ({FirstSentence(e.Message)}); fix the indentation or quoting there.");
-        }
+        var stream = LoadYaml(yaml, source);
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
