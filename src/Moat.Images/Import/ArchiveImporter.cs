@@ -38,14 +38,23 @@ internal static class ArchiveImporter
         Directory.CreateDirectory(rootfs);
         File.SetUnixFileMode(rootfs, LayerApplier.DefaultDirectoryMode);
         var applier = new LayerApplier(rootfs, limits, progress);
-        if (archive.Contains(OciIndex))
+        try
         {
-            return ImportOci(archive, applier, limits, progress, cancellationToken);
-        }
+            if (archive.Contains(OciIndex))
+            {
+                return ImportOci(archive, applier, limits, progress, cancellationToken);
+            }
 
-        if (archive.Contains(DockerManifest))
+            if (archive.Contains(DockerManifest))
+            {
+                return ImportDocker(archive, applier, limits, progress, cancellationToken);
+            }
+        }
+        catch (InvalidOperationException ex) when (ex.TargetSite?.DeclaringType?.Assembly == typeof(JsonElement).Assembly)
         {
-            return ImportDocker(archive, applier, limits, progress, cancellationToken);
+            // JsonElement.GetString() and friends throw this for a value of another kind or for invalid UTF-8.
+            throw new ImageArchiveException(
+                $"The manifest, index or config in {archivePath} has a value of the wrong kind or text that is not UTF-8 ({ex.Message}).", ex);
         }
 
         throw new ImageArchiveException(
@@ -317,7 +326,7 @@ internal static class ArchiveImporter
                     }
                 }
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            catch (Exception ex) when (LayerApplier.IsTarDefect(ex))
             {
                 throw new ImageArchiveException($"Archive {name} is truncated or not a tar file ({ex.Message}).", ex);
             }

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.Text;
 using Moat.Images.Store;
 
 namespace Moat.Images.Import;
@@ -31,7 +32,7 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
             {
                 entry = reader.GetNextEntry(copyData: false);
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            catch (Exception ex) when (IsTarDefect(ex))
             {
                 throw new ImageArchiveException($"Layer {layer} is truncated or not a valid tar stream ({ex.Message}).", ex);
             }
@@ -77,6 +78,11 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
             }
 
             return;
+        }
+
+        if (Encoding.UTF8.GetByteCount(Path.Combine(root, relative)) >= PathMax)
+        {
+            throw new ImageArchiveException($"Entry '{entry.Name}' in layer {layer} makes a path of {PathMax} bytes or longer, more than Linux allows.");
         }
 
         string name = Path.GetFileName(relative);
@@ -128,6 +134,12 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                 break;
 
             case TarEntryType.SymbolicLink:
+                if (entry.LinkName.Length == 0 || entry.LinkName.Contains('\0', StringComparison.Ordinal) || Encoding.UTF8.GetByteCount(entry.LinkName) >= PathMax)
+                {
+                    throw new ImageArchiveException(
+                        $"Entry '{entry.Name}' in layer {layer} is a symbolic link whose target is empty, holds a NUL or is {PathMax} bytes or longer; the archive is malformed.");
+                }
+
                 Remove(full);
                 File.CreateSymbolicLink(full, entry.LinkName);
                 SetOwner(full, entry);
@@ -220,6 +232,11 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                     $"Entry '{name}' in layer {layer} contains '..', which could escape the root file system, so the archive is refused.");
             }
 
+            if (Encoding.UTF8.GetByteCount(part) > NameMax)
+            {
+                throw new ImageArchiveException($"Entry '{name}' in layer {layer} has a name component longer than {NameMax} bytes, more than Linux allows.");
+            }
+
             parts.Add(part);
         }
 
@@ -255,6 +272,17 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
 
         return true;
     }
+
+    /// <summary>Linux's NAME_MAX and PATH_MAX: longer names fail in the kernel (ENAMETOOLONG), so they are refused first.</summary>
+    private const int NameMax = 255;
+    private const int PathMax = 4096;
+
+    /// <summary>
+    /// What .NET's TarReader throws for a corrupt header: besides the documented InvalidDataException, an overflowing
+    /// base-256 number (OverflowException) and a size it cannot skip in memory (ArgumentOutOfRangeException).
+    /// </summary>
+    internal static bool IsTarDefect(Exception ex) =>
+        ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException;
 
     internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
