@@ -30,7 +30,7 @@ internal static class MonitorTargets
             Dictionary = SeedFiles.Tokens("Package: ", "Version: ", "Status: install ok installed", "P:", "V:", "F:", "R:", "\n\n", "\n ", ":", "-r", "_", "~", "1:", "99999999999999999999", "-", "."),
             Setup = () =>
             {
-                root = Path.Combine(Path.GetTempPath(), $"moat-fuzz-packages-{Environment.ProcessId}");
+                root = Directory.CreateTempSubdirectory("moat-fuzz-packages-").FullName;
                 Directory.CreateDirectory(Path.Combine(root, "var/lib/dpkg/info"));
                 Directory.CreateDirectory(Path.Combine(root, "lib/apk/db"));
                 File.WriteAllText(Path.Combine(root, "var/lib/dpkg/info/busybox.list"), "/\n/bin\n/bin/busybox\n");
