@@ -301,7 +301,7 @@ internal static class ArchiveImporter
             var archive = new OuterArchive(tarPath, name);
             using var stream = File.OpenRead(tarPath);
             long length = stream.Length;
-            using var reader = new TarReader(stream);
+            using var reader = new TarReader(new TarHeaderGuard(stream));
             try
             {
                 while (reader.GetNextEntry(copyData: false) is { } entry)

@@ -23,7 +23,7 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         var written = new HashSet<string>(StringComparer.Ordinal);
         var opaque = new List<string>();
         var directoryModes = new List<(string Path, UnixFileMode Mode)>();
-        using var reader = new TarReader(tar, leaveOpen: true);
+        using var reader = new TarReader(new TarHeaderGuard(tar), leaveOpen: true);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -58,7 +58,11 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         // Modes of directories last and deepest first, so a read-only directory does not block its own children.
         foreach (var (path, mode) in directoryModes.OrderByDescending(d => d.Path.Length))
         {
-            File.SetUnixFileMode(path, mode);
+            // Only what is still a directory: a later entry may have put a symbolic link there, and chmod follows links.
+            if (Interop.Libc.LStat(path) is { IsDirectory: true })
+            {
+                File.SetUnixFileMode(path, mode);
+            }
         }
     }
 
@@ -89,6 +93,12 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
         string parent = Path.GetDirectoryName(relative) ?? "";
         if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
+            if (name[WhiteoutPrefix.Length..] is "." or "..")
+            {
+                throw new ImageArchiveException(
+                    $"Entry '{entry.Name}' in layer {layer} is a whiteout of '.' or '..', which would remove its own folder or the one above the root, so the archive is refused.");
+            }
+
             // A whiteout under a directory the lower layers never had hides nothing.
             if (!EnsureParent(parent, relative, layer, create: false))
             {
@@ -146,6 +156,8 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                 break;
 
             case TarEntryType.HardLink:
+                // Removed first: the link may replace a folder holding its own target, which must then count as missing.
+                Remove(full);
                 string target = Normalize(entry.LinkName, layer);
                 if (target.Length == 0
                     || !EnsureParent(Path.GetDirectoryName(target) ?? "", target, layer, create: false)
@@ -155,7 +167,6 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
                         $"Entry '{entry.Name}' in layer {layer} is a hard link to '{entry.LinkName}', which is not a file already in the image.");
                 }
 
-                Remove(full);
                 Interop.Libc.Link(Path.Combine(root, target), full);
                 break;
 

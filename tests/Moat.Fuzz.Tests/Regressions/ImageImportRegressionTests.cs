@@ -57,6 +57,92 @@ public sealed class ImageImportRegressionTests
         AssertLayerRefused(Pax(new PaxTarEntry(TarEntryType.Directory, deep + "/")), "4096 bytes");
     }
 
+    [Fact]
+    public void Apply_ExtendedHeaderClaimingHalfAGibibyte_RefusedWithoutAllocatingIt()
+    {
+        // A pax 'x' header whose size field says 0o4000000044 bytes: .NET's TarReader rents a buffer that size before reading.
+        byte[] layer = [.. Header("./PaxHeaders.1/mf", 'x', link: "", size: "04000000044")[..512], .. new byte[2048]];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+
+        AssertLayerRefused(layer, "extended header");
+
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 16 << 20, "the claimed size must not be allocated");
+    }
+
+    [Theory]
+    [InlineData('L')]
+    [InlineData('K')]
+    [InlineData('g')]
+    public void Apply_OtherMetadataEntriesClaimingHugeSizes_Refused(char type)
+    {
+        AssertLayerRefused([.. Header("././@LongLink", type, link: "", size: "77777777777")[..512], .. new byte[1024]], "extended header");
+    }
+
+    [Fact]
+    public void Apply_PaxSizeRecordForTheNextEntry_StillHonoured()
+    {
+        var file = new PaxTarEntry(TarEntryType.RegularFile, "mf-big", new Dictionary<string, string> { ["size"] = "700" })
+        {
+            DataStream = new MemoryStream(new byte[700]),
+        };
+        using var dir = new TempDir();
+        string root = dir.Combine("rootfs");
+        Directory.CreateDirectory(root);
+        using var tar = new MemoryStream(Pax(file));
+
+        new LayerApplier(root, Limits, null).Apply(tar, "1", CancellationToken.None);
+
+        Assert.Equal(700, new FileInfo(Path.Combine(root, "mf-big")).Length);
+    }
+
+    [Theory]
+    [InlineData(".wh..")]         // hides "." : the folder holding the whiteout
+    [InlineData(".wh...")]        // hides "..": the folder above the root
+    [InlineData("mf-d/.wh..")]
+    [InlineData("mf-d/.wh...")]
+    public void Apply_WhiteoutOfDotOrDotDot_RefusedAndNothingRemoved(string whiteout)
+    {
+        using var dir = new TempDir();
+        string root = dir.Combine("rootfs");
+        Directory.CreateDirectory(root);
+        File.WriteAllText(dir.Combine("beside-the-root"), "kept");
+        using var tar = new MemoryStream(Pax(new PaxTarEntry(TarEntryType.Directory, "mf-d/"), new PaxTarEntry(TarEntryType.RegularFile, whiteout)));
+
+        var e = Assert.Throws<ImageArchiveException>(() => new LayerApplier(root, Limits, null).Apply(tar, "1", CancellationToken.None));
+
+        Assert.Contains("whiteout", e.Message, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Path.Combine(root, "mf-d")));
+        Assert.Equal("kept", File.ReadAllText(dir.Combine("beside-the-root")));
+    }
+
+    [Fact]
+    public void Apply_DirectoryLaterReplacedBySymlink_ModeNotAppliedThroughTheLink()
+    {
+        using var dir = new TempDir();
+        string root = dir.Combine("rootfs");
+        string outside = dir.Combine("outside");
+        Directory.CreateDirectory(root);
+        Directory.CreateDirectory(outside);
+        File.SetUnixFileMode(outside, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var everyone = (UnixFileMode)0b111_111_111;
+        using var tar = new MemoryStream(Pax(
+            new PaxTarEntry(TarEntryType.Directory, "mf-d/") { Mode = everyone },
+            new PaxTarEntry(TarEntryType.SymbolicLink, "mf-d") { LinkName = outside }));
+
+        new LayerApplier(root, Limits, null).Apply(tar, "1", CancellationToken.None);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(outside));
+    }
+
+    [Fact]
+    public void Apply_HardLinkReplacingTheFolderOfItsOwnTarget_Refused()
+    {
+        AssertLayerRefused(Pax(
+            new PaxTarEntry(TarEntryType.Directory, "mf-etc/"),
+            new PaxTarEntry(TarEntryType.RegularFile, "mf-etc/mf-hostname") { DataStream = new MemoryStream("moat"u8.ToArray()) },
+            new PaxTarEntry(TarEntryType.HardLink, "mf-etc") { LinkName = "mf-etc/mf-hostname" }), "hard link");
+    }
+
     [Theory]
     [InlineData("[{\"Config\":7,\"Layers\":[]}]")]                   // a number where a path belongs
     [InlineData("[{\"Config\":\"c.json\",\"Layers\":[{}]}]")]        // an object where a layer path belongs
@@ -111,26 +197,29 @@ public sealed class ImageImportRegressionTests
         Assert.Equal([dir.Combine("rootfs")], Directory.GetFileSystemEntries(dir.Path));
     }
 
-    private static byte[] Pax(TarEntry entry)
+    private static byte[] Pax(params TarEntry[] entries)
     {
         using var buffer = new MemoryStream();
         using (var writer = new TarWriter(buffer, TarEntryFormat.Pax, leaveOpen: true))
         {
-            writer.WriteEntry(entry);
+            foreach (var entry in entries)
+            {
+                writer.WriteEntry(entry);
+            }
         }
 
         return buffer.ToArray();
     }
 
     /// <summary>A ustar header written byte by byte, for fields TarWriter refuses to write.</summary>
-    private static byte[] Header(string name, char type, string link)
+    private static byte[] Header(string name, char type, string link, string size = "00000000000")
     {
         byte[] h = new byte[1024];
         Encoding.ASCII.GetBytes(name).CopyTo(h, 0);
         Encoding.ASCII.GetBytes("0000777\0").CopyTo(h, 100);
         Encoding.ASCII.GetBytes("0000000\0").CopyTo(h, 108);
         Encoding.ASCII.GetBytes("0000000\0").CopyTo(h, 116);
-        Encoding.ASCII.GetBytes("00000000000\0").CopyTo(h, 124);
+        Encoding.ASCII.GetBytes(size + "\0").CopyTo(h, 124);
         Encoding.ASCII.GetBytes("15125632645\0").CopyTo(h, 136);
         h[156] = (byte)type;
         Encoding.ASCII.GetBytes(link).CopyTo(h, 157);
