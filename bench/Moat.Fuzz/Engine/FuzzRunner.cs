@@ -172,7 +172,8 @@ internal sealed class FuzzRunner(FuzzOptions options)
         return finding with { SavedAs = stem + ".bin" };
     }
 
-    private bool OverBudget(byte[] input, long allocated) => allocated > Options.AllocationBase + (Options.AllocationPerInputByte * input.Length);
+    private bool OverBudget(FuzzTarget target, byte[] input, long allocated) =>
+        allocated > Options.AllocationBase + ((target.AllocationPerInputByte ?? Options.AllocationPerInputByte) * input.Length);
 
     /// <summary>Counters shared by the current worker and the watchdog; findings are added under its lock.</summary>
     private sealed class Stats
@@ -270,7 +271,7 @@ internal sealed class FuzzRunner(FuzzOptions options)
                             stats.Add(FindingKind.Crash, i, SignatureOf(error), error.Message, input, error, options.MaxFindings);
                         }
 
-                        if (runner.OverBudget(input, allocated))
+                        if (runner.OverBudget(target, input, allocated))
                         {
                             stats.MemoryFindings++;
                             stats.Add(FindingKind.Memory, i, "allocation over budget", $"{allocated} bytes allocated for a {input.Length}-byte input", input, null, options.MaxFindings);

@@ -23,6 +23,12 @@ internal sealed class FuzzTarget
 
     public int MaxLength { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// Allocation allowed per input byte when the parser has a fixed cost per unit it frames (an XmlReader per stanza
+    /// costs about 10 KB however small the stanza); null keeps the run's default.
+    /// </summary>
+    public long? AllocationPerInputByte { get; init; }
+
     /// <summary>Called once before a run and once after it (a temporary folder for targets that unpack files).</summary>
     public Action? Setup { get; init; }
 

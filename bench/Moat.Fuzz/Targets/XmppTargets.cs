@@ -14,6 +14,10 @@ internal static class XmppTargets
     private const string Header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='moat' id='s1' version='1.0'>";
     private const string Peer = "peer@moat/agent";
 
+    // StanzaParser builds an XmlReader per stanza (about 10 KB of buffers), so an input of ten-byte stanzas such as
+    // "<iq ></iq>" costs about 1 KB per byte: proportional to the input, which is what the budget is for.
+    private const long PerStanzaBudget = 2048;
+
     private static readonly IReadOnlyList<byte[]> XmlTokens = SeedFiles.Tokens(
         "<", ">", "/>", "</", "'", "\"", "=", "<?", "?>", "<!--", "<![CDATA[", "&amp;", "&#0;", "&#x10FFFF;", "&lt;", "xmlns='x'",
         "xmlns:", "stream:", "<iq", "</iq>", " type='set'", " type='result'", " from='peer@moat/agent'", "-1", "0",
@@ -26,6 +30,7 @@ internal static class XmppTargets
         Seeds = () => [SeedFiles.Utf8(Header + string.Concat(Stanzas) + "</stream:stream>"), .. Stanzas.Select(s => SeedFiles.Utf8(Header + s))],
         Dictionary = XmlTokens,
         Expected = e => e is XmppException,
+        AllocationPerInputByte = PerStanzaBudget,
         Run = input =>
         {
             foreach (var _ in Frames(input, 64 * 1024, 32))
@@ -41,6 +46,7 @@ internal static class XmppTargets
         Seeds = () => [SeedFiles.Utf8(Header + string.Concat(IbbSession)), .. IbbSession.Select(s => SeedFiles.Utf8(Header + s))],
         Dictionary = XmlTokens.Concat(SeedFiles.Tokens("http://jabber.org/protocol/ibb", "seq='", "sid='s1'", "block-size='", "====", "AAAA")).ToList(),
         Expected = e => e is XmppException,
+        AllocationPerInputByte = PerStanzaBudget,
         Run = input =>
         {
             using var inbox = new IbbInbox();
@@ -67,6 +73,7 @@ internal static class XmppTargets
         Seeds = () => [SeedFiles.Utf8(Header + string.Concat(JobStanzas)), .. JobStanzas.Select(s => SeedFiles.Utf8(Header + s))],
         Dictionary = XmlTokens.Concat(SeedFiles.Tokens("urn:moat:jobs:0", " id='", " attempt='", " index='", " timeout-ms='", " exit='", " slots='", "<task", "<result")).ToList(),
         Expected = e => e is XmppException or FormatException,
+        AllocationPerInputByte = PerStanzaBudget,
         Run = input =>
         {
             foreach (var stanza in Frames(input, 64 * 1024, 32))
