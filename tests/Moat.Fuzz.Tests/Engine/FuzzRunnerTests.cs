@@ -92,9 +92,10 @@ public sealed class FuzzRunnerTests
         var result = new FuzzRunner(Options with { Inputs = 300, AllocationBase = 1 << 20 }).Run(Toy(input =>
         {
             int colon = Array.IndexOf(input, (byte)':');
-            if (colon > 0 && int.TryParse(Encoding.ASCII.GetString(input, 0, colon), out int length) && length is > 0 and < 64 << 20)
+            // Trusts the length as a count of mebibytes: "4:abcd" allocates 4 MiB for six bytes of input.
+            if (colon > 0 && int.TryParse(Encoding.ASCII.GetString(input, 0, colon), out int length) && length is > 0 and < 64)
             {
-                GC.KeepAlive(new byte[length * 16]);
+                GC.KeepAlive(new byte[length << 20]);
             }
         }));
 

@@ -25,6 +25,16 @@ public sealed class BitRateRegressionTests
         Assert.Contains("egress", e.Field, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("111111111111110mbit")]   // found: 1.1e20 bit/s overflows long once in bytes
+    [InlineData("79228162514264337593543950335gbit")]
+    public void PolicyParse_AllowRuleRateThatOverflows_RefusedNamingTheField(string rate)
+    {
+        var e = Assert.Throws<PolicyException>(() => PolicyParser.Parse($"allow:\n  - prefixes: [198.18.3.0/24]\n    rate: {rate}\n", "policy.yaml"));
+
+        Assert.Equal("allow[0].rate", e.Field);
+    }
+
     [Fact]
     public void Parse_OrdinaryRates_StillParse()
     {
