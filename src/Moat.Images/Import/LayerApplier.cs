@@ -290,10 +290,12 @@ internal sealed class LayerApplier(string root, ImportLimits limits, IProgress<I
 
     /// <summary>
     /// What .NET's TarReader throws for a corrupt header: besides the documented InvalidDataException, an overflowing
-    /// base-256 number (OverflowException) and a size it cannot skip in memory (ArgumentOutOfRangeException).
+    /// base-256 number (OverflowException), a size it cannot skip in memory (ArgumentOutOfRangeException) and an entry
+    /// type it cannot read, such as GNU sparse files (NotSupportedException).
     /// </summary>
     internal static bool IsTarDefect(Exception ex) =>
-        ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException;
+        ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException
+            or NotSupportedException;
 
     internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
