@@ -51,15 +51,7 @@ public static partial class PolicyParser
 
     public static AdminPolicy Parse(string yaml, string source)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(yaml));
-        }
-        catch (YamlException e)
-        {
-            throw new PolicyException(source, e.Start.Line, "(syntax)", $"this is not valid YAML ({FirstSentence(e.Message)}); fix the indentation or quoting there.");
-        }
+        var stream = LoadYaml(yaml, source);
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {
@@ -299,14 +291,16 @@ public static partial class PolicyParser
         var match = RateText().Match(text);
         if (match.Success && decimal.TryParse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number) && number > 0)
         {
-            var bits = number * match.Groups[2].Value switch
+            var unit = match.Groups[2].Value switch
             {
                 "kbit" => 1_000m,
                 "mbit" => 1_000_000m,
                 "gbit" => 1_000_000_000m,
                 _ => 1m,
             };
-            var bytes = (long)(bits / 8);
+
+            // Compared before multiplying: a number that overflows decimal or long is refused, not thrown.
+            var bytes = number <= long.MaxValue * 8m / unit ? (long)(number * unit / 8) : 0;
             if (bytes >= 1)
             {
                 return bytes;

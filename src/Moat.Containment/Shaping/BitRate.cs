@@ -56,7 +56,7 @@ public readonly record struct BitRate : IComparable<BitRate>
         }
 
         if (!decimal.TryParse(t, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number)
-            || number * factor < Minimum.BitsPerSecond || number * factor > Maximum.BitsPerSecond)
+            || number < (decimal)Minimum.BitsPerSecond / factor || number > (decimal)Maximum.BitsPerSecond / factor)
         {
             throw new ShapingInputException(
                 $"The {what} '{text}' is not valid: write a number with bit, kbit, mbit or gbit such as 20mbit, from {Minimum} to {Maximum}.");

@@ -54,8 +54,9 @@ internal static class ArchiveImporter
         }
         catch (InvalidOperationException ex) when (ex.TargetSite?.DeclaringType?.Assembly == typeof(JsonElement).Assembly)
         {
-            // A JSON value of the wrong kind (a number where a string belongs, say) deep in a manifest, index or config.
-            throw new ImageArchiveException($"The manifest, index or config JSON in {archivePath} has a value of the wrong type ({ex.Message}).", ex);
+            // JsonElement.GetString() and friends throw this for a value of another kind or for invalid UTF-8.
+            throw new ImageArchiveException(
+                $"The manifest, index or config in {archivePath} has a value of the wrong kind or text that is not UTF-8 ({ex.Message}).", ex);
         }
 
         throw new ImageArchiveException(
@@ -367,7 +368,7 @@ internal static class ArchiveImporter
             var archive = new OuterArchive(tarPath, name);
             using var stream = File.OpenRead(tarPath);
             long length = stream.Length;
-            using var reader = new TarReader(stream);
+            using var reader = new TarReader(new TarHeaderGuard(stream));
             try
             {
                 while (reader.GetNextEntry(copyData: false) is { } entry)
@@ -392,7 +393,7 @@ internal static class ArchiveImporter
                     }
                 }
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            catch (Exception ex) when (LayerApplier.IsTarDefect(ex))
             {
                 throw new ImageArchiveException($"Archive {name} is truncated or not a tar file ({ex.Message}).", ex);
             }

@@ -23,6 +23,15 @@ internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IP
     private long _entries;
     private bool _warnedOwners;
 
+    /// <summary>
+    /// What .NET's TarReader throws for a corrupt header: besides the documented InvalidDataException, an overflowing
+    /// base-256 number (OverflowException), a size it cannot skip in memory (ArgumentOutOfRangeException) and an entry
+    /// type it cannot read, such as GNU sparse files (NotSupportedException).
+    /// </summary>
+    internal static bool IsTarDefect(Exception ex) =>
+        ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException
+            or NotSupportedException;
+
     internal const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
@@ -44,7 +53,7 @@ internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IP
         var written = new HashSet<string>(StringComparer.Ordinal);
         var opaque = new List<string>();
         var directoryModes = new List<(string Path, UnixFileMode Mode)>();
-        using var reader = new TarReader(tar, leaveOpen: true);
+        using var reader = new TarReader(new TarHeaderGuard(tar), leaveOpen: true);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -53,7 +62,7 @@ internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IP
             {
                 entry = reader.GetNextEntry(copyData: false);
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            catch (Exception ex) when (IsTarDefect(ex))
             {
                 throw new ImageArchiveException($"Layer {layer} is truncated or not a valid tar stream ({ex.Message}).", ex);
             }
@@ -147,12 +156,20 @@ internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IP
                 break;
 
             case TarEntryType.SymbolicLink:
+                if (entry.LinkName.Length == 0 || entry.LinkName.Contains('\0', StringComparison.Ordinal) || Encoding.UTF8.GetByteCount(entry.LinkName) >= RootedDirectory.MaxPathBytes)
+                {
+                    throw new ImageArchiveException(
+                        $"Entry '{entry.Name}' in layer {layer} is a symbolic link whose target is empty, holds a NUL or is {RootedDirectory.MaxPathBytes} bytes or longer; the archive is malformed.");
+                }
+
                 root.Delete(relative);
                 root.CreateSymbolicLink(relative, entry.LinkName);
                 SetOwner(relative, entry);
                 break;
 
             case TarEntryType.HardLink:
+                // Removed first: the link may replace a folder holding its own target, which must then count as missing.
+                root.Delete(relative);
                 string target = Normalize(entry.LinkName, layer);
                 if (target.Length == 0
                     || target == relative
@@ -163,7 +180,6 @@ internal sealed class LayerApplier(RootedDirectory root, ImportLimits limits, IP
                         $"Entry '{entry.Name}' in layer {layer} is a hard link to '{entry.LinkName}', which is not a file already in the image.");
                 }
 
-                root.Delete(relative);
                 root.CreateHardLink(target, relative);
                 break;
 

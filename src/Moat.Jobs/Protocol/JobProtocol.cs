@@ -38,14 +38,15 @@ internal static class JobProtocol
                 new XAttribute("timeout-ms", (long)t.Timeout.TotalMilliseconds),
                 new XElement(Ns + "cmd", t.Command), t.Arguments.Select(a => new XElement(Ns + "arg", a))))));
 
+    /// <summary>The tasks of a run request; a missing or out-of-range number is a <see cref="FormatException"/> naming the attribute.</summary>
     public static IReadOnlyList<TaskAssignment> ParseRun(XElement run) =>
         run.Elements(Ns + "task").Select(t => new TaskAssignment(
-            long.Parse(t.Attribute("id")!.Value, CultureInfo.InvariantCulture), 0,
-            int.Parse(t.Attribute("index")?.Value ?? "0", CultureInfo.InvariantCulture),
-            int.Parse(t.Attribute("attempt")!.Value, CultureInfo.InvariantCulture),
+            Number(t, "id", long.MaxValue), 0,
+            (int)Number(t, "index", int.MaxValue, 0),
+            (int)Number(t, "attempt", int.MaxValue),
             t.Element(Ns + "cmd")?.Value ?? string.Empty,
             t.Elements(Ns + "arg").Select(a => a.Value).ToArray(),
-            TimeSpan.FromMilliseconds(long.Parse(t.Attribute("timeout-ms")?.Value ?? "600000", CultureInfo.InvariantCulture)))).ToList();
+            TimeSpan.FromMilliseconds(Number(t, "timeout-ms", int.MaxValue, 600000)))).ToList();
 
     public static XElement Results(IEnumerable<TaskResult> results) =>
         new(Ns + "results", results.Select(r => new XElement(Ns + "result",
@@ -92,6 +93,25 @@ internal static class JobProtocol
 
     private static bool Integer(XElement e, string name, out long value) =>
         long.TryParse(e.Attribute(name)?.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+
+    /// <summary>A non-negative whole number from 0 to <paramref name="max"/>; <paramref name="fallback"/> when absent, if the attribute is optional.</summary>
+    private static long Number(XElement element, string name, long max, long? fallback = null)
+    {
+        string? text = element.Attribute(name)?.Value;
+        if (text is null && fallback is { } value)
+        {
+            return value;
+        }
+
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n <= max
+            ? n
+            : throw new FormatException($"<{element.Name.LocalName}> has '{name}' = '{text}'; expected a whole number from 0 to {max}.");
+    }
+
+    private static int ExitCode(XElement result) =>
+        int.TryParse(result.Attribute("exit")?.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int code)
+            ? code
+            : throw new FormatException($"<result> has 'exit' = '{result.Attribute("exit")?.Value}'; expected a whole number (the task's exit code).");
 
     public static XElement CommandRequest(string to, string text) =>
         new(Client + "iq", new XAttribute("type", "set"), new XAttribute("to", to), new XElement(Ns + "command", text));

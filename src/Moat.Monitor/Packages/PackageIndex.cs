@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Moat.Monitor.Packages;
 
 /// <summary>
@@ -57,11 +59,26 @@ public sealed class PackageIndex
     {
         var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         string? last = null;
+
+        // Continuation lines are gathered here and joined once: appending each to the field's string would copy the
+        // whole value per line, quadratic in a (tenant-written) field of many lines.
+        var continued = new StringBuilder();
+        void Close()
+        {
+            if (last is not null && continued.Length > 0)
+            {
+                fields[last] += continued.ToString();
+            }
+
+            continued.Clear();
+        }
+
         foreach (string raw in text.Split('\n'))
         {
             string line = raw.TrimEnd('\r');
             if (line.Length == 0)
             {
+                Close();
                 if (fields.Count > 0)
                 {
                     yield return fields;
@@ -74,7 +91,7 @@ public sealed class PackageIndex
 
             if ((line[0] == ' ' || line[0] == '\t') && last is not null)
             {
-                fields[last] += "\n" + line.Trim();
+                continued.Append('\n').Append(line.AsSpan().Trim());
                 continue;
             }
 
@@ -84,10 +101,12 @@ public sealed class PackageIndex
                 continue;
             }
 
+            Close();
             last = line[..colon];
             fields[last] = line[(colon + 1)..].Trim();
         }
 
+        Close();
         if (fields.Count > 0)
         {
             yield return fields;
