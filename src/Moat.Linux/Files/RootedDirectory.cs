@@ -120,6 +120,13 @@ public sealed class RootedDirectory : IDisposable
         return Parse(buffer);
     }
 
+    /// <summary>What a path below this directory resolves to (following symlinks only as <paramref name="resolve"/> allows); null when it is missing.</summary>
+    public RootedFileStatus? TryStatPath(string path, RootedResolve resolve)
+    {
+        using var fd = TryOpenPath(path, resolve);
+        return fd is null ? null : StatOf(fd);
+    }
+
     /// <summary>Where a symlink below this directory points (not followed); null when the name is no longer a symlink.</summary>
     public string? ReadLink(string name) =>
         name.Contains('/', StringComparison.Ordinal) ? throw new ArgumentException("one name, not a path", nameof(name))
