@@ -108,7 +108,14 @@ public static class UpperLayer
         await using var reader = new TarReader(stream);
         while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
         {
-            var rel = "/" + entry.Name.TrimStart('.', '/').TrimEnd('/');
+            // Only a "./" prefix is dropped: trimming every leading '.' would report a tenant's ".x" as "/x".
+            var name = entry.Name.StartsWith("./", StringComparison.Ordinal) ? entry.Name[2..] : entry.Name;
+            var rel = "/" + name.TrimStart('/').TrimEnd('/');
+            if (rel == "/.")
+            {
+                continue;
+            }
+
             if (rel == "/")
             {
                 continue;

@@ -70,6 +70,20 @@ public sealed class UpperLayerHostileTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task ChangesAsync_DotFiles_KeepTheirNamesSoAHiddenFileIsNotReportedAsAnother()
+    {
+        Directory.CreateDirectory(Path.Combine(_upper, ".etc"));
+        File.WriteAllText(Path.Combine(_upper, ".etc", "passwd"), "hidden");
+        File.WriteAllText(Path.Combine(_upper, "..x"), "hidden");
+        string tar = Path.Combine(_out, "changes.tar");
+        await UpperLayer.ArchiveAsync(_upper, tar);
+
+        var changes = await UpperLayer.ChangesAsync(tar, imageRootfs: null);
+
+        Assert.Equal(["/..x", "/.etc", "/.etc/passwd"], changes.Select(c => c.Path));
+    }
+
     public void Dispose()
     {
         Directory.Delete(_upper, recursive: true);
