@@ -168,25 +168,18 @@ public sealed partial class ExecMonitor
 
     private (bool? Drift, string? Reason) Drift(WatchedSandbox? sandbox, string? path, FileFingerprint? print)
     {
-        if (sandbox?.ImageDir is null || path is null || print is null)
+        if (sandbox?.Image is null || path is null || print is null)
         {
             return (null, null);
         }
 
         // The image is read-only, so what it holds at a path is looked up once per sandbox.
-        if (!sandbox.ImageHashes.TryGetValue(path, out string? imageSha))
-        {
-            string inImage = sandbox.ImageDir.TrimEnd('/') + path;
-            imageSha = File.Exists(inImage) ? _fingerprinter.TryFingerprint(inImage)?.Sha256 ?? "" : null;
-            sandbox.ImageHashes[path] = imageSha;
-        }
-
-        return imageSha switch
+        return sandbox.Image.Sha256(path) switch
         {
             null => (true, $"{path} is not in the sandbox's image"),
             "" => (null, null),
-            _ when imageSha == print.Sha256 => (false, null),
-            _ => (true, $"{path} differs from the image's copy (sha256 {imageSha})"),
+            { } imageSha when imageSha == print.Sha256 => (false, null),
+            { } imageSha => (true, $"{path} differs from the image's copy (sha256 {imageSha})"),
         };
     }
 

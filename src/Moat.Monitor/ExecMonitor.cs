@@ -96,7 +96,13 @@ public sealed partial class ExecMonitor : IAsyncDisposable
     {
         var packages = imageDir is null ? PackageIndex.Empty : PackageIndex.Load(imageDir);
         _fanotify.WatchFileSystem(rootPath);
-        _sandboxes[sandboxId] = new WatchedSandbox(sandboxId, rootPath.TrimEnd('/'), imageDir, packages);
+        var image = imageDir is null ? null : new ImageFiles(imageDir, _fingerprinter);
+        if (_sandboxes.TryGetValue(sandboxId, out var previous))
+        {
+            previous.Image?.Dispose();
+        }
+
+        _sandboxes[sandboxId] = new WatchedSandbox(sandboxId, rootPath.TrimEnd('/'), imageDir, packages, image);
         // An overlay whose layers share one file system reports its own device for every file; one whose layers do
         // not reports a device per layer, learnt from the first exec attributed through its cgroup (OnExec).
         if (FileFingerprinter.TryStat(rootPath) is { } root)
@@ -127,6 +133,7 @@ public sealed partial class ExecMonitor : IAsyncDisposable
 
         if (_sandboxes.TryRemove(sandboxId, out var sandbox))
         {
+            sandbox.Image?.Dispose();
             try
             {
                 _fanotify.UnwatchFileSystem(sandbox.RootPath);
@@ -301,11 +308,8 @@ public sealed partial class ExecMonitor : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private sealed record WatchedSandbox(string Id, string RootPath, string? ImageDir, PackageIndex Packages)
-    {
-        /// <summary>Image path → SHA-256 ("" unreadable, null absent); touched by the loop thread only.</summary>
-        public Dictionary<string, string?> ImageHashes { get; } = new(StringComparer.Ordinal);
-    }
+    /// <param name="Image">The image's files by path; touched by the loop thread only.</param>
+    private sealed record WatchedSandbox(string Id, string RootPath, string? ImageDir, PackageIndex Packages, ImageFiles? Image);
 }
 
 /// <summary>Running totals of the monitor's work (written by the loop thread only).</summary>

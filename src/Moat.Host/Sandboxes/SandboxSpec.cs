@@ -68,7 +68,15 @@ public sealed partial record SandboxSpec
         if (Name is not null && !NamePattern().IsMatch(Name))
         {
             throw new InvalidRequestException(
-                $"name '{Name}' is not valid: use 1-40 characters from a-z, 0-9, '-' and '_', starting with a letter or digit.");
+                $"name '{Printable(Name)}' is not valid: use 1-40 characters from a-z, 0-9, '-' and '_', starting with a letter or digit.");
+        }
+
+        // A reference is matched against ids first, then names, then id prefixes of 4 or more digits: a name that
+        // could be read as an id would let one client's sandbox answer to a reference meant for another's.
+        if (Name is { Length: >= 4 } && IdLike().IsMatch(Name))
+        {
+            throw new InvalidRequestException(
+                $"name '{Name}' is not valid: 4 or more hex digits could be taken for a sandbox id; add a character outside 0-9 and a-f.");
         }
 
         if (MemoryBytes < 8 * MiB)
@@ -130,12 +138,22 @@ public sealed partial record SandboxSpec
             }
         }
 
-        if (string.IsNullOrWhiteSpace(Client) || Client.Length > 200)
+        if (string.IsNullOrWhiteSpace(Client) || Client.Length > 200 || Client.Any(char.IsControl))
         {
-            throw new InvalidRequestException("client must be a non-empty identifier of at most 200 characters.");
+            throw new InvalidRequestException("client must be a non-empty identifier of at most 200 characters, without control characters.");
         }
     }
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,39}$")]
+    /// <summary>Shows a client's text in a message with control characters escaped, so it cannot forge lines or drive a terminal.</summary>
+    internal static string Printable(string text) =>
+        text.Any(char.IsControl)
+            ? string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()))
+            : text;
+
+    // \z, not $: '$' also matches before a final newline.
+    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,39}\\z")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[0-9a-f]+\\z")]
+    private static partial Regex IdLike();
 }

@@ -99,7 +99,14 @@ public sealed class HostStore
     /// <summary>Finds a sandbox by exact name, exact id, or unique id prefix (at least 4 characters).</summary>
     public Sandbox? Find(string reference)
     {
-        var byName = Query("SELECT * FROM sandboxes WHERE name = $p OR id = $p", reference);
+        // An exact id first: a name (chosen by a client) never shadows another sandbox's id.
+        var byId = Query("SELECT * FROM sandboxes WHERE id = $p", reference);
+        if (byId.Count > 0)
+        {
+            return byId[0];
+        }
+
+        var byName = Query("SELECT * FROM sandboxes WHERE name = $p", reference);
         if (byName.Count > 0)
         {
             return byName[0];

@@ -20,7 +20,6 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>Longest single name the kernel accepts (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
-    private const ulong RESOLVE_IN_ROOT = 0x10;
     private const ulong Confined = Interop.RESOLVE_BENEATH | Interop.RESOLVE_NO_SYMLINKS | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
     private const int ELOOP = 40;
     private const int ENOTDIR = 20;
@@ -85,7 +84,7 @@ public sealed class RootedDirectory : IDisposable
     /// </summary>
     public unsafe bool IsFileInRoot(string path)
     {
-        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV);
+        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV);
         if (fd < 0)
         {
             return false;

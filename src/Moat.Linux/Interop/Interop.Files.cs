@@ -3,7 +3,7 @@ using System.Runtime.Versioning;
 
 namespace Moat.Linux;
 
-/// <summary>The *at() calls <see cref="Files.RootedDirectory"/> builds confined trees with.</summary>
+/// <summary>The *at() calls and openat2 that <see cref="Files.RootedDirectory"/> writes and <see cref="Files.RootedReader"/> reads confined trees with.</summary>
 [SupportedOSPlatform("linux")]
 internal static partial class Interop
 {
@@ -19,6 +19,14 @@ internal static partial class Interop
     internal const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     internal const ulong RESOLVE_NO_SYMLINKS = 0x04;
     internal const ulong RESOLVE_BENEATH = 0x08;
+    internal const ulong RESOLVE_IN_ROOT = 0x10;
+
+    internal const int O_NONBLOCK = 0x800;
+    internal const int AT_EMPTY_PATH = 0x1000;
+    internal const uint STATX_BASIC_STATS = 0x7ff;
+
+    /// <summary>Bytes of struct statx (its layout is the same on every architecture).</summary>
+    internal const int StatxSize = 256;
 
     internal const long UTIME_OMIT = (1L << 30) - 2;
 

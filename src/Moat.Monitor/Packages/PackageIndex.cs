@@ -1,4 +1,7 @@
+using System.Runtime.Versioning;
 using System.Text;
+using Moat.Linux;
+using Moat.Linux.Files;
 
 namespace Moat.Monitor.Packages;
 
@@ -6,38 +9,56 @@ namespace Moat.Monitor.Packages;
 /// Which package owns each path of an image, read from the image's own package database
 /// (dpkg: var/lib/dpkg/status and var/lib/dpkg/info/*.list; apk: lib/apk/db/installed).
 /// </summary>
+/// <remarks>
+/// The database is written by whoever built the image, so every path is resolved inside the image (an absolute
+/// symlink, a "..", a package named "../../x" stay in it), only regular files are read, and each file and the whole
+/// database are bounded: what does not fit is left out and named in <see cref="Problems"/>.
+/// </remarks>
 public sealed class PackageIndex
 {
+    /// <summary>The most bytes one package database file may hold (Debian's status is a few MiB).</summary>
+    public const long MaxDatabaseBytes = 64L << 20;
+
+    /// <summary>The most bytes all of an image's package database files together may hold.</summary>
+    public const long MaxTotalBytes = 256L << 20;
+
     private readonly Dictionary<string, InstalledPackage> _owners;
 
-    private PackageIndex(Dictionary<string, InstalledPackage> owners, IReadOnlyList<InstalledPackage> packages)
+    private PackageIndex(Dictionary<string, InstalledPackage> owners, IReadOnlyList<InstalledPackage> packages, IReadOnlyList<string> problems)
     {
         _owners = owners;
         Packages = packages;
+        Problems = problems;
     }
 
-    public static PackageIndex Empty { get; } = new([], []);
+    public static PackageIndex Empty { get; } = new([], [], []);
 
     public IReadOnlyList<InstalledPackage> Packages { get; }
 
+    /// <summary>One sentence per database file that was left out (too large, unreadable).</summary>
+    public IReadOnlyList<string> Problems { get; }
+
     /// <summary>Reads whichever package databases exist under an image root; an image without one gives an empty index.</summary>
+    [SupportedOSPlatform("linux")]
     public static PackageIndex Load(string imageRoot)
     {
         var owners = new Dictionary<string, InstalledPackage>(StringComparer.Ordinal);
         var packages = new List<InstalledPackage>();
-        string dpkgStatus = Path.Combine(imageRoot, "var/lib/dpkg/status");
-        if (File.Exists(dpkgStatus))
+        var database = new Database(imageRoot);
+        using (database.Root)
         {
-            LoadDpkg(imageRoot, File.ReadAllText(dpkgStatus), owners, packages);
+            if (database.Read("/var/lib/dpkg/status") is { } status)
+            {
+                LoadDpkg(database, status, owners, packages);
+            }
+
+            if (database.Read("/lib/apk/db/installed") is { } installed)
+            {
+                LoadApk(installed, owners, packages);
+            }
         }
 
-        string apkInstalled = Path.Combine(imageRoot, "lib/apk/db/installed");
-        if (File.Exists(apkInstalled))
-        {
-            LoadApk(File.ReadAllText(apkInstalled), owners, packages);
-        }
-
-        return new PackageIndex(owners, packages);
+        return new PackageIndex(owners, packages, database.Problems);
     }
 
     /// <summary>The package owning a path inside the image, trying the merged-/usr twin (/bin ↔ /usr/bin) too.</summary>
@@ -113,9 +134,9 @@ public sealed class PackageIndex
         }
     }
 
-    private static void LoadDpkg(string imageRoot, string status, Dictionary<string, InstalledPackage> owners, List<InstalledPackage> packages)
+    [SupportedOSPlatform("linux")]
+    private static void LoadDpkg(Database database, string status, Dictionary<string, InstalledPackage> owners, List<InstalledPackage> packages)
     {
-        string infoDir = Path.Combine(imageRoot, "var/lib/dpkg/info");
         foreach (var stanza in Stanzas(status))
         {
             if (!stanza.TryGetValue("Package", out string? name) || !stanza.TryGetValue("Version", out string? version)
@@ -129,13 +150,13 @@ public sealed class PackageIndex
             string? arch = stanza.GetValueOrDefault("Architecture");
             foreach (string list in new[] { $"{name}.list", $"{name}:{arch}.list" })
             {
-                string listPath = Path.Combine(infoDir, list);
-                if (!File.Exists(listPath))
+                // A package name is one file name in info/; one with a '/' in it names no list dpkg would write.
+                if (list.Contains('/', StringComparison.Ordinal) || database.Read("/var/lib/dpkg/info/" + list) is not { } listed)
                 {
                     continue;
                 }
 
-                foreach (string path in File.ReadLines(listPath))
+                foreach (string path in listed.Split('\n'))
                 {
                     if (path.Length > 1)
                     {
@@ -206,5 +227,36 @@ public sealed class PackageIndex
         }
 
         Flush();
+    }
+
+    /// <summary>An image's package database files, read inside the image and within <see cref="MaxTotalBytes"/>.</summary>
+    [SupportedOSPlatform("linux")]
+    private sealed class Database(string imageRoot)
+    {
+        private long _read;
+
+        public RootedReader Root { get; } = RootedReader.Open(imageRoot);
+
+        public List<string> Problems { get; } = [];
+
+        public string? Read(string path)
+        {
+            if (_read >= MaxTotalBytes)
+            {
+                return null;
+            }
+
+            try
+            {
+                string? text = Root.TryReadText(path, Math.Min(MaxDatabaseBytes, MaxTotalBytes - _read));
+                _read += text?.Length ?? 0;
+                return text;
+            }
+            catch (LinuxException e)
+            {
+                Problems.Add($"the image's package database file {path} was left out of the inventory: {e.Message}");
+                return null;
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ namespace Moat.Host.Tests.Integration;
 
 /// <summary>The container tier's limits test, run on the gvisor tier: the cgroup holds the whole gVisor sandbox.</summary>
 [Trait("Category", "Integration")]
+[Trait("Category", "Hostile")]
 public sealed class GvisorLimitsTests
 {
     [Fact]

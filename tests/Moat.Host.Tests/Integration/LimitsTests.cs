@@ -3,6 +3,7 @@ using Moat.Host.Sandboxes;
 namespace Moat.Host.Tests.Integration;
 
 [Trait("Category", "Integration")]
+[Trait("Category", "Hostile")]
 public sealed class LimitsTests
 {
     [Fact]

@@ -2,6 +2,7 @@ using Moat.Monitor.Packages;
 
 namespace Moat.Monitor.Tests.Packages;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PackageIndexTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("mtm-pkg-").FullName;
