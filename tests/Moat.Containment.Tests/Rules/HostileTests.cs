@@ -12,6 +12,7 @@ namespace Moat.Containment.Tests.Rules;
 /// same path arrives, so a hostile one sent before it would have arrived first.
 /// </summary>
 [Collection("containment-world")]
+[Trait("Category", "Hostile")]
 public sealed class HostileTests
 {
     private static readonly IPAddress SpoofedSource = IPAddress.Parse("198.18.100.250");

@@ -6,6 +6,7 @@ using Moat.Detect.Tests.Conformance;
 namespace Moat.Detect.Tests.Capture;
 
 /// <summary>Truncated and bit-flipped versions of every conformance capture: the reader either reads or throws CaptureFormatException.</summary>
+[Trait("Category", "Hostile")]
 public sealed class CorruptCaptureTests
 {
     private const int MutationsPerFile = 150;

@@ -3,6 +3,7 @@ using Moat.Detect.Packets;
 
 namespace Moat.Detect.Tests.Packets;
 
+[Trait("Category", "Hostile")]
 public sealed class DecoderFuzzTests
 {
     public static TheoryData<uint> LinkTypes => [.. Enum.GetValues<LinkType>().Select(t => (uint)t)];

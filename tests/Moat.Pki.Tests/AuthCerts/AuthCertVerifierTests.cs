@@ -309,6 +309,7 @@ public sealed class AuthCertVerifierPemAndIpv6Tests : IDisposable
     }
 }
 
+[Trait("Category", "Hostile")]
 public sealed class AuthCertTamperingTests : IDisposable
 {
     private readonly TestPki _pki = new();

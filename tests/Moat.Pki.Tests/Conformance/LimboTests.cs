@@ -1,5 +1,6 @@
 namespace Moat.Pki.Tests.Conformance;
 
+[Trait("Category", "Hostile")]
 public sealed class LimboTests
 {
     private static readonly Lazy<IReadOnlyList<LimboCase>> s_cases = new(LimboCase.LoadAll);

@@ -5,6 +5,7 @@ using Moat.Pki.Validation;
 namespace Moat.Pki.Tests.Conformance;
 
 /// <summary>Every ECDSA P-256/SHA-256 vector of Wycheproof (DER and P1363 files) against the verifier's ECDSA path.</summary>
+[Trait("Category", "Hostile")]
 public sealed class WycheproofTests
 {
     public static TheoryData<string, int> DerVectors() => Ids("ecdsa_secp256r1_sha256_test.json");
