@@ -35,5 +35,6 @@ public sealed class ChurnTests
         Assert.Empty(await service.Runtime.ListAsync());
         Assert.Empty(Directory.GetDirectories(Path.Combine(h.Options.StateDir, "sandboxes")));
         Assert.Empty(Directory.GetDirectories(Path.Combine(h.Options.StateDir, "volumes")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(h.Options.StateDir, "disks")));
     }
 }

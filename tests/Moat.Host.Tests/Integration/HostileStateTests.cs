@@ -137,7 +137,7 @@ public sealed class HostileStateTests
         Assert.Equal("3777", await StatAsync("%a", Path.Combine(upper, "sticky"))); // setgid on a folder is group inheritance only
         Assert.Equal(bait.Path, new FileInfo(Path.Combine(upper, "var", "host")).LinkTarget);
         Assert.Equal("2", await StatAsync("%h", Path.Combine(upper, "var", "mine")));
-        Assert.Equal("1234:4321:644", await StatAsync("%u:%g:%a", Path.Combine(h.Options.StateDir, "volumes", victim.Id, "v")));
+        Assert.Equal("1234:4321:644", await StatAsync("%u:%g:%a", Path.Combine(h.Options.StateDir, "sandboxes", victim.Id, "data", "v")));
         await bait.AssertUntouchedAsync();
 
         // Inside, the whiteout hides the image's vi, the opaque /var hides the image's, and the volume is the archive's.

@@ -40,7 +40,7 @@ public sealed class QuotaWiringTests
         await h.Client.CreateAsync(SandboxSpec.Default with { Name = "ra", Client = "r", MemoryBytes = 256 * SandboxSpec.MiB });
 
         // One exec at a time: the first waits for a file the test writes into the sandbox's volume.
-        var volume = Path.Combine(h.Options.StateDir, "volumes", a.Id);
+        var volume = Path.Combine(h.Options.StateDir, "sandboxes", a.Id, "data");
         var first = h.Client.ExecAsync("qa", ["sh", "-c", "touch /data/started; until [ -e /data/go ]; do sleep 0.1; done; echo released"], timeoutSeconds: 120);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!File.Exists(Path.Combine(volume, "started")))

@@ -95,7 +95,7 @@ public sealed class ReconcileTests
         await SandboxLifecycleTests.AssertGoneAsync(h, new SandboxDetails(doomed, "absent", 0, "runc",
             Path.Combine(h.Options.StateDir, "sandboxes", doomed.Id),
             Path.Combine(h.Options.StateDir, "sandboxes", doomed.Id, "rootfs"),
-            Path.Combine(h.Options.StateDir, "volumes", doomed.Id), doomed.Netns, doomed.HostInterface, doomed.CgroupPath));
+            Path.Combine(h.Options.StateDir, "sandboxes", doomed.Id, "data"), doomed.Netns, doomed.HostInterface, doomed.CgroupPath));
         Assert.Equal(0, (await h.Client.ExecAsync("bystander", ["true"])).ExitCode);
     }
 

@@ -62,7 +62,7 @@ public sealed class FabricRelocationTests
         Assert.Equal($"{web.Marker}\nvi-gone\n{web.BlobMd5}  /data/blob\n", check.Stdout);
 
         Assert.Empty(a.Sandboxes.List());
-        Assert.False(Directory.Exists(Path.Combine(a.Options.StateDir, "volumes", report.SourceId)));
+        Assert.False(File.Exists(Path.Combine(a.Options.StateDir, "disks", report.SourceId + ".ext4"))); // its disk (and the volume on it)
 
         // Nothing of the move is left waiting on either side of the fabric.
         Assert.Equal(0, coordinator.Inbox.Count);

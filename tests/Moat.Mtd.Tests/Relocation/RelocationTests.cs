@@ -66,7 +66,7 @@ public sealed class RelocationTests
         // A holds nothing of it: no record, no folder, no volume, no namespace.
         Assert.Empty(await a.Relocation.ListAsync());
         Assert.False(Directory.Exists(Path.Combine(a.Options.StateDir, "sandboxes", report.SourceId)));
-        Assert.False(Directory.Exists(Path.Combine(a.Options.StateDir, "volumes", report.SourceId)));
+        Assert.False(File.Exists(Path.Combine(a.Options.StateDir, "disks", report.SourceId + ".ext4"))); // its disk (and the volume on it)
         Assert.False(File.Exists("/run/netns/moat-" + report.SourceId));
     }
 
