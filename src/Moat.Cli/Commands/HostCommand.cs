@@ -105,6 +105,13 @@ internal static partial class HostCommand
                 + "'moat sandbox inspect' prints the client's 'moat client tunnel' command. Needs a policy.",
         };
 
+        var lan = new Option<string[]>("--lan")
+        {
+            Description = "A prefix of this host's LAN, e.g. 192.168.1.0/24 (repeatable): sandboxes that are not trusted may not reach "
+                + "it, and no tenant may name an address in it as its client's, unless the policy binds that address to the client.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var disk = new Option<string>("--disk")
         {
             Description = "Disk of each sandbox that does not ask for a size (sandbox run --disk): a sparse ext4 image holding its "
@@ -121,7 +128,7 @@ internal static partial class HostCommand
             Example:  moat host --pool busybox=8
             """)
         {
-            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress, disk,
+            pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress, lan, disk,
         };
         cmd.Options.Add(checkpointKey);
         cmd.Options.Add(importMaxBytes);
@@ -190,6 +197,7 @@ internal static partial class HostCommand
                 Crl = p.GetValue(crl) is { } cr ? Path.GetFullPath(cr) : null,
                 Uplinks = p.GetValue(uplink) ?? [],
                 TunnelAddress = p.GetValue(tunnelAddress),
+                Lan = p.GetValue(lan) ?? [],
                 StateImport = new StateImportOptions
                 {
                     MaxBytes = p.GetValue(importMaxBytes),

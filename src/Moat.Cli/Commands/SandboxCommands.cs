@@ -54,7 +54,7 @@ internal static class SandboxCommands
         var noStart = new Option<bool>("--no-start") { Description = "Create only; start later with 'moat sandbox start'." };
         var tier = new Option<string?>("--tier") { Description = "Runtime tier: container, gvisor or vm. Default: what the host's policy gives the client's trust level; a weaker one is refused." };
         var trust = new Option<string?>("--trust") { Description = "Trust level to run at: trusted, semi-trusted or untrusted. Default: what the host's policy gives the client; asking for more is refused." };
-        var clientAddress = new Option<string?>("--client-address") { Description = "The client's IPv4 address; an untrusted sandbox may reach it and nothing else unless a path is opened." };
+        var clientAddress = new Option<string?>("--client-address") { Description = "The client's IPv4 address; an untrusted sandbox may reach it and nothing else unless a path is opened. Refused, since naming one would open a path to it: loopback, link-local (cloud metadata), multicast and reserved addresses, this host's own addresses, its sandbox pool (other sandboxes) and its LAN (unless the policy binds that address to the client under 'client-addresses'). e.g. --client-address 203.0.113.7" };
         var command = new Argument<string[]>("command") { Description = "Main command (after --). Without one the sandbox idles and you run code with exec.", Arity = ArgumentArity.ZeroOrMore };
         var c = new Command(name, description) { image, sbName, memory, cpus, pids, disk, env, client, noVolume, tier, trust, clientAddress, command };
         if (!claim)

@@ -191,7 +191,7 @@ public static class HostAgent
                 : new Moat.Containment.Tunnels.TunnelManager(new Moat.Containment.Tunnels.TunnelOptions { HostUnderlayAddress = System.Net.IPAddress.Parse(options.TunnelAddress), Namespace = ns });
             var pool = System.Net.IPNetwork.Parse(options.AddressPool);
             var contained = Moat.Containment.Hosting.SandboxContainment.Open(
-                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [pool], SandboxPool = pool, HostAddresses = HostAddresses(ns, options) },
+                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [pool, .. options.ParsedLan()], SandboxPool = pool, HostAddresses = HostAddresses(ns, options) },
                 policy,
                 ns,
                 roots,

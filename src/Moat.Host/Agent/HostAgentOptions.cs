@@ -66,6 +66,12 @@ public sealed record HostAgentOptions
     public string? TunnelAddress { get; init; }
 
     /// <summary>
+    /// Prefixes of this host's LAN (moat host --lan): with the sandbox pool, what sandboxes that are not trusted may not
+    /// reach and no tenant may name as its client's address, unless the policy binds that address to the client.
+    /// </summary>
+    public IReadOnlyList<string> Lan { get; init; } = [];
+
+    /// <summary>
     /// Disk of each sandbox that does not ask for its own size (SandboxSpec.DiskBytes): a sparse ext4 image, so a
     /// sandbox uses host disk only for what it writes, and never more than this.
     /// </summary>
@@ -105,6 +111,14 @@ public sealed record HostAgentOptions
 
     public string ResolvedInitBinary => InitBinary ?? Path.Combine(AppContext.BaseDirectory, "moat-init");
 
+    /// <summary><see cref="Lan"/> as IPv4 prefixes.</summary>
+    /// <exception cref="InvalidRequestException">One sentence naming the prefix that is not one.</exception>
+    public IReadOnlyList<System.Net.IPNetwork> ParsedLan() => Lan.Select(text =>
+        System.Net.IPNetwork.TryParse(text, out var prefix) && prefix.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            && text.Split('/') is [var address, _] && System.Net.IPAddress.TryParse(address, out var given) && given.Equals(prefix.BaseAddress)
+            ? prefix
+            : throw new InvalidRequestException($"--lan '{text}' is not an IPv4 prefix of this host's LAN: give it as address/length with no host bits, e.g. 192.168.1.0/24.")).ToList();
+
     public void Validate()
     {
         if (!Path.IsPathFullyQualified(StateDir))
@@ -138,6 +152,7 @@ public sealed record HostAgentOptions
             throw new InvalidRequestException($"tunnel address '{TunnelAddress}' is not one IPv4 address of this host (for example 192.0.2.10).");
         }
 
+        _ = ParsedLan();
         if (DiskBytes is < Sandboxes.SandboxSpec.MinDiskBytes or > Sandboxes.SandboxSpec.MaxDiskBytes)
         {
             throw new InvalidRequestException($"sandbox disk {DiskBytes / Sandboxes.SandboxSpec.MiB} MiB is not valid: give at least {Sandboxes.SandboxSpec.MinDiskBytes / Sandboxes.SandboxSpec.MiB} MiB (e.g. --disk 1G).");

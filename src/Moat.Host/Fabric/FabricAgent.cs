@@ -283,12 +283,17 @@ public sealed partial class FabricAgent : BackgroundService
             {
                 var body = JsonSerializer.Deserialize<FabricProtocol.ExecBody>(json, HostClient.Json)
                     ?? throw new InvalidRequestException("'exec' needs {\"command\": [...]} as its JSON body.");
+                if (body.Command is null || body.Command.Any(a => a is null))
+                {
+                    throw new InvalidRequestException("'exec' needs 'command' as a list of strings (the program and its arguments), none of them null.");
+                }
+
                 if (body.TimeoutSeconds is <= 0 or > 86_400)
                 {
                     throw new InvalidRequestException($"timeout {body.TimeoutSeconds} s is not valid: give more than 0 and at most 86400 seconds.");
                 }
 
-                return await sandboxes.ExecAsync(Owned(reference, op, requester, admin), body.Command ?? [], body.Env, TimeSpan.FromSeconds(body.TimeoutSeconds), ct).ConfigureAwait(false);
+                return await sandboxes.ExecAsync(Owned(reference, op, requester, admin), body.Command, body.Env, TimeSpan.FromSeconds(body.TimeoutSeconds), ct).ConfigureAwait(false);
             }
 
             case "inspect":
@@ -334,7 +339,11 @@ public sealed partial class FabricAgent : BackgroundService
             }
 
             case "export":
-                return await ExportAsync(Ref(reference, op), Transfer(json, op), requesterFull).ConfigureAwait(false);
+            {
+                var body = Transfer(json, op);
+                return await ExportAsync(Ref(reference, op), body, requesterFull).ConfigureAwait(false);
+            }
+
             case "import":
             {
                 // Announced before anything is awaited: the stream's open follows this request on the same session.
@@ -385,8 +394,13 @@ public sealed partial class FabricAgent : BackgroundService
         return new FabricProtocol.ExportResult(bytes);
     }
 
-    private static FabricProtocol.TransferBody Transfer(string json, string op) =>
-        BodyOr<FabricProtocol.TransferBody>(json, null) ?? throw new InvalidRequestException($"'{op}' needs {{\"sid\": \"<stream id>\"}} as its JSON body.");
+    private static FabricProtocol.TransferBody Transfer(string json, string op)
+    {
+        var body = BodyOr<FabricProtocol.TransferBody>(json, null) ?? throw new InvalidRequestException($"'{op}' needs {{\"sid\": \"<stream id>\"}} as its JSON body.");
+        return body.Sid is { Length: > 0 and <= 128 } sid && !sid.Any(char.IsControl) && !sid.Any(char.IsWhiteSpace)
+            ? body
+            : throw new InvalidRequestException($"'{op}' needs 'sid' as the in-band bytestream's id: 1 to 128 characters, no spaces.");
+    }
 
     /// <summary>The request's JSON body, or <paramref name="fallback"/> when it has none (or is JSON null).</summary>
     [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(fallback))]

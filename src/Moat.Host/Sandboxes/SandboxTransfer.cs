@@ -43,6 +43,7 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
     public async Task<Sandbox> ReserveAsync(SandboxManifest manifest, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(manifest);
+        Validate(manifest);
         var created = await sandboxes.CreateAsync(manifest.Spec with { Tier = manifest.Tier }, start: false, cancellationToken).ConfigureAwait(false);
         if (!string.Equals(created.ImageDigest, manifest.ImageDigest, StringComparison.Ordinal))
         {
@@ -53,6 +54,35 @@ internal sealed partial class SandboxTransfer(SandboxService sandboxes, ILogger 
 
         LogReserved(logger, created.Id, manifest.SourceId);
         return created;
+    }
+
+    /// <summary>
+    /// Refuses a manifest that a source would never send (it comes off the network): every field present and of a
+    /// sane size, before anything is created.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">One sentence naming the field and what would be valid.</exception>
+    internal static void Validate(SandboxManifest manifest)
+    {
+        // Deserialized JSON leaves absent members null whatever their declared nullability.
+        if (manifest.Spec is null)
+        {
+            throw new InvalidRequestException("the manifest has no 'spec': give the source sandbox's spec (image, memory, …) as its host reported it.");
+        }
+
+        if (manifest.ImageDigest is not { Length: 64 } digest || !digest.All(char.IsAsciiHexDigitLower))
+        {
+            throw new InvalidRequestException("the manifest's 'imageDigest' is not an image digest: give the 64 lowercase hex digits of the image's sha256, as 'moat image ls' shows it.");
+        }
+
+        if (string.IsNullOrWhiteSpace(manifest.SourceId) || manifest.SourceId.Length > 128 || manifest.SourceId.Any(char.IsControl))
+        {
+            throw new InvalidRequestException("the manifest's 'sourceId' is not a sandbox id: give the source sandbox's id, 1 to 128 printable characters.");
+        }
+
+        if (!Enum.IsDefined(manifest.Tier))
+        {
+            throw new InvalidRequestException($"the manifest's 'tier' {(int)manifest.Tier} is not a runtime tier: give container, gvisor or vm.");
+        }
     }
 
     /// <summary>Checks that a sandbox can be exported now (it must be stopped, so its layer and volume are quiet).</summary>

@@ -16,6 +16,7 @@ public sealed partial class ImageStore
     private const string RootfsName = "rootfs";
     private const string MetadataName = "image.json";
     private const string LockName = ".lock";
+    private const UnixFileMode PrivateFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly TimeProvider _timeProvider;
     private readonly Lock _tagLock = new();
@@ -33,12 +34,17 @@ public sealed partial class ImageStore
     /// <summary>Bounds an import must stay within.</summary>
     public ImportLimits Limits { get; }
 
-    /// <summary>Opens (creating if needed) the store at <paramref name="root"/> and removes temp folders a crash left behind.</summary>
+    /// <summary>
+    /// Opens (creating if needed) the store at <paramref name="root"/>, 0700, and removes temp folders a crash left
+    /// behind. An existing store is tightened to 0700 too: images may hold setuid-root files from a hostile import,
+    /// which are harmless only while no other user can walk to them (the agent and the honeyfarm read them as root).
+    /// </summary>
     public static ImageStore Open(string root, TimeProvider? timeProvider = null, ImportLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         string full = Path.GetFullPath(root);
-        Directory.CreateDirectory(full);
+        Directory.CreateDirectory(full, PrivateFolder);
+        File.SetUnixFileMode(full, PrivateFolder);
         foreach (string leftover in Directory.EnumerateDirectories(full, TempPrefix + "*"))
         {
             TempTree.Delete(leftover);

@@ -112,7 +112,8 @@ public static class JobCommands
         var c = new Connection(
             new Option<string>("--server") { Description = "XMPP server as host:port.", DefaultValueFactory = _ => "127.0.0.1:5222" },
             new Option<string>("--jid") { Description = jidDescription, Required = true },
-            new Option<string>("--password") { Description = "Account password; defaults to the MOAT_XMPP_PASSWORD environment variable." },
+            // Kept only to refuse it with a sentence that names the safe ways: argv is every local user's to read.
+            new Option<string>("--password") { Description = "Refused: a password in argv is in every local user's process list; use --password-file or MOAT_XMPP_PASSWORD.", Hidden = true },
             new Option<bool>("--no-tls") { Description = "Do not use STARTTLS (loopback servers only)." },
             new Option<bool>("--insecure-skip-verify") { Description = "Accept any server certificate (test servers with self-signed certificates)." });
         command.Options.Add(c.Server);
@@ -154,8 +155,13 @@ public static class JobCommands
             throw new ArgumentException($"--server '{server}' is not host:port, e.g. 127.0.0.1:5222.");
         }
 
-        string password = parse.GetValue(c.Password) ?? PasswordFromFile(parse.GetValue(c.PasswordFile)) ?? Environment.GetEnvironmentVariable("MOAT_XMPP_PASSWORD")
-            ?? throw new ArgumentException("No password: pass --password-file FILE, --password, or set MOAT_XMPP_PASSWORD.");
+        if (parse.GetValue(c.Password) is not null)
+        {
+            throw new ArgumentException("--password would show the password to every local user in the process list; give --password-file FILE (the password on its first line, mode 0600) or set MOAT_XMPP_PASSWORD instead.");
+        }
+
+        string password = PasswordFromFile(parse.GetValue(c.PasswordFile)) ?? Environment.GetEnvironmentVariable("MOAT_XMPP_PASSWORD")
+            ?? throw new ArgumentException("No password: pass --password-file FILE or set MOAT_XMPP_PASSWORD.");
         bool noTls = parse.GetValue(c.NoTls);
         return XmppClientOptions.Default with
         {

@@ -39,8 +39,12 @@ internal sealed class FabricHarness : IAsyncDisposable
 
     public FabricAgent Agent => agent!;
 
+    private TimeProvider time = TimeProvider.System;
+
     /// <param name="policy">The agent's containment policy, made from the server's domain (JIDs are user@domain); null: none.</param>
-    public static async Task<FabricHarness> StartAsync(IReadOnlyDictionary<string, int>? warm = null, string pool = "198.19.2.0/24", Func<string, string>? policy = null)
+    /// <param name="time">The agent's clock; null: the system's.</param>
+    public static async Task<FabricHarness> StartAsync(IReadOnlyDictionary<string, int>? warm = null, string pool = "198.19.2.0/24", Func<string, string>? policy = null,
+        TimeProvider? time = null)
     {
         var server = await ProsodyServer.StartAsync(ProsodyOptions.Default);
         AgentHarness? host = null;
@@ -58,7 +62,7 @@ internal sealed class FabricHarness : IAsyncDisposable
                 ClientTrust = new Dictionary<string, string> { ["admin@" + server.Domain] = TierOptions.Trusted, ["jobs@" + server.Domain] = TierOptions.Trusted },
             };
             host = await AgentHarness.StartAsync(pool, warm, tiers: named, policy: policy?.Invoke(server.Domain));
-            var h = new FabricHarness(server, host);
+            var h = new FabricHarness(server, host) { time = time ?? TimeProvider.System };
             await h.StartAgentAsync();
             return h;
         }
@@ -89,7 +93,7 @@ internal sealed class FabricHarness : IAsyncDisposable
             StatusInterval = TimeSpan.FromMilliseconds(200),
         };
         options.Validate();
-        agent = new FabricAgent(options, Host.Service<SandboxService>(), Host.Service<WarmPool>(), TimeProvider.System, NullLogger<FabricAgent>.Instance);
+        agent = new FabricAgent(options, Host.Service<SandboxService>(), Host.Service<WarmPool>(), time, NullLogger<FabricAgent>.Instance);
         await agent.StartAsync(CancellationToken.None);
     }
 

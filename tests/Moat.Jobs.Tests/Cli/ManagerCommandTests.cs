@@ -6,7 +6,7 @@ namespace Moat.Jobs.Tests.Cli;
 [Collection(Integration.FabricCollection.Name)]
 [Trait("Category", "Hostile")]
 [SupportedOSPlatform("linux")]
-public sealed class ManagerCommandTests
+public sealed class ManagerCommandTests(Integration.FabricFixture fabric)
 {
     [Theory]
     [InlineData("worker@moat.test/w1", "'worker@moat.test/w1' is not a bare account JID")]
@@ -20,7 +20,7 @@ public sealed class ManagerCommandTests
         try
         {
             int code = await Moat.Jobs.Cli.JobCommands.Create().Parse(
-                ["manager", "--jid", "jobs@moat.test", "--password", "x", "--server", "127.0.0.1:1", "--store", store, "--worker-allow", entry]).InvokeAsync();
+                ["manager", "--jid", "jobs@moat.test", "--password-file", fabric.PasswordFile, "--server", "127.0.0.1:1", "--store", store, "--worker-allow", entry]).InvokeAsync();
             Assert.Equal(1, code);
         }
         finally

@@ -18,9 +18,20 @@ public sealed class FabricFixture : IAsyncLifetime
 
     public ProsodyServer Server { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Server = await ProsodyServer.StartAsync(ProsodyOptions.Default);
+    /// <summary>A 0600 file holding <see cref="Password"/>, for the CLI's --password-file.</summary>
+    public string PasswordFile { get; } = Path.Combine(Path.GetTempPath(), $"moat-jobs-test-{Guid.NewGuid():N}.password");
 
-    public async Task DisposeAsync() => await Server.DisposeAsync();
+    public async Task InitializeAsync()
+    {
+        await Moat.Linux.Files.SecretFile.WriteLineAsync(PasswordFile, Password);
+        Server = await ProsodyServer.StartAsync(ProsodyOptions.Default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        File.Delete(PasswordFile);
+        await Server.DisposeAsync();
+    }
 
     public string NewAccount(string prefix)
     {

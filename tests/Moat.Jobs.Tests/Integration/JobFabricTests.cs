@@ -156,7 +156,7 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         await manager.StartAsync();
         await Own(fabric.Worker(managerJid, slots: 4)).StartAsync();
         await WaitForAsync(() => Task.FromResult(manager.Workers.Count == 1), "the manager sees the worker");
-        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password", FabricFixture.Password, "--no-tls"];
+        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password-file", fabric.PasswordFile, "--no-tls"];
 
         int ok = await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", aliceJid, "--tasks", "20", .. common, "--", "/bin/sh", "-c", "echo {task}"]).InvokeAsync();
         Assert.Equal(0, ok);
@@ -216,7 +216,7 @@ public sealed class JobFabricTests(FabricFixture fabric) : IAsyncLifetime
         }
 
         await WaitForAsync(() => Task.FromResult(manager.Workers.Count == 8), "the manager sees 8 workers");
-        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password", FabricFixture.Password, "--no-tls"];
+        string[] common = ["--manager", managerJid, "--server", $"{fabric.Server.Address}:{fabric.Server.Port}", "--password-file", fabric.PasswordFile, "--no-tls"];
         Assert.Equal(0, await Moat.Jobs.Cli.JobCommands.Create().Parse(["submit", "--jid", aliceJid, "--tasks", "1000", .. common, "--", "/bin/echo", "{task}"]).InvokeAsync());
 
         var alice = Own(new XmppClient(fabric.Xmpp(aliceJid, "chat")));

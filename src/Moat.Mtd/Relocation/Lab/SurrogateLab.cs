@@ -8,6 +8,7 @@ using Moat.Host;
 using Moat.Host.Agent;
 using Moat.Host.Fabric;
 using Moat.Host.Sandboxes;
+using Moat.Linux.Files;
 using Moat.Linux.Namespaces;
 using Moat.Mtd.Relocation.Network;
 using Moat.Xmpp.Server;
@@ -69,11 +70,14 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
     /// <summary>A file holding <see cref="CoordinatorJid"/>'s password (for `moat mtd … --xmpp-password-file`); removed with the lab.</summary>
     public string CoordinatorPasswordFile => Fabric is null
         ? throw new MtdException("this lab was started without a fabric.")
-        : Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-coordinator.password");
+        : Path.Combine(SecretsFolder, "coordinator.password");
 
     /// <summary>The checkpoint key every host of the lab shares (as hosts that move sandboxes live between them must);
     /// removed with the lab.</summary>
-    public string CheckpointKeyFile => Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-checkpoint.key");
+    public string CheckpointKeyFile => Path.Combine(SecretsFolder, "checkpoint.key");
+
+    /// <summary>The 0700 folder holding the lab's own secrets (coordinator password, checkpoint key); removed with the lab.</summary>
+    public string SecretsFolder => Path.Combine(Path.GetTempPath(), $"moat-mtd-{_tag}-secrets");
 
     /// <summary>Builds the LAN, the front and the client, then starts <paramref name="hosts"/> agents on it.</summary>
     /// <param name="imagesRoot">An image store every host links to as its images folder (a shared read-only mirror).</param>
@@ -95,7 +99,8 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             {
                 lab.Fabric = await ProsodyServer.StartAsync(ProsodyOptions.Default, cancellationToken).ConfigureAwait(false);
                 lab.Fabric.AddAccount("mtd", lab._fabricPassword);
-                await File.WriteAllTextAsync(lab.CoordinatorPasswordFile, lab._fabricPassword + "\n", cancellationToken).ConfigureAwait(false);
+                SecretFile.CreateFolder(lab.SecretsFolder);
+                await SecretFile.WriteLineAsync(lab.CoordinatorPasswordFile, lab._fabricPassword, cancellationToken).ConfigureAwait(false);
             }
 
             await lab.BuildNetworkAsync(cancellationToken).ConfigureAwait(false);
@@ -304,10 +309,13 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
             await Ip("netns", "del", ns).ConfigureAwait(false);
         }
 
-        File.Delete(CheckpointKeyFile);
+        if (Directory.Exists(SecretsFolder))
+        {
+            Directory.Delete(SecretsFolder, recursive: true);
+        }
+
         if (Fabric is not null)
         {
-            File.Delete(CoordinatorPasswordFile);
             await Fabric.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -358,19 +366,20 @@ public sealed class SurrogateLab : IAsyncDisposable, ISandboxExposure
         });
         if (!File.Exists(CheckpointKeyFile))
         {
-            await File.WriteAllBytesAsync(CheckpointKeyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), ct).ConfigureAwait(false);
-            File.SetUnixFileMode(CheckpointKeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            SecretFile.CreateFolder(SecretsFolder);
+            await SecretFile.WriteAsync(CheckpointKeyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), ct).ConfigureAwait(false);
         }
 
         _hosts.Add(host);
-        Directory.CreateDirectory(host.Options.StateDir);
+        // Root's alone from the start (the agent loosens the folder itself to 0711 when it secures it).
+        SecretFile.CreateFolder(host.Options.StateDir);
         File.CreateSymbolicLink(Path.Combine(host.Options.StateDir, "images"), ImagesRoot);
         if (Fabric is { } server)
         {
             // As `moat host --xmpp host-a@… --xmpp-password-file F --xmpp-admin mtd@…` would.
             server.AddAccount(host.Name, _fabricPassword);
             var passwordFile = Path.Combine(host.Options.StateDir, "xmpp.password");
-            await File.WriteAllTextAsync(passwordFile, _fabricPassword + "\n", ct).ConfigureAwait(false);
+            await SecretFile.WriteLineAsync(passwordFile, _fabricPassword, ct).ConfigureAwait(false);
             host.Options = host.Options with
             {
                 Fabric = new FabricOptions
