@@ -67,6 +67,11 @@ public static class MountTable
             data.Append(",upperdir=").Append(upper).Append(",workdir=").Append(work);
         }
 
+        // xino=on: one st_dev for every file of the overlay even when its layers sit on different file systems (a
+        // sandbox's upper layer on its own disk, the image on the host's): the exec monitor tells sandboxes apart by
+        // the device of the file a process ran, and without it every sandbox's image files would share the host's.
+        data.Append(",xino=on");
+
         // nosuid,nodev: the upper layer holds whatever the sandbox's root wrote, setuid-root files and device nodes
         // included; on the host side of the mount they are plain files to whoever reaches them.
         Interop.Check(

@@ -83,6 +83,47 @@ public sealed class MountTableTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Hostile")]
+    public void MountOverlay_LayersOnDifferentFileSystems_ReportOneDeviceForEveryFile()
+    {
+        // The exec monitor tells which sandbox ran a file by its st_dev. A sandbox's upper layer lives on its own disk and
+        // the image on the host's: without a uniform device, every sandbox's image files would report the host's device,
+        // so one tenant's short-lived execs could be put down to another sandbox.
+        InPrivateMountNamespace(_ =>
+        {
+            var (lower, disk, target) = (Dir("lower"), Dir("disk"), Dir("merged"));
+            File.WriteAllText(Path.Combine(lower, "from-image"), "L");
+            MountTable.MountTmpfs(disk, 16L << 20);
+            var (upper, work) = (Path.Combine(disk, "upper"), Path.Combine(disk, "work"));
+            Directory.CreateDirectory(upper);
+            Directory.CreateDirectory(work);
+            MountTable.MountOverlay(lower, upper, work, target);
+            try
+            {
+                File.WriteAllText(Path.Combine(target, "from-tenant"), "W");
+                var root = Device(target);
+                Assert.NotEqual(Device(lower), root);
+                Assert.Equal(root, Device(Path.Combine(target, "from-image")));
+                Assert.Equal(root, Device(Path.Combine(target, "from-tenant")));
+            }
+            finally
+            {
+                MountTable.Unmount(target, detach: true);
+                MountTable.Unmount(disk, detach: true);
+            }
+        });
+    }
+
+    private static string Device(string path)
+    {
+        var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%d", path]) { RedirectStandardOutput = true })!;
+        string output = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        Assert.Equal(0, stat.ExitCode);
+        return output;
+    }
+
+    [Fact]
     public void BindMount_ReadOnly_RefusesWrites()
     {
         InPrivateMountNamespace(findmnt =>
