@@ -120,11 +120,32 @@ public sealed class RootedDirectory : IDisposable
     }
 
     /// <summary>Hard-links <paramref name="relative"/> to the existing <paramref name="existing"/>; a symbolic link is linked itself, not followed.</summary>
-    public void CreateHardLink(string existing, string relative)
+    public void CreateHardLink(string existing, string relative) => CreateHardLink(this, existing, relative);
+
+    /// <summary>Hard-links <paramref name="relative"/> to <paramref name="existing"/> below <paramref name="from"/> (a directory of the same tree, e.g. one from <see cref="OpenDirectory"/>).</summary>
+    public void CreateHardLink(RootedDirectory from, string existing, string relative)
     {
-        using SafeFileDescriptor oldParent = OpenParent(existing, out string oldName);
+        ArgumentNullException.ThrowIfNull(from);
+        using SafeFileDescriptor oldParent = from.OpenParent(existing, out string oldName);
         using SafeFileDescriptor newParent = OpenParent(relative, out string newName);
-        Interop.Check(Interop.LinkAt(oldParent, oldName, newParent, newName, 0), $"link {Describe(relative)} to {Describe(existing)}");
+        Interop.Check(Interop.LinkAt(oldParent, oldName, newParent, newName, 0), $"link {Describe(relative)} to {from.Describe(existing)}");
+    }
+
+    /// <summary>Makes <paramref name="relative"/> an overlayfs whiteout: a character device numbered 0/0, which opens no device.</summary>
+    public void CreateWhiteout(string relative)
+    {
+        using SafeFileDescriptor parent = OpenParent(relative, out string name);
+        Interop.Check(Interop.MkNodAt(parent, name, Interop.S_IFCHR, 0), $"mknod {Describe(relative)}");
+    }
+
+    /// <summary>
+    /// Opens the directory <paramref name="relative"/> as a tree of its own, resolved like every other path here: a
+    /// symbolic link on the way fails with <see cref="PathThroughSymlinkException"/>, anything but a directory with ENOTDIR.
+    /// </summary>
+    public RootedDirectory OpenDirectory(string relative)
+    {
+        int fd = Interop.OpenAt2(_root, Check(relative), Interop.O_PATH | Interop.O_DIRECTORY | Interop.O_CLOEXEC, Confined);
+        return fd >= 0 ? new RootedDirectory(new SafeFileDescriptor(fd), Describe(relative)) : throw Failure(Interop.LastErrno, "open", relative);
     }
 
     /// <summary>Removes whatever is at <paramref name="relative"/>, a directory with everything in it; nothing is followed. False when nothing was there.</summary>
@@ -137,7 +158,7 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>The names in the directory <paramref name="relative"/>, without "." and "..".</summary>
     public IReadOnlyList<string> List(string relative)
     {
-        using SafeFileDescriptor dir = OpenDirectory(relative);
+        using SafeFileDescriptor dir = OpenListable(relative);
         return ReadNames(dir, relative);
     }
 
@@ -158,21 +179,28 @@ public sealed class RootedDirectory : IDisposable
         Interop.Check(Interop.FchownAt(parent, name, (uint)uid, (uint)gid, Interop.AT_SYMLINK_NOFOLLOW), $"chown {Describe(relative)}");
     }
 
-    /// <summary>Sets the modification time of <paramref name="relative"/> itself; the access time is left as it is.</summary>
-    public unsafe void SetModificationTime(string relative, DateTimeOffset time)
+    /// <summary>
+    /// Sets the modification time of <paramref name="relative"/> itself, and its access time to <paramref name="accessed"/>
+    /// (left as it is when null).
+    /// </summary>
+    public unsafe void SetModificationTime(string relative, DateTimeOffset time, DateTimeOffset? accessed = null)
     {
         using SafeFileDescriptor parent = OpenParentOrRoot(relative, out string name);
-        long ticks = time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
         Interop.TimeSpec* times = stackalloc Interop.TimeSpec[2];
-        times[0] = new Interop.TimeSpec { Nanoseconds = Interop.UTIME_OMIT };
-        times[1] = new Interop.TimeSpec { Seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rest), Nanoseconds = rest * 100 };
-        if (times[1].Nanoseconds < 0)
-        {
-            times[1].Seconds--;
-            times[1].Nanoseconds += 1_000_000_000;
-        }
-
+        times[0] = accessed is { } a ? ToTimeSpec(a) : new Interop.TimeSpec { Nanoseconds = Interop.UTIME_OMIT };
+        times[1] = ToTimeSpec(time);
         Interop.Check(Interop.UtimensAt(parent, name, times, Interop.AT_SYMLINK_NOFOLLOW), $"utimensat {Describe(relative)}");
+    }
+
+    /// <summary>Sets the extended attribute <paramref name="name"/> on the directory <paramref name="relative"/> ("" for this one).</summary>
+    public unsafe void SetDirectoryAttribute(string relative, string name, ReadOnlySpan<byte> value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        using SafeFileDescriptor dir = OpenListable(relative);
+        fixed (byte* p = value)
+        {
+            Interop.Check(Interop.FSetXattr(dir, name, p, (nuint)value.Length, 0), $"setxattr {name} on {Describe(relative)}");
+        }
     }
 
     public void Dispose() => _root.Dispose();
@@ -248,7 +276,16 @@ public sealed class RootedDirectory : IDisposable
         }
     }
 
-    private SafeFileDescriptor OpenDirectory(string relative)
+    private static Interop.TimeSpec ToTimeSpec(DateTimeOffset time)
+    {
+        long seconds = Math.DivRem(time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks, TimeSpan.TicksPerSecond, out long rest);
+        return rest < 0
+            ? new Interop.TimeSpec { Seconds = seconds - 1, Nanoseconds = (rest + TimeSpan.TicksPerSecond) * 100 }
+            : new Interop.TimeSpec { Seconds = seconds, Nanoseconds = rest * 100 };
+    }
+
+    /// <summary>The directory <paramref name="relative"/> opened for reading (getdents64, fsetxattr), not as a path only.</summary>
+    private SafeFileDescriptor OpenListable(string relative)
     {
         string path = relative.Length == 0 ? "." : Check(relative);
         int fd = Interop.OpenAt2(_root, path, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_CLOEXEC, Confined);

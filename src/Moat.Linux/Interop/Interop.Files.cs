@@ -15,6 +15,8 @@ internal static partial class Interop
     internal const int AT_SYMLINK_NOFOLLOW = 0x100;
     internal const int AT_REMOVEDIR = 0x200;
 
+    internal const uint S_IFCHR = 0x2000;
+
     internal const ulong RESOLVE_NO_XDEV = 0x01;
     internal const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     internal const ulong RESOLVE_NO_SYMLINKS = 0x04;
@@ -64,6 +66,12 @@ internal static partial class Interop
 
     [LibraryImport("libc", EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int SymlinkAt(string target, SafeFileDescriptor dirfd, string path);
+
+    [LibraryImport("libc", EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int MkNodAt(SafeFileDescriptor dirfd, string path, uint mode, ulong device);
+
+    [LibraryImport("libc", EntryPoint = "fsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static unsafe partial int FSetXattr(SafeFileDescriptor fd, string name, byte* value, nuint size, int flags);
 
     [LibraryImport("libc", EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int LinkAt(SafeFileDescriptor oldDirfd, string oldPath, SafeFileDescriptor newDirfd, string newPath, int flags);
