@@ -20,12 +20,7 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>Longest single name the kernel accepts (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
-    private const ulong Confined = Interop.RESOLVE_BENEATH | Interop.RESOLVE_NO_SYMLINKS | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
-    private const int ELOOP = 40;
-    private const int ENOTDIR = 20;
-    private const int EOPNOTSUPP = 95;
-    private const int EXDEV = 18;
-    private const uint StatxBasicStats = 0x7ff;
+    private const ulong Confined = Interop.ResolveBeneathNoSymlinks;
 
     private readonly SafeFileDescriptor _root;
 
@@ -47,15 +42,13 @@ public sealed class RootedDirectory : IDisposable
     }
 
     /// <summary>What is at <paramref name="relative"/> without following it; null when nothing is (or a parent is missing or not a directory).</summary>
-    public unsafe TreeEntryStat? Stat(string relative)
+    public TreeEntryStat? Stat(string relative)
     {
-        byte* buffer = stackalloc byte[256];
-        int result;
+        StatxFields st;
         int errno;
         if (relative.Length == 0)
         {
-            result = Interop.StatxAt(_root, ".", Interop.AT_SYMLINK_NOFOLLOW, StatxBasicStats, buffer);
-            errno = result < 0 ? Interop.LastErrno : 0;
+            errno = StatxFields.Read(_root, ".", Interop.AT_SYMLINK_NOFOLLOW, out st);
         }
         else
         {
@@ -65,35 +58,31 @@ public sealed class RootedDirectory : IDisposable
                 return null;
             }
 
-            result = Interop.StatxAt(parent, name, Interop.AT_SYMLINK_NOFOLLOW, StatxBasicStats, buffer);
-            errno = result < 0 ? Interop.LastErrno : 0;
+            errno = StatxFields.Read(parent, name, Interop.AT_SYMLINK_NOFOLLOW, out st);
         }
 
-        if (result < 0)
+        if (errno != 0)
         {
-            return errno is Errno.ENOENT or ENOTDIR ? null : throw new LinuxException(errno, $"statx {Describe(relative)}");
+            return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw new LinuxException(errno, $"statx {Describe(relative)}");
         }
 
-        // struct statx has an architecture-independent layout.
-        return new TreeEntryStat(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24), *(long*)(buffer + 40), *(ulong*)(buffer + 32), *(uint*)(buffer + 16));
+        return new TreeEntryStat(st.Mode, st.Uid, st.Gid, st.Size, st.Inode, st.LinkCount);
     }
 
     /// <summary>
     /// Whether <paramref name="path"/> names a regular file when the tree is seen as a container sees it: symbolic
     /// links are followed, but an absolute one or ".." resolves against the tree's root, never the host's.
     /// </summary>
-    public unsafe bool IsFileInRoot(string path)
+    public bool IsFileInRoot(string path)
     {
-        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV);
+        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.ResolveInRoot);
         if (fd < 0)
         {
             return false;
         }
 
         using var file = new SafeFileDescriptor(fd);
-        byte* buffer = stackalloc byte[256];
-        return Interop.StatxAt(file, "", 0x1000 /* AT_EMPTY_PATH */, StatxBasicStats, buffer) == 0
-            && (*(ushort*)(buffer + 28) & 0xF000) == 0x8000;
+        return StatxFields.Read(file, "", Interop.AT_EMPTY_PATH, out var st) == 0 && st.Type == 0x8000;
     }
 
     /// <summary>Makes the directory <paramref name="relative"/> (its parent must exist).</summary>
@@ -166,7 +155,7 @@ public sealed class RootedDirectory : IDisposable
     public void SetMode(string relative, UnixFileMode mode)
     {
         using SafeFileDescriptor parent = OpenParentOrRoot(relative, out string name);
-        if (Interop.FchmodAt2(parent, name, (uint)mode, Interop.AT_SYMLINK_NOFOLLOW) < 0 && Interop.LastErrno is var errno && errno != EOPNOTSUPP)
+        if (Interop.FchmodAt2(parent, name, (uint)mode, Interop.AT_SYMLINK_NOFOLLOW) < 0 && Interop.LastErrno is var errno && errno != Errno.EOPNOTSUPP)
         {
             throw new LinuxException(errno, $"chmod {Describe(relative)}");
         }
@@ -229,7 +218,7 @@ public sealed class RootedDirectory : IDisposable
             return false;
         }
 
-        if (errno is not (ENOTDIR or ELOOP))
+        if (errno is not (Errno.ENOTDIR or Errno.ELOOP))
         {
             throw new LinuxException(errno, $"open {Describe(relative)}");
         }
@@ -321,13 +310,12 @@ public sealed class RootedDirectory : IDisposable
         }
 
         int errno = Interop.LastErrno;
-        return errno is Errno.ENOENT or ENOTDIR ? null : throw Failure(errno, "open the parent of", relative);
+        return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw Failure(errno, "open the parent of", relative);
     }
 
     private Exception Failure(int errno, string operation, string relative) => errno switch
     {
-        ELOOP => new PathThroughSymlinkException(relative, Path),
-        EXDEV => new PathThroughSymlinkException(relative, Path),
+        Errno.ELOOP or Errno.EXDEV => new PathThroughSymlinkException(relative, Path),
         _ => new LinuxException(errno, $"{operation} {Describe(relative)}"),
     };
 
@@ -371,7 +359,7 @@ public readonly record struct TreeEntryStat(ushort Mode, uint Uid, uint Gid, lon
 
 /// <summary>A path inside a <see cref="RootedDirectory"/> that would have to go through a symbolic link (or leave the tree's file system).</summary>
 public sealed class PathThroughSymlinkException(string relative, string root)
-    : LinuxException(40, $"resolve {relative} beneath {root}", "a component is a symbolic link or a mount point")
+    : LinuxException(Linux.Errno.ELOOP, $"resolve {relative} beneath {root}", "a component is a symbolic link or a mount point")
 {
     /// <summary>The path, relative to the tree, that was refused.</summary>
     public string RelativePath { get; } = relative;
