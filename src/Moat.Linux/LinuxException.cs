@@ -48,9 +48,13 @@ public static class Errno
     public const int ESRCH = 3;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
+    public const int EXDEV = 18;
     public const int ENODEV = 19;
+    public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int EFBIG = 27;
     public const int ERANGE = 34;
+    public const int ELOOP = 40;
     public const int EOPNOTSUPP = 95;
     public const int EADDRNOTAVAIL = 99;
 }

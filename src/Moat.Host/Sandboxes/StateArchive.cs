@@ -30,7 +30,7 @@ internal sealed record StateExtraction(long Bytes, int Entries, int SetIdBitsStr
 /// <item>owners are kept as numbers, as the container's files need them;</item>
 /// <item>total bytes and member count are bounded.</item>
 /// </list>
-/// The extraction is done in managed code through <see cref="ConfinedDirectory"/>, not by `tar`: a validator in front
+/// The extraction is done in managed code through <see cref="RootedDirectory"/>, not by `tar`: a validator in front
 /// of `tar` would parse the stream twice, and any difference between the two parsers (long names, pax records) would
 /// be a way through.
 /// </summary>
@@ -55,7 +55,7 @@ internal static class StateArchive
     {
         ArgumentNullException.ThrowIfNull(limits);
         await using var bounded = new BoundedInput(input, limits.MaxBytes, what);
-        using var root = ConfinedDirectory.Open(staging);
+        using var root = RootedDirectory.Open(staging);
         var run = new Extraction(root, what);
         try
         {
@@ -114,7 +114,7 @@ internal static class StateArchive
 
     /// <summary>One extraction's progress: what was created, and the folders whose metadata is set at the end (after
     /// their contents, as tar does, so a read-only folder or its time is applied last).</summary>
-    private sealed class Extraction(ConfinedDirectory root, string what)
+    private sealed class Extraction(RootedDirectory root, string what)
     {
         private readonly List<(string[] Path, int Mode, int Uid, int Gid, DateTimeOffset Modified, bool Opaque)> _folders = [];
 
@@ -142,15 +142,15 @@ internal static class StateArchive
             var opaque = StripAttributes(entry, top);
             using var parent = OpenParent(path, entry.Name, create: true);
             var name = path[^1];
-            var existing = parent?.KindOf(name) ?? root.KindOf(name);
             var dir = parent ?? root;
+            var existing = dir.Stat(name);
             if (entry.EntryType == TarEntryType.Directory)
             {
-                if (existing == EntryKind.Missing)
+                if (existing is null)
                 {
-                    dir.CreateDirectory(name);
+                    dir.CreateDirectory(name, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 }
-                else if (existing != EntryKind.Directory)
+                else if (!existing.Value.IsDirectory)
                 {
                     throw Taken(entry.Name);
                 }
@@ -161,7 +161,7 @@ internal static class StateArchive
                 return;
             }
 
-            if (existing != EntryKind.Missing)
+            if (existing is not null)
             {
                 throw Taken(entry.Name);
             }
@@ -181,7 +181,7 @@ internal static class StateArchive
 
                         dir.CreateSymbolicLink(name, entry.LinkName);
                         dir.SetOwner(name, entry.Uid, entry.Gid);
-                        dir.SetTime(name, entry.ModificationTime);
+                        dir.SetModificationTime(name, entry.ModificationTime, accessed: entry.ModificationTime);
                         break;
                     case TarEntryType.HardLink:
                         LinkTo(dir, name, entry);
@@ -207,35 +207,35 @@ internal static class StateArchive
             {
                 using var parent = OpenParent(f.Path, string.Join('/', f.Path), create: false);
                 using var dir = (parent ?? root).OpenDirectory(f.Path[^1]);
-                dir.SetOwner(f.Uid, f.Gid);
-                dir.SetMode(f.Mode);
+                dir.SetOwner("", f.Uid, f.Gid);
+                dir.SetMode("", (UnixFileMode)f.Mode);
                 if (f.Opaque)
                 {
-                    dir.SetAttribute(OpaqueAttribute, "y"u8);
+                    dir.SetDirectoryAttribute("", OpaqueAttribute, "y"u8);
                 }
 
-                dir.SetTime(f.Modified);
+                dir.SetModificationTime("", f.Modified, accessed: f.Modified);
             }
         }
 
-        private async Task WriteFileAsync(ConfinedDirectory dir, string name, TarEntry entry, CancellationToken cancellationToken)
+        private async Task WriteFileAsync(RootedDirectory dir, string name, TarEntry entry, CancellationToken cancellationToken)
         {
-            var handle = dir.CreateFile(name);
-            await using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0);
-            if (entry.DataStream is { } data)
+            await using (var file = new FileStream(dir.CreateFile(name, UnixFileMode.UserRead | UnixFileMode.UserWrite), FileAccess.Write, bufferSize: 0))
             {
-                await data.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+                if (entry.DataStream is { } data)
+                {
+                    await data.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             var mode = (int)entry.Mode;
             SetIdBitsStripped += (mode & (SetUid | SetGid)) != 0 ? 1 : 0;
-            var where = string.Join('/', Components(entry.Name, what, "member"));
-            ConfinedDirectory.SetOwner(handle, entry.Uid, entry.Gid, where);
-            ConfinedDirectory.SetMode(handle, mode & Permissions, where); // after chown, which would clear set-id bits anyway
-            ConfinedDirectory.SetTime(handle, entry.ModificationTime, where);
+            dir.SetOwner(name, entry.Uid, entry.Gid);
+            dir.SetMode(name, (UnixFileMode)(mode & Permissions)); // after chown, which would clear set-id bits anyway
+            dir.SetModificationTime(name, entry.ModificationTime, accessed: entry.ModificationTime);
         }
 
-        private void LinkTo(ConfinedDirectory dir, string name, TarEntry entry)
+        private void LinkTo(RootedDirectory dir, string name, TarEntry entry)
         {
             var target = Components(entry.LinkName, what, $"the target of hard link '{entry.Name}',");
             var path = Components(entry.Name, what, "member");
@@ -246,17 +246,17 @@ internal static class StateArchive
 
             using var targetParent = OpenParent(target, entry.LinkName, create: false, linkOf: entry.Name);
             var from = targetParent ?? root;
-            if (from.KindOf(target[^1]) is EntryKind.Missing or EntryKind.Directory)
+            if (from.Stat(target[^1]) is not { IsDirectory: false })
             {
                 throw Refused(what, $"hard link '{entry.Name}' points to '{entry.LinkName}', which is not an earlier file of the archive");
             }
 
-            dir.CreateHardLink(name, from, target[^1]);
+            dir.CreateHardLink(from, target[^1], name);
         }
 
         /// <summary>Opens the folder that holds the last component of <paramref name="path"/> (null: the staging root),
         /// one component at a time without following links; missing folders are made when <paramref name="create"/>.</summary>
-        private ConfinedDirectory? OpenParent(string[] path, string name, bool create, string? linkOf = null)
+        private RootedDirectory? OpenParent(string[] path, string name, bool create, string? linkOf = null)
         {
             if (path.Length == 1)
             {
@@ -264,17 +264,17 @@ internal static class StateArchive
             }
 
             var current = root;
-            ConfinedDirectory? owned = null;
+            RootedDirectory? owned = null;
             try
             {
                 for (var i = 0; i < path.Length - 1; i++)
                 {
-                    ConfinedDirectory next;
+                    RootedDirectory next;
                     try
                     {
-                        if (create && current.KindOf(path[i]) == EntryKind.Missing)
+                        if (create && current.Stat(path[i]) is null)
                         {
-                            current.CreateDirectory(path[i]);
+                            current.CreateDirectory(path[i], UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                         }
 
                         next = current.OpenDirectory(path[i]);

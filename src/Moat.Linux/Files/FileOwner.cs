@@ -10,14 +10,11 @@ namespace Moat.Linux.Files;
 public static class FileOwner
 {
     /// <summary>The owner and group of <paramref name="path"/> (statx(2); follows symbolic links).</summary>
-    public static unsafe (uint Uid, uint Gid) Of(string path)
+    public static (uint Uid, uint Gid) Of(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        // struct statx: stx_mask (u32), stx_blksize (u32), stx_attributes (u64), stx_nlink (u32), stx_uid (u32),
-        // stx_gid (u32), ... 256 bytes in all.
-        var buffer = stackalloc byte[256];
-        Interop.Check(Interop.Statx(Interop.AT_FDCWD, path, 0, Interop.STATX_UID | Interop.STATX_GID, buffer), $"statx {path}");
-        return (*(uint*)(buffer + 20), *(uint*)(buffer + 24));
+        int errno = StatxFields.Read(SafeFileDescriptor.CurrentDirectory, path, 0, out var status);
+        return errno == 0 ? (status.Uid, status.Gid) : throw new LinuxException(errno, $"statx {path}");
     }
 
     /// <summary>Gives <paramref name="path"/> to <paramref name="uid"/>:<paramref name="gid"/> (chown(2)).</summary>

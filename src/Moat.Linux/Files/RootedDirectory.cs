@@ -20,12 +20,7 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>Longest single name the kernel accepts (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
-    private const ulong Confined = Interop.RESOLVE_BENEATH | Interop.RESOLVE_NO_SYMLINKS | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
-    private const int ELOOP = 40;
-    private const int ENOTDIR = 20;
-    private const int EOPNOTSUPP = 95;
-    private const int EXDEV = 18;
-    private const uint StatxBasicStats = 0x7ff;
+    private const ulong Confined = Interop.ResolveBeneathNoSymlinks;
 
     private readonly SafeFileDescriptor _root;
 
@@ -47,15 +42,13 @@ public sealed class RootedDirectory : IDisposable
     }
 
     /// <summary>What is at <paramref name="relative"/> without following it; null when nothing is (or a parent is missing or not a directory).</summary>
-    public unsafe TreeEntryStat? Stat(string relative)
+    public TreeEntryStat? Stat(string relative)
     {
-        byte* buffer = stackalloc byte[256];
-        int result;
+        StatxFields st;
         int errno;
         if (relative.Length == 0)
         {
-            result = Interop.StatxAt(_root, ".", Interop.AT_SYMLINK_NOFOLLOW, StatxBasicStats, buffer);
-            errno = result < 0 ? Interop.LastErrno : 0;
+            errno = StatxFields.Read(_root, ".", Interop.AT_SYMLINK_NOFOLLOW, out st);
         }
         else
         {
@@ -65,35 +58,31 @@ public sealed class RootedDirectory : IDisposable
                 return null;
             }
 
-            result = Interop.StatxAt(parent, name, Interop.AT_SYMLINK_NOFOLLOW, StatxBasicStats, buffer);
-            errno = result < 0 ? Interop.LastErrno : 0;
+            errno = StatxFields.Read(parent, name, Interop.AT_SYMLINK_NOFOLLOW, out st);
         }
 
-        if (result < 0)
+        if (errno != 0)
         {
-            return errno is Errno.ENOENT or ENOTDIR ? null : throw new LinuxException(errno, $"statx {Describe(relative)}");
+            return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw new LinuxException(errno, $"statx {Describe(relative)}");
         }
 
-        // struct statx has an architecture-independent layout.
-        return new TreeEntryStat(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24), *(long*)(buffer + 40), *(ulong*)(buffer + 32), *(uint*)(buffer + 16));
+        return new TreeEntryStat(st.Mode, st.Uid, st.Gid, st.Size, st.Inode, st.LinkCount);
     }
 
     /// <summary>
     /// Whether <paramref name="path"/> names a regular file when the tree is seen as a container sees it: symbolic
     /// links are followed, but an absolute one or ".." resolves against the tree's root, never the host's.
     /// </summary>
-    public unsafe bool IsFileInRoot(string path)
+    public bool IsFileInRoot(string path)
     {
-        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV);
+        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.ResolveInRoot);
         if (fd < 0)
         {
             return false;
         }
 
         using var file = new SafeFileDescriptor(fd);
-        byte* buffer = stackalloc byte[256];
-        return Interop.StatxAt(file, "", 0x1000 /* AT_EMPTY_PATH */, StatxBasicStats, buffer) == 0
-            && (*(ushort*)(buffer + 28) & 0xF000) == 0x8000;
+        return StatxFields.Read(file, "", Interop.AT_EMPTY_PATH, out var st) == 0 && st.Type == 0x8000;
     }
 
     /// <summary>Makes the directory <paramref name="relative"/> (its parent must exist).</summary>
@@ -120,11 +109,32 @@ public sealed class RootedDirectory : IDisposable
     }
 
     /// <summary>Hard-links <paramref name="relative"/> to the existing <paramref name="existing"/>; a symbolic link is linked itself, not followed.</summary>
-    public void CreateHardLink(string existing, string relative)
+    public void CreateHardLink(string existing, string relative) => CreateHardLink(this, existing, relative);
+
+    /// <summary>Hard-links <paramref name="relative"/> to <paramref name="existing"/> below <paramref name="from"/> (a directory of the same tree, e.g. one from <see cref="OpenDirectory"/>).</summary>
+    public void CreateHardLink(RootedDirectory from, string existing, string relative)
     {
-        using SafeFileDescriptor oldParent = OpenParent(existing, out string oldName);
+        ArgumentNullException.ThrowIfNull(from);
+        using SafeFileDescriptor oldParent = from.OpenParent(existing, out string oldName);
         using SafeFileDescriptor newParent = OpenParent(relative, out string newName);
-        Interop.Check(Interop.LinkAt(oldParent, oldName, newParent, newName, 0), $"link {Describe(relative)} to {Describe(existing)}");
+        Interop.Check(Interop.LinkAt(oldParent, oldName, newParent, newName, 0), $"link {Describe(relative)} to {from.Describe(existing)}");
+    }
+
+    /// <summary>Makes <paramref name="relative"/> an overlayfs whiteout: a character device numbered 0/0, which opens no device.</summary>
+    public void CreateWhiteout(string relative)
+    {
+        using SafeFileDescriptor parent = OpenParent(relative, out string name);
+        Interop.Check(Interop.MkNodAt(parent, name, Interop.S_IFCHR, 0), $"mknod {Describe(relative)}");
+    }
+
+    /// <summary>
+    /// Opens the directory <paramref name="relative"/> as a tree of its own, resolved like every other path here: a
+    /// symbolic link on the way fails with <see cref="PathThroughSymlinkException"/>, anything but a directory with ENOTDIR.
+    /// </summary>
+    public RootedDirectory OpenDirectory(string relative)
+    {
+        int fd = Interop.OpenAt2(_root, Check(relative), Interop.O_PATH | Interop.O_DIRECTORY | Interop.O_CLOEXEC, Confined);
+        return fd >= 0 ? new RootedDirectory(new SafeFileDescriptor(fd), Describe(relative)) : throw Failure(Interop.LastErrno, "open", relative);
     }
 
     /// <summary>Removes whatever is at <paramref name="relative"/>, a directory with everything in it; nothing is followed. False when nothing was there.</summary>
@@ -137,7 +147,7 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>The names in the directory <paramref name="relative"/>, without "." and "..".</summary>
     public IReadOnlyList<string> List(string relative)
     {
-        using SafeFileDescriptor dir = OpenDirectory(relative);
+        using SafeFileDescriptor dir = OpenListable(relative);
         return ReadNames(dir, relative);
     }
 
@@ -145,7 +155,7 @@ public sealed class RootedDirectory : IDisposable
     public void SetMode(string relative, UnixFileMode mode)
     {
         using SafeFileDescriptor parent = OpenParentOrRoot(relative, out string name);
-        if (Interop.FchmodAt2(parent, name, (uint)mode, Interop.AT_SYMLINK_NOFOLLOW) < 0 && Interop.LastErrno is var errno && errno != EOPNOTSUPP)
+        if (Interop.FchmodAt2(parent, name, (uint)mode, Interop.AT_SYMLINK_NOFOLLOW) < 0 && Interop.LastErrno is var errno && errno != Errno.EOPNOTSUPP)
         {
             throw new LinuxException(errno, $"chmod {Describe(relative)}");
         }
@@ -158,21 +168,28 @@ public sealed class RootedDirectory : IDisposable
         Interop.Check(Interop.FchownAt(parent, name, (uint)uid, (uint)gid, Interop.AT_SYMLINK_NOFOLLOW), $"chown {Describe(relative)}");
     }
 
-    /// <summary>Sets the modification time of <paramref name="relative"/> itself; the access time is left as it is.</summary>
-    public unsafe void SetModificationTime(string relative, DateTimeOffset time)
+    /// <summary>
+    /// Sets the modification time of <paramref name="relative"/> itself, and its access time to <paramref name="accessed"/>
+    /// (left as it is when null).
+    /// </summary>
+    public unsafe void SetModificationTime(string relative, DateTimeOffset time, DateTimeOffset? accessed = null)
     {
         using SafeFileDescriptor parent = OpenParentOrRoot(relative, out string name);
-        long ticks = time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
         Interop.TimeSpec* times = stackalloc Interop.TimeSpec[2];
-        times[0] = new Interop.TimeSpec { Nanoseconds = Interop.UTIME_OMIT };
-        times[1] = new Interop.TimeSpec { Seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rest), Nanoseconds = rest * 100 };
-        if (times[1].Nanoseconds < 0)
-        {
-            times[1].Seconds--;
-            times[1].Nanoseconds += 1_000_000_000;
-        }
-
+        times[0] = accessed is { } a ? ToTimeSpec(a) : new Interop.TimeSpec { Nanoseconds = Interop.UTIME_OMIT };
+        times[1] = ToTimeSpec(time);
         Interop.Check(Interop.UtimensAt(parent, name, times, Interop.AT_SYMLINK_NOFOLLOW), $"utimensat {Describe(relative)}");
+    }
+
+    /// <summary>Sets the extended attribute <paramref name="name"/> on the directory <paramref name="relative"/> ("" for this one).</summary>
+    public unsafe void SetDirectoryAttribute(string relative, string name, ReadOnlySpan<byte> value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        using SafeFileDescriptor dir = OpenListable(relative);
+        fixed (byte* p = value)
+        {
+            Interop.Check(Interop.FSetXattr(dir, name, p, (nuint)value.Length, 0), $"setxattr {name} on {Describe(relative)}");
+        }
     }
 
     public void Dispose() => _root.Dispose();
@@ -201,7 +218,7 @@ public sealed class RootedDirectory : IDisposable
             return false;
         }
 
-        if (errno is not (ENOTDIR or ELOOP))
+        if (errno is not (Errno.ENOTDIR or Errno.ELOOP))
         {
             throw new LinuxException(errno, $"open {Describe(relative)}");
         }
@@ -248,7 +265,16 @@ public sealed class RootedDirectory : IDisposable
         }
     }
 
-    private SafeFileDescriptor OpenDirectory(string relative)
+    private static Interop.TimeSpec ToTimeSpec(DateTimeOffset time)
+    {
+        long seconds = Math.DivRem(time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks, TimeSpan.TicksPerSecond, out long rest);
+        return rest < 0
+            ? new Interop.TimeSpec { Seconds = seconds - 1, Nanoseconds = (rest + TimeSpan.TicksPerSecond) * 100 }
+            : new Interop.TimeSpec { Seconds = seconds, Nanoseconds = rest * 100 };
+    }
+
+    /// <summary>The directory <paramref name="relative"/> opened for reading (getdents64, fsetxattr), not as a path only.</summary>
+    private SafeFileDescriptor OpenListable(string relative)
     {
         string path = relative.Length == 0 ? "." : Check(relative);
         int fd = Interop.OpenAt2(_root, path, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_CLOEXEC, Confined);
@@ -284,13 +310,12 @@ public sealed class RootedDirectory : IDisposable
         }
 
         int errno = Interop.LastErrno;
-        return errno is Errno.ENOENT or ENOTDIR ? null : throw Failure(errno, "open the parent of", relative);
+        return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw Failure(errno, "open the parent of", relative);
     }
 
     private Exception Failure(int errno, string operation, string relative) => errno switch
     {
-        ELOOP => new PathThroughSymlinkException(relative, Path),
-        EXDEV => new PathThroughSymlinkException(relative, Path),
+        Errno.ELOOP or Errno.EXDEV => new PathThroughSymlinkException(relative, Path),
         _ => new LinuxException(errno, $"{operation} {Describe(relative)}"),
     };
 
@@ -334,7 +359,7 @@ public readonly record struct TreeEntryStat(ushort Mode, uint Uid, uint Gid, lon
 
 /// <summary>A path inside a <see cref="RootedDirectory"/> that would have to go through a symbolic link (or leave the tree's file system).</summary>
 public sealed class PathThroughSymlinkException(string relative, string root)
-    : LinuxException(40, $"resolve {relative} beneath {root}", "a component is a symbolic link or a mount point")
+    : LinuxException(Linux.Errno.ELOOP, $"resolve {relative} beneath {root}", "a component is a symbolic link or a mount point")
 {
     /// <summary>The path, relative to the tree, that was refused.</summary>
     public string RelativePath { get; } = relative;

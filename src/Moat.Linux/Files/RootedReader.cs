@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -43,13 +42,6 @@ public enum RootedResolve
 /// </summary>
 public sealed class RootedReader : IDisposable
 {
-    private const ulong InRootFlags = Interop.RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
-    private const ulong NoSymlinkFlags = Interop.RESOLVE_BENEATH | Interop.RESOLVE_NO_SYMLINKS | Interop.RESOLVE_NO_MAGICLINKS | Interop.RESOLVE_NO_XDEV;
-    private const int EXDEV = 18;
-    private const int ENOTDIR = 20;
-    private const int EFBIG = 27;
-    private const int ELOOP = 40;
-
     private readonly SafeFileDescriptor _fd;
 
     private RootedReader(SafeFileDescriptor fd, string description)
@@ -69,7 +61,7 @@ public sealed class RootedReader : IDisposable
         if (directory.StatSelf().Kind != RootedFileKind.Directory)
         {
             directory.Dispose();
-            throw new LinuxException(ENOTDIR, $"open {path}", "not a directory");
+            throw new LinuxException(Errno.ENOTDIR, $"open {path}", "not a directory");
         }
 
         return directory;
@@ -104,20 +96,13 @@ public sealed class RootedReader : IDisposable
     }
 
     /// <summary>A name's status, not following it; null when it is missing.</summary>
-    public unsafe RootedFileStatus? Stat(string name)
+    public RootedFileStatus? Stat(string name)
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(name.Contains('/', StringComparison.Ordinal), false, nameof(name));
-        Span<byte> buffer = stackalloc byte[Interop.StatxSize];
-        fixed (byte* p = buffer)
-        {
-            if (Interop.StatxAt(_fd, name, Interop.AT_SYMLINK_NOFOLLOW, Interop.STATX_BASIC_STATS, p) != 0)
-            {
-                int errno = Interop.LastErrno;
-                return errno is Errno.ENOENT or ENOTDIR ? null : throw new LinuxException(errno, $"statx {Description}/{name}");
-            }
-        }
-
-        return Parse(buffer);
+        int errno = StatxFields.Read(_fd, name, Interop.AT_SYMLINK_NOFOLLOW, out var st);
+        return errno == 0 ? ToStatus(st)
+            : errno is Errno.ENOENT or Errno.ENOTDIR ? null
+            : throw new LinuxException(errno, $"statx {Description}/{name}");
     }
 
     /// <summary>What a path below this directory resolves to (following symlinks only as <paramref name="resolve"/> allows); null when it is missing.</summary>
@@ -157,7 +142,7 @@ public sealed class RootedReader : IDisposable
             return null;
         }
 
-        var tooLarge = new LinuxException(EFBIG, $"read {Description.TrimEnd('/')}/{path.TrimStart('/')}", $"larger than the {maxBytes} bytes allowed");
+        var tooLarge = new LinuxException(Errno.EFBIG, $"read {Description.TrimEnd('/')}/{path.TrimStart('/')}", $"larger than the {maxBytes} bytes allowed");
         if (RandomAccess.GetLength(file) > maxBytes)
         {
             throw tooLarge;
@@ -192,7 +177,7 @@ public sealed class RootedReader : IDisposable
             relative = ".";
         }
 
-        int fd = Interop.OpenAt2(_fd, relative, Interop.O_PATH | Interop.O_CLOEXEC, resolve == RootedResolve.InRoot ? InRootFlags : NoSymlinkFlags);
+        int fd = Interop.OpenAt2(_fd, relative, Interop.O_PATH | Interop.O_CLOEXEC, resolve == RootedResolve.InRoot ? Interop.ResolveInRoot : Interop.ResolveBeneathNoSymlinks);
         if (fd >= 0)
         {
             return new SafeFileDescriptor(fd);
@@ -200,34 +185,20 @@ public sealed class RootedReader : IDisposable
 
         int errno = Interop.LastErrno;
         // ENOENT/ENOTDIR: not there. ELOOP: a symlink where none may be. EXDEV: it would leave the tree (a mount, "..").
-        return errno is Errno.ENOENT or ENOTDIR or ELOOP or EXDEV ? null : throw new LinuxException(errno, $"openat2 {Description}/{path}");
+        return errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.EXDEV ? null : throw new LinuxException(errno, $"openat2 {Description}/{path}");
     }
 
     private RootedFileStatus StatSelf() => StatOf(_fd);
 
-    private unsafe RootedFileStatus StatOf(SafeFileDescriptor fd)
+    private RootedFileStatus StatOf(SafeFileDescriptor fd)
     {
-        Span<byte> buffer = stackalloc byte[Interop.StatxSize];
-        fixed (byte* p = buffer)
-        {
-            Interop.Check(Interop.StatxAt(fd, "", Interop.AT_EMPTY_PATH | Interop.AT_SYMLINK_NOFOLLOW, Interop.STATX_BASIC_STATS, p), $"statx {Description}");
-        }
-
-        return Parse(buffer);
+        int errno = StatxFields.Read(fd, "", Interop.AT_EMPTY_PATH | Interop.AT_SYMLINK_NOFOLLOW, out var st);
+        return errno == 0 ? ToStatus(st) : throw new LinuxException(errno, $"statx {Description}");
     }
 
-    /// <summary>struct statx (linux/stat.h): the same layout on every architecture.</summary>
-    private static RootedFileStatus Parse(ReadOnlySpan<byte> statx)
+    private static RootedFileStatus ToStatus(StatxFields st)
     {
-        uint uid = BinaryPrimitives.ReadUInt32LittleEndian(statx[20..]);
-        uint gid = BinaryPrimitives.ReadUInt32LittleEndian(statx[24..]);
-        int mode = BinaryPrimitives.ReadUInt16LittleEndian(statx[28..]);
-        long size = BinaryPrimitives.ReadInt64LittleEndian(statx[40..]);
-        long mtimeSeconds = BinaryPrimitives.ReadInt64LittleEndian(statx[112..]);
-        uint mtimeNanoseconds = BinaryPrimitives.ReadUInt32LittleEndian(statx[120..]);
-        uint rdevMajor = BinaryPrimitives.ReadUInt32LittleEndian(statx[128..]);
-        uint rdevMinor = BinaryPrimitives.ReadUInt32LittleEndian(statx[132..]);
-        var kind = (mode & 0xF000) switch
+        var kind = st.Type switch
         {
             0x8000 => RootedFileKind.Regular,
             0x4000 => RootedFileKind.Directory,
@@ -238,7 +209,7 @@ public sealed class RootedReader : IDisposable
             0xC000 => RootedFileKind.Socket,
             _ => RootedFileKind.Other,
         };
-        var modified = DateTimeOffset.FromUnixTimeSeconds(mtimeSeconds).AddTicks(mtimeNanoseconds / 100);
-        return new RootedFileStatus(kind, size, (UnixFileMode)(mode & 0xFFF), uid, gid, modified, rdevMajor, rdevMinor);
+        var modified = DateTimeOffset.FromUnixTimeSeconds(st.ModifiedSeconds).AddTicks(st.ModifiedNanoseconds / 100);
+        return new RootedFileStatus(kind, st.Size, (UnixFileMode)(st.Mode & 0xFFF), st.Uid, st.Gid, modified, st.DeviceMajor, st.DeviceMinor);
     }
 }

@@ -19,11 +19,6 @@ internal static partial class Interop
     internal const int NETLINK_CAP_ACK = 10;
     internal const int NETLINK_EXT_ACK = 11;
 
-    internal const int O_RDONLY = 0;
-    internal const int O_CREAT = 0x40;
-    internal const int O_EXCL = 0x80;
-    internal const int O_CLOEXEC = 0x80000;
-
     internal const int CLONE_NEWNS = 0x00020000;
     internal const int CLONE_NEWNET = 0x40000000;
 
@@ -38,10 +33,6 @@ internal static partial class Interop
 
     internal const int MNT_DETACH = 2;
 
-    internal const int O_RDWR = 2;
-    internal const int AT_FDCWD = -100;
-    internal const uint STATX_UID = 0x8;
-    internal const uint STATX_GID = 0x10;
 
     // linux/loop.h
     internal const ulong LOOP_CTL_GET_FREE = 0x4C82;
@@ -64,9 +55,6 @@ internal static partial class Interop
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
     internal static unsafe partial nint Recv(SafeFileDescriptor fd, byte* buffer, nuint length, int flags);
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Open(string path, int flags, int mode);
-
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
@@ -81,18 +69,6 @@ internal static partial class Interop
 
     [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Umount2(string target, int flags);
-
-    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Unlink(string path);
-
-    [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int MkDir(string path, int mode);
-
-    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Chown(string path, uint owner, uint group);
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* statxBuffer);
 
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     internal static unsafe partial int Ioctl(SafeFileDescriptor fd, ulong request, void* argument);
