@@ -14,7 +14,7 @@ namespace Moat.Host.Tests.Fabric;
 [SupportedOSPlatform("linux")]
 public sealed class FabricClientAddressTests
 {
-    private const string Bound = "203.0.113.10";
+    private const string Bound = "198.18.231.10";
 
     [Fact]
     public async Task An_allowed_jid_may_name_only_a_client_address_the_policy_binds_to_it()
@@ -25,7 +25,7 @@ public sealed class FabricClientAddressTests
         await using var admin = await f.ControlAsync(f.AdminJid);
         var owners = (await admin.ClaimAsync(f.HostJid, new SandboxSpec { Name = "owners", MemoryBytes = 64 * SandboxSpec.MiB })).Sandbox;
 
-        foreach (var claimed in new[] { owners.Address!, "169.254.169.254", "198.51.100.7" })
+        foreach (var claimed in new[] { owners.Address!, "169.254.169.254", "198.18.231.7" })
         {
             var e = await Assert.ThrowsAsync<FabricCallException>(() =>
                 jobs.ClaimAsync(f.HostJid, new SandboxSpec { Name = "nosy", MemoryBytes = 64 * SandboxSpec.MiB, ClientAddress = claimed }));
