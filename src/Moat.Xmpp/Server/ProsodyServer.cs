@@ -286,7 +286,16 @@ public sealed class ProsodyServer : IAsyncDisposable
             try
             {
                 await probe.ConnectAsync(options.Address, Port, cancellationToken).ConfigureAwait(false);
-                return;
+                // Prosody opens its ports before it writes its pid file; started means both, so a caller can read the pid.
+                if (File.Exists(Path.Combine(DataDirectory, "prosody.pid")))
+                {
+                    return;
+                }
+
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new ProsodyException($"Prosody listens on {options.Address}:{Port} but wrote no pid file within {options.StartTimeout.TotalSeconds} s; see {LogPath}.");
+                }
             }
             catch (SocketException) when (DateTime.UtcNow < deadline)
             {
