@@ -334,13 +334,11 @@ public sealed partial class ImageStore
     internal static PackageManager DetectPackageManager(string rootfs)
     {
         // Resolved inside the image: an image's "var -> /var" must not make the host's package database count as its own.
-        using var tree = RootedDirectory.Open(rootfs);
-        if (tree.IsFileInRoot("var/lib/dpkg/status"))
-        {
-            return PackageManager.Dpkg;
-        }
-
-        return tree.IsFileInRoot("lib/apk/db/installed") ? PackageManager.Apk : PackageManager.None;
+        using var tree = RootedReader.Open(rootfs);
+        bool IsFile(string path) => tree.TryStatPath(path, RootedResolve.InRoot) is { Kind: RootedFileKind.Regular };
+        return IsFile("var/lib/dpkg/status") ? PackageManager.Dpkg
+            : IsFile("lib/apk/db/installed") ? PackageManager.Apk
+            : PackageManager.None;
     }
 
     internal static void ValidateTag(string tag)

@@ -108,11 +108,6 @@ internal static class JobProtocol
             : throw new FormatException($"<{element.Name.LocalName}> has '{name}' = '{text}'; expected a whole number from 0 to {max}.");
     }
 
-    private static int ExitCode(XElement result) =>
-        int.TryParse(result.Attribute("exit")?.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int code)
-            ? code
-            : throw new FormatException($"<result> has 'exit' = '{result.Attribute("exit")?.Value}'; expected a whole number (the task's exit code).");
-
     public static XElement CommandRequest(string to, string text) =>
         new(Client + "iq", new XAttribute("type", "set"), new XAttribute("to", to), new XElement(Ns + "command", text));
 }

@@ -69,22 +69,6 @@ public sealed class RootedDirectory : IDisposable
         return new TreeEntryStat(st.Mode, st.Uid, st.Gid, st.Size, st.Inode, st.LinkCount);
     }
 
-    /// <summary>
-    /// Whether <paramref name="path"/> names a regular file when the tree is seen as a container sees it: symbolic
-    /// links are followed, but an absolute one or ".." resolves against the tree's root, never the host's.
-    /// </summary>
-    public bool IsFileInRoot(string path)
-    {
-        int fd = Interop.OpenAt2(_root, path.TrimStart('/'), Interop.O_PATH | Interop.O_CLOEXEC, Interop.ResolveInRoot);
-        if (fd < 0)
-        {
-            return false;
-        }
-
-        using var file = new SafeFileDescriptor(fd);
-        return StatxFields.Read(file, "", Interop.AT_EMPTY_PATH, out var st) == 0 && st.Type == 0x8000;
-    }
-
     /// <summary>Makes the directory <paramref name="relative"/> (its parent must exist).</summary>
     public void CreateDirectory(string relative, UnixFileMode mode)
     {
