@@ -23,7 +23,18 @@ public static class RunCommand
             Required = true,
             AllowMultipleArgumentsPerToken = false,
         };
-        var sandboxes = new Option<string[]>("--sandbox") { Description = "A sandbox to keep moving, by name (it keeps its name across hosts); one or more.", Required = true, AllowMultipleArgumentsPerToken = false };
+        var sandboxes = new Option<string[]>("--sandbox") { Description = "A sandbox to keep moving, by name (it keeps its name across hosts); one or more, or --all.", AllowMultipleArgumentsPerToken = false };
+        var all = new Option<bool>("--all")
+        {
+            Description = "Move the whole fleet: every running sandbox of the hosts (new ones as they appear, checked every --discover-every), each on its client's policy (--client-policy, else --policy), its clock counted from its start.",
+        };
+        var clientPolicies = new Option<string[]>("--client-policy")
+        {
+            Description = "With --all: CLIENT=POLICY, the policy for every sandbox of that client (e.g. mallory=periodic:10m, alice=off); repeatable. Others get --policy.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var budget = new Option<int>("--budget") { Description = "Moves out of each host in any hour, at most; a due sandbox beyond it waits. 0: no limit.", DefaultValueFactory = _ => 12 };
+        var discoverEvery = new Option<string>("--discover-every") { Description = "With --all: how often the hosts are listed for new and gone sandboxes.", DefaultValueFactory = _ => "10s" };
         var policy = new Option<string>("--policy")
         {
             Description = "When to move: periodic:DURATION (e.g. periodic:30m), poisson:RATE (moves per hour, e.g. poisson:4), poisson:RATE:THRESHOLD (never sooner than THRESHOLD after the last move), or on-alert (only with --on-alert).",
@@ -58,9 +69,13 @@ public static class RunCommand
             --front-netns (default: this machine's namespace) maps ADDR to the sandbox's current address, and each move
             switches it once the copy answers on PORT. The table stays when the command stops, so clients keep the
             address; `nft delete table ip moat_mtd_vip` removes it. The hosts' containment must let the front reach PORT.
+            With --all the whole fleet moves without anyone naming sandboxes: each running sandbox (named or not) gets its
+            client's policy and a clock from its start, new sandboxes are picked up as they appear, and --budget caps the
+            moves out of each host per hour (alert-driven moves included).
             Example: moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --sandbox web --policy periodic:30m --vip web=198.18.99.1:80
                      moat mtd run --host host-a@moat.test --host host-b@moat.test --xmpp mtd@moat.test --xmpp-password-file mtd.pw --sandbox web
-            """) { hosts, sandboxes, policy, onAlert, alertsSince, capacity, duration, seed, json, vips, frontNetns, frontOut };
+                     moat mtd run --host /var/lib/moat-a --host /var/lib/moat-b --all --policy off --client-policy stranger=poisson:2 --budget 6
+            """) { hosts, sandboxes, all, clientPolicies, budget, discoverEvery, policy, onAlert, alertsSince, capacity, duration, seed, json, vips, frontNetns, frontOut };
         var account = new HostTargets.FabricAccount();
         account.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -80,6 +95,39 @@ public static class RunCommand
                 return 2;
             }
 
+            var named = parse.GetValue(sandboxes) ?? [];
+            var everySandbox = parse.GetValue(all);
+            if (named.Length == 0 && !everySandbox)
+            {
+                await error.WriteLineAsync("name the sandboxes to keep moving with --sandbox NAME, or move every sandbox of the hosts with --all.").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (parse.GetValue(budget) < 0)
+            {
+                await error.WriteLineAsync($"--budget {parse.GetValue(budget)} is not a number of moves per hour (0 for no limit).").ConfigureAwait(false);
+                return 2;
+            }
+
+            var table = new RelocationPolicyTable(clock);
+            foreach (var cp in parse.GetValue(clientPolicies) ?? [])
+            {
+                var eq = cp.IndexOf('=', StringComparison.Ordinal);
+                if (!everySandbox || eq <= 0 || ParsePolicy(cp[(eq + 1)..]) is not { } p || (p is OnAlertRelocationPolicy && !parse.GetValue(onAlert)) || table.Tenants.ContainsKey(cp[..eq]))
+                {
+                    await error.WriteLineAsync($"--client-policy '{cp}' is not CLIENT=POLICY with a policy as --policy takes, once per client, with --all.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                table = table.WithTenant(cp[..eq], p);
+            }
+
+            if (ParseDuration(parse.GetValue(discoverEvery)!) is not { } every || every < TimeSpan.FromSeconds(1))
+            {
+                await error.WriteLineAsync($"--discover-every '{parse.GetValue(discoverEvery)}' is not a duration of at least 1s (e.g. 10s, 1m).").ConfigureAwait(false);
+                return 2;
+            }
+
             TimeSpan? stopAfter = null;
             if (parse.GetValue(duration) is { } d)
             {
@@ -95,8 +143,7 @@ public static class RunCommand
             var services = new Dictionary<string, IPEndPoint>(StringComparer.Ordinal);
             foreach (var v in parse.GetValue(vips) ?? [])
             {
-                var tracked = parse.GetValue(sandboxes)!;
-                if (ParseVip(v) is not { } vip || !tracked.Contains(vip.Sandbox) || !services.TryAdd(vip.Sandbox, vip.Endpoint))
+                if (ParseVip(v) is not { } vip || !named.Contains(vip.Sandbox) || !services.TryAdd(vip.Sandbox, vip.Endpoint))
                 {
                     await error.WriteLineAsync($"--vip '{v}' is not SANDBOX=ADDR:PORT for a sandbox named by --sandbox, once each, with an IPv4 ADDR (e.g. web=198.18.99.1:80).").ConfigureAwait(false);
                     return 2;
@@ -148,7 +195,17 @@ public static class RunCommand
                     new NetworkLocation("local", "uplink-" + i.ToString(CultureInfo.InvariantCulture)), parse.GetValue(capacity))).ToList();
                 var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default),
                     TimeProvider.System, parse.GetValue(seed) is { } s ? new Random(s) : new Random());
-                foreach (var name in parse.GetValue(sandboxes)!)
+                if (parse.GetValue(budget) > 0)
+                {
+                    scheduler.UseBudget(new MoveBudget(parse.GetValue(budget), TimeProvider.System));
+                }
+
+                if (everySandbox)
+                {
+                    scheduler.TrackEverySandbox(table, every, parse.GetValue(onAlert));
+                }
+
+                foreach (var name in named)
                 {
                     scheduler.Track(name, parse.GetValue(onAlert) && clock is not OnAlertRelocationPolicy ? clock with { AlsoOnAlert = true } : clock,
                         bindings.GetValueOrDefault(name));
@@ -162,12 +219,14 @@ public static class RunCommand
 
                 if (!parse.GetValue(json))
                 {
-                    await output.WriteLineAsync($"moving {string.Join(", ", parse.GetValue(sandboxes)!)} among {agents.Count} hosts ({parse.GetValue(policy)}); interrupt to stop.").ConfigureAwait(false);
+                    var what = everySandbox ? "every sandbox" : string.Join(", ", named);
+                    var limit = parse.GetValue(budget) > 0 ? $", at most {parse.GetValue(budget)} moves an hour out of each host" : "";
+                    await output.WriteLineAsync($"moving {what} among {agents.Count} hosts ({parse.GetValue(policy)}{limit}); interrupt to stop.").ConfigureAwait(false);
                 }
 
                 var moved = 0;
                 var alerts = parse.GetValue(onAlert)
-                    ? WatchAlertsAsync(agents, parse.GetValue(sandboxes)!, scheduler, parse.GetValue(alertsSince) ?? DateTimeOffset.UtcNow, parse.GetValue(json) ? null : output, stop.Token)
+                    ? WatchAlertsAsync(agents, scheduler, parse.GetValue(alertsSince) ?? DateTimeOffset.UtcNow, parse.GetValue(json) ? null : output, stop.Token)
                     : Task.CompletedTask;
                 try
                 {
@@ -198,7 +257,7 @@ public static class RunCommand
     /// Polls every host's alerts each second; an alert raised since <paramref name="since"/> about sandbox S on host H
     /// makes each tracked sandbox on H (other than S) a victim of S: the scheduler moves it away at once.
     /// </summary>
-    private static async Task WatchAlertsAsync(IReadOnlyList<IRelocationHost> agents, IReadOnlyList<string> tracked,
+    private static async Task WatchAlertsAsync(IReadOnlyList<IRelocationHost> agents,
         RelocationScheduler scheduler, DateTimeOffset since, TextWriter? output, CancellationToken cancellationToken)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -239,7 +298,8 @@ public static class RunCommand
                     foreach (var suspect in suspects)
                     {
                         var suspectName = here.FirstOrDefault(s => s.Id == suspect)?.Name ?? suspect;
-                        foreach (var victim in tracked.Where(t => t != suspectName && here.Any(s => s.Name == t)))
+                        var tracked = scheduler.TrackedSandboxes;
+                        foreach (var victim in tracked.Where(t => t != suspectName && t != suspect && here.Any(s => (s.Name ?? s.Id) == t)))
                         {
                             if (scheduler.RaiseAlert(victim, suspectName) && output is not null)
                             {

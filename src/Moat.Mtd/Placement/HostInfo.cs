@@ -92,4 +92,7 @@ public enum PlacementOutcome
 
     /// <summary>Hosts with room exist but anti-affinity or avoid-lists exclude them.</summary>
     Excluded,
+
+    /// <summary>The source host has spent its move budget for the hour; the sandbox waits.</summary>
+    OverBudget,
 }

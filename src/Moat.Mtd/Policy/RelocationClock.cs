@@ -18,14 +18,89 @@ public sealed class RelocationClock
     }
 
     /// <summary>Starts (or restarts) tracking a sandbox under a policy; its first dwell starts now.</summary>
-    public void Track(string sandboxId, RelocationPolicy policy)
+    public void Track(string sandboxId, RelocationPolicy policy) => Track(sandboxId, policy, _time.GetUtcNow());
+
+    /// <summary>
+    /// Starts (or restarts) tracking a sandbox whose first dwell began at <paramref name="since"/> (its start): a
+    /// sandbox found long after it started is due at once when its dwell is already over.
+    /// </summary>
+    public void Track(string sandboxId, RelocationPolicy policy, DateTimeOffset since)
     {
         ArgumentException.ThrowIfNullOrEmpty(sandboxId);
         ArgumentNullException.ThrowIfNull(policy);
         lock (_gate)
         {
-            _entries[sandboxId] = new Entry(policy, DueAfter(policy), null);
+            _entries[sandboxId] = new Entry(policy, DueAfter(policy, since), null, null);
         }
+    }
+
+    /// <summary>Whether the sandbox is tracked.</summary>
+    public bool IsTracked(string sandboxId)
+    {
+        lock (_gate)
+        {
+            return _entries.ContainsKey(sandboxId);
+        }
+    }
+
+    /// <summary>
+    /// Holds a due sandbox back until <paramref name="until"/> (e.g. its host's move budget is spent) without
+    /// forgetting why it is due: it is due again then, with its alert if it had one.
+    /// </summary>
+    public void Defer(string sandboxId, DateTimeOffset until)
+    {
+        lock (_gate)
+        {
+            if (!_entries.TryGetValue(sandboxId, out var e))
+            {
+                throw new MtdException($"Sandbox '{sandboxId}' is not tracked by the relocation clock.");
+            }
+
+            _entries[sandboxId] = e with { NotBefore = until };
+        }
+    }
+
+    /// <summary>
+    /// Follows a sandbox that changed its key (an unnamed sandbox is tracked by id, and its copy on the destination
+    /// has a new one); its schedule is kept.
+    /// </summary>
+    public void Rename(string oldId, string newId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(newId);
+        lock (_gate)
+        {
+            if (!_entries.Remove(oldId, out var e))
+            {
+                throw new MtdException($"Sandbox '{oldId}' is not tracked by the relocation clock.");
+            }
+
+            _entries[newId] = e;
+        }
+    }
+
+    /// <summary>The earliest time any tracked sandbox is due (an alerted one: now, or when its deferral ends); null when none will be.</summary>
+    public DateTimeOffset? NextDue()
+    {
+        var now = _time.GetUtcNow();
+        DateTimeOffset? next = null;
+        lock (_gate)
+        {
+            foreach (var e in _entries.Values)
+            {
+                DateTimeOffset? at = e.Suspect is not null ? now : e.DueAt;
+                if (at is { } a && e.NotBefore is { } hold && hold > a)
+                {
+                    at = hold;
+                }
+
+                if (at is { } t && (next is null || t < next))
+                {
+                    next = t;
+                }
+            }
+        }
+
+        return next;
     }
 
     /// <summary>Stops tracking a sandbox; returns false when it was not tracked.</summary>
@@ -55,6 +130,11 @@ public sealed class RelocationClock
         {
             foreach (var (id, e) in _entries)
             {
+                if (e.NotBefore is { } hold && hold > now)
+                {
+                    continue;
+                }
+
                 if (e.Suspect is { } suspect)
                 {
                     due.Add(new DueRelocation(id, now, DueReason.Alert, suspect));
@@ -84,7 +164,7 @@ public sealed class RelocationClock
                 throw new MtdException($"Sandbox '{sandboxId}' is not tracked by the relocation clock.");
             }
 
-            _entries[sandboxId] = new Entry(e.Policy, DueAfter(e.Policy), null);
+            _entries[sandboxId] = new Entry(e.Policy, DueAfter(e.Policy, _time.GetUtcNow()), null, null);
         }
     }
 
@@ -107,14 +187,14 @@ public sealed class RelocationClock
         }
     }
 
-    private DateTimeOffset? DueAfter(RelocationPolicy policy)
+    private DateTimeOffset? DueAfter(RelocationPolicy policy, DateTimeOffset since)
     {
         // Random is not thread-safe; callers already hold the gate.
         var dwell = policy.NextDwell(_random);
-        return dwell is { } d ? _time.GetUtcNow() + d : null;
+        return dwell is { } d ? since + d : null;
     }
 
-    private sealed record Entry(RelocationPolicy Policy, DateTimeOffset? DueAt, string? Suspect);
+    private sealed record Entry(RelocationPolicy Policy, DateTimeOffset? DueAt, string? Suspect, DateTimeOffset? NotBefore);
 }
 
 /// <summary>One sandbox that should move now.</summary>

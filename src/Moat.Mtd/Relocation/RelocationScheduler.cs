@@ -22,6 +22,13 @@ public interface IRelocationAlertSink
 /// <param name="Capacity">Sandboxes it may hold (relocated in or not).</param>
 public sealed record FleetHost(IRelocationHost Host, HostConfiguration Configuration, NetworkLocation Network, int Capacity);
 
+/// <summary>What one pass of fleet discovery changed.</summary>
+/// <param name="Added">Sandboxes now tracked (by name, or id when unnamed).</param>
+/// <param name="Dropped">Tracked sandboxes that no host runs any more.</param>
+/// <param name="HostsAnswering">Hosts that answered the listing.</param>
+/// <param name="Hosts">Hosts of the fleet.</param>
+public sealed record DiscoveryResult(IReadOnlyList<string> Added, IReadOnlyList<string> Dropped, int HostsAnswering, int Hosts);
+
 /// <summary>What the scheduler did about one due sandbox.</summary>
 /// <param name="Due">Why it was due.</param>
 /// <param name="Placement">Where Δ placed it, or why nowhere.</param>
@@ -44,6 +51,8 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
     private readonly ILogger _log;
     private readonly Dictionary<string, Tracked> _tracked = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _signal = new(0);
+    private MoveBudget? _budget;
+    private FleetDiscovery? _discovery;
 
     public RelocationScheduler(IReadOnlyList<FleetHost> fleet, RelocationCoordinator coordinator, IPlacementPolicy placement, TimeProvider time, Random random, ILogger<RelocationScheduler>? logger = null)
     {
@@ -70,6 +79,84 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
             _tracked[name] = new Tracked(service, antiAffinity ?? new HashSet<string>(StringComparer.Ordinal), []);
             _clock.Track(name, policy);
         }
+    }
+
+    /// <summary>Holds every host to at most <see cref="MoveBudget.MovesPerHour"/> moves out of it in any hour; a due
+    /// sandbox whose host has spent its budget waits until a move is free (its alert, if any, is kept).</summary>
+    public void UseBudget(MoveBudget budget)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        _budget = budget;
+    }
+
+    /// <summary>
+    /// Moves the whole fleet without anyone naming sandboxes: every <paramref name="interval"/>,
+    /// <see cref="RunAsync"/> lists every host and tracks each running sandbox it has not seen (by name, or by id when
+    /// unnamed) under the policy <paramref name="policies"/> gives its client (or the sandbox itself), its clock
+    /// counted from the sandbox's start; sandboxes that are gone from every host (all of them answering) are dropped.
+    /// </summary>
+    public void TrackEverySandbox(RelocationPolicyTable policies, TimeSpan interval, bool alsoOnAlert = false)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        _discovery = new FleetDiscovery(policies, interval, alsoOnAlert);
+    }
+
+    /// <summary>The sandboxes tracked now (by name, or by id when unnamed).</summary>
+    public IReadOnlyList<string> TrackedSandboxes
+    {
+        get
+        {
+            lock (_tracked)
+            {
+                return [.. _tracked.Keys.Order(StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// One pass of fleet discovery (see <see cref="TrackEverySandbox"/>): tracks the running sandboxes not yet tracked
+    /// and drops the discovered ones no host runs any more. Returns what changed.
+    /// </summary>
+    public async Task<DiscoveryResult> DiscoverAsync(CancellationToken cancellationToken = default)
+    {
+        var discovery = _discovery ?? throw new InvalidOperationException("call TrackEverySandbox before DiscoverAsync.");
+        var (hosts, where) = await SnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var added = new List<string>();
+        var dropped = new List<string>();
+        lock (_tracked)
+        {
+            foreach (var (key, (_, sandbox)) in where)
+            {
+                if (_tracked.ContainsKey(key))
+                {
+                    continue;
+                }
+
+                var policy = discovery.Policies.Resolve(key, sandbox.Spec.Client);
+                if (discovery.AlsoOnAlert && policy is not OffRelocationPolicy and not OnAlertRelocationPolicy)
+                {
+                    policy = policy with { AlsoOnAlert = true };
+                }
+
+                _tracked[key] = new Tracked(null, new HashSet<string>(StringComparer.Ordinal), [], Discovered: true);
+                _clock.Track(key, policy, sandbox.StartedAt ?? sandbox.CreatedAt);
+                added.Add(key);
+            }
+
+            // Only a full view may drop: a host that did not answer may still run what it ran.
+            if (hosts.Count == _fleet.Count)
+            {
+                foreach (var key in _tracked.Where(t => t.Value.Discovered && !where.ContainsKey(t.Key)).Select(t => t.Key).ToList())
+                {
+                    _tracked.Remove(key);
+                    _clock.Untrack(key);
+                    dropped.Add(key);
+                }
+            }
+        }
+
+        return new DiscoveryResult(added, dropped, hosts.Count, _fleet.Count);
     }
 
     /// <summary>When the sandbox is next due by its clock (null: only an alert moves it).</summary>
@@ -118,8 +205,20 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
     /// <summary>Runs until cancelled: sleeps (on the injected clock) until the next sandbox is due or an alert comes.</summary>
     public async Task RunAsync(Func<ScheduledRelocation, Task>? onRelocation = null, CancellationToken cancellationToken = default)
     {
+        var nextDiscovery = _time.GetUtcNow();
         while (!cancellationToken.IsCancellationRequested)
         {
+            if (_discovery is { } discovery && _time.GetUtcNow() >= nextDiscovery)
+            {
+                var found = await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+                if (found.Added.Count > 0 || found.Dropped.Count > 0)
+                {
+                    LogDiscovered(_log, found.Added.Count, found.Dropped.Count, found.HostsAnswering, found.Hosts);
+                }
+
+                nextDiscovery = _time.GetUtcNow() + discovery.Interval;
+            }
+
             // Stopping ends the waiting, not a move in flight: the due moves run to their end (or roll back on failure).
             foreach (var r in await RunDueAsync(CancellationToken.None).ConfigureAwait(false))
             {
@@ -132,7 +231,12 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
             DateTimeOffset? next;
             lock (_tracked)
             {
-                next = _tracked.Keys.Select(_clock.DueAt).Where(t => t is not null).Min();
+                next = _clock.NextDue();
+            }
+
+            if (_discovery is not null && (next is null || nextDiscovery < next))
+            {
+                next = nextDiscovery;
             }
 
             using var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -183,6 +287,18 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
             return new ScheduledRelocation(due, decision, null);
         }
 
+        if (_budget is { } budget && !budget.TryTake(source.Host.Host.Name, out var free))
+        {
+            var reason = $"host '{source.Host.Host.Name}' has spent its budget of {budget.MovesPerHour} moves an hour; '{due.SandboxId}' waits until {free:u}.";
+            LogOverBudget(_log, due.SandboxId, reason);
+            lock (_tracked)
+            {
+                _clock.Defer(due.SandboxId, free);
+            }
+
+            return new ScheduledRelocation(due, new PlacementDecision(null, PlacementOutcome.OverBudget, reason, 0), null);
+        }
+
         var destination = _fleet.First(f => f.Host.Name == decision.Host.Id).Host;
         var report = await _coordinator.RelocateAsync(source.Sandbox.Id, source.Host.Host, destination, tracked.Service, cancellationToken).ConfigureAwait(false);
         if (report.Succeeded)
@@ -196,6 +312,19 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
 
         // A failed move restarts the dwell too: retrying at once against the same fault would only add downtime.
         Rearm(due.SandboxId);
+        if (report.Succeeded && source.Sandbox.Name is null && report.DestinationId is { } copy)
+        {
+            // An unnamed sandbox is followed by id, and its copy has a new one.
+            lock (_tracked)
+            {
+                if (_tracked.Remove(due.SandboxId, out var t))
+                {
+                    _tracked[copy] = t;
+                    _clock.Rename(due.SandboxId, copy);
+                }
+            }
+        }
+
         return new ScheduledRelocation(due, decision, report);
     }
 
@@ -226,9 +355,9 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
             }
 
             var placed = sandboxes.Where(s => s.PoolImage is null).ToList();
-            foreach (var s in placed.Where(s => s.Name is not null && s.State == SandboxState.Running))
+            foreach (var s in placed.Where(s => s.State == SandboxState.Running))
             {
-                where[s.Name!] = (f, s);
+                where[s.Name ?? s.Id] = (f, s);
             }
 
             hosts.Add(new HostInfo(
@@ -241,7 +370,15 @@ public sealed partial class RelocationScheduler : IRelocationAlertSink
         return (hosts, where);
     }
 
-    private sealed record Tracked(ServiceBinding? Service, IReadOnlySet<string> AntiAffinity, List<string> History);
+    private sealed record Tracked(ServiceBinding? Service, IReadOnlySet<string> AntiAffinity, List<string> History, bool Discovered = false);
+
+    private sealed record FleetDiscovery(RelocationPolicyTable Policies, TimeSpan Interval, bool AlsoOnAlert);
+
+    [LoggerMessage(EventId = 812, Level = LogLevel.Information, Message = "Fleet: {Added} sandboxes now tracked, {Dropped} gone ({Answering} of {Hosts} hosts answered)")]
+    private static partial void LogDiscovered(ILogger logger, int added, int dropped, int answering, int hosts);
+
+    [LoggerMessage(EventId = 813, Level = LogLevel.Information, Message = "Sandbox {Name} is due but waits: {Reason}")]
+    private static partial void LogOverBudget(ILogger logger, string name, string reason);
 
     [LoggerMessage(EventId = 810, Level = LogLevel.Warning, Message = "Sandbox {Name} is due to move but has no destination: {Reason}")]
     private static partial void LogNoDestination(ILogger logger, string name, string reason);

@@ -187,6 +187,35 @@ public sealed class RelocationTests
         Assert.Equal(web.Payload, await GetWithRetriesAsync(http, web.Url));
     }
 
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task The_fleet_moves_by_its_clients_policies_without_anyone_naming_sandboxes()
+    {
+        await using var lab = await LabImages.StartLabAsync(hosts: 2);
+        var (a, b) = (lab.Hosts[0], lab.Hosts[1]);
+        var roaming = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Client = "stranger" });
+        var staying = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "home", Client = "alice" });
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var fleet = lab.Hosts.Select((h, i) => new FleetHost(
+            h.Relocation, new HostConfiguration(Moat.Mtd.Placement.RuntimeTier.Container, "6.1", "debian-12"), new NetworkLocation("lan", "up" + i), Capacity: 4)).ToList();
+        var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default), time, new Random(1));
+        scheduler.UseBudget(new MoveBudget(1, time));
+        scheduler.TrackEverySandbox(new RelocationPolicyTable(RelocationPolicy.Off).WithTenant("stranger", RelocationPolicy.Periodic(TimeSpan.FromMinutes(10))), TimeSpan.FromSeconds(10));
+
+        var found = await scheduler.DiscoverAsync();
+        Assert.Equal(new[] { "home", roaming.Id }.Order(StringComparer.Ordinal), found.Added.Order(StringComparer.Ordinal));
+        Assert.Empty(await scheduler.RunDueAsync());
+        time.Advance(TimeSpan.FromMinutes(10));
+        var moved = Assert.Single(await scheduler.RunDueAsync());
+
+        Assert.True(moved.Report!.Succeeded, moved.Report.Failure);
+        Assert.Equal(roaming.Id, moved.Report.SourceId);
+        var copy = Assert.Single(await b.Relocation.ListAsync(), s => s.PoolImage is null);
+        Assert.Equal((SandboxState.Running, "stranger"), (copy.State, copy.Spec.Client));
+        Assert.Equal([copy.Id, "home"], scheduler.TrackedSandboxes.Order(StringComparer.Ordinal));
+        Assert.Equal(staying.Id, Assert.Single(await a.Relocation.ListAsync(), s => s.PoolImage is null).Id);
+    }
+
     /// <summary>A coordinator whose destination's agent stops as soon as the source has stopped (a host that dies
     /// mid-migration).</summary>
     internal static RelocationCoordinator LosingDestinationAfterTheStop(LabHost destination) => new(RelocationOptions.Default with
