@@ -11,6 +11,11 @@ namespace Moat.Host.Agent;
 public sealed class HostStatusReporter(HostAgentOptions options, RuntimeRegistry runtimes, SandboxService sandboxes, WarmPool pool,
     ISandboxContainment containment, IServiceProvider services)
 {
+    private readonly Lazy<HostFeatures> _features = new(() => HostFeatures.Read(runtimes.Status));
+
+    /// <summary>This host's features (read once: they do not change while the agent runs).</summary>
+    public HostFeatures Features => _features.Value;
+
     /// <summary>The agent's last reconciliation, set once it has run at start.</summary>
     public ReconcileReport? LastReconcile { get; set; }
 
@@ -23,5 +28,6 @@ public sealed class HostStatusReporter(HostAgentOptions options, RuntimeRegistry
         FlowLog = services.GetService<FlowLogService>()?.Status ?? "off (containment is off)",
         Shaping = (containment as NftablesContainment)?.Shaping ?? "off (containment is off)",
         Tunnels = (containment as NftablesContainment)?.Tunnels ?? "off (containment is off)",
+        Features = Features,
     };
 }

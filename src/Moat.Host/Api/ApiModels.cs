@@ -34,6 +34,9 @@ public sealed record HostStatus(
 
     /// <summary>Whether untrusted sandboxes get tunnels to their clients, from which address, how many are open.</summary>
     public string Tunnels { get; init; } = "";
+
+    /// <summary>Kernel, OS, CPU model and runtime versions: what relocation's placement compares between hosts.</summary>
+    public Agent.HostFeatures? Features { get; init; }
 }
 
 /// <summary>Body of POST /v1/sandboxes/{id}/interactive: the command line the CLI runs to attach a terminal.</summary>

@@ -73,15 +73,28 @@ public static class FabricProtocol
     public sealed record StopBody(double GraceSeconds = 5);
 
     /// <summary>What a host says about itself in its presence.</summary>
-    public sealed record HostPresence(string Jid, bool Available, int Sandboxes, int PoolReady, int PoolTarget, long FreeMemoryMb, string Version);
+    public sealed record HostPresence(string Jid, bool Available, int Sandboxes, int PoolReady, int PoolTarget, long FreeMemoryMb, string Version)
+    {
+        /// <summary>Kernel, OS, CPU and runtimes as the host published them (null when it did not); each value cleaned
+        /// and cut to <see cref="Agent.HostFeatures.MaxLength"/>, at most <see cref="MaxRuntimes"/> runtimes.</summary>
+        public Agent.HostFeatures? Features { get; init; }
+    }
 
-    public static XElement StatusElement(int sandboxes, int poolReady, int poolTarget, long freeMemoryMb, string version) =>
+    /// <summary>Runtimes kept from a peer's presence.</summary>
+    public const int MaxRuntimes = 8;
+
+    public static XElement StatusElement(int sandboxes, int poolReady, int poolTarget, long freeMemoryMb, string version, Agent.HostFeatures? features = null) =>
         new(Ns + "host",
             new XAttribute("sandboxes", sandboxes),
             new XAttribute("pool-ready", poolReady),
             new XAttribute("pool-target", poolTarget),
             new XAttribute("free-memory-mb", freeMemoryMb),
-            new XAttribute("version", version));
+            new XAttribute("version", version),
+            features is null ? null : new XElement(Ns + "features",
+                new XAttribute("kernel", features.Kernel),
+                new XAttribute("os", features.Os),
+                new XAttribute("cpu", features.Cpu),
+                features.Runtimes.Select(r => new XElement(Ns + "runtime", new XAttribute("tier", r.Key), new XAttribute("version", r.Value)))));
 
     /// <summary>Reads a host's presence; null when the stanza is not one (a person's or a worker's presence).</summary>
     public static HostPresence? ParsePresence(XElement presence)
@@ -106,7 +119,23 @@ public static class FabricProtocol
 
         return new HostPresence(from, true, Int(host, "sandboxes"), Int(host, "pool-ready"), Int(host, "pool-target"),
             long.TryParse(host.Attribute("free-memory-mb")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0,
-            host.Attribute("version")?.Value ?? string.Empty);
+            host.Attribute("version")?.Value ?? string.Empty)
+        {
+            Features = host.Element(Ns + "features") is { } f ? FeaturesOf(f) : null,
+        };
+    }
+
+    // A peer's presence is hostile input: values are cleaned and cut, runtimes bounded, duplicates keep the first.
+    private static Agent.HostFeatures FeaturesOf(XElement f)
+    {
+        var runtimes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var r in f.Elements(Ns + "runtime").Take(MaxRuntimes))
+        {
+            runtimes.TryAdd(Agent.HostFeatures.Clean(r.Attribute("tier")?.Value), Agent.HostFeatures.Clean(r.Attribute("version")?.Value));
+        }
+
+        return new Agent.HostFeatures(Agent.HostFeatures.Clean(f.Attribute("kernel")?.Value), Agent.HostFeatures.Clean(f.Attribute("os")?.Value),
+            Agent.HostFeatures.Clean(f.Attribute("cpu")?.Value), runtimes);
     }
 
     private static int Int(XElement e, string name) =>

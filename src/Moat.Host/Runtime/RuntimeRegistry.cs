@@ -4,7 +4,11 @@ using Moat.Host.Sandboxes;
 namespace Moat.Host.Runtime;
 
 /// <summary>Whether a tier can run sandboxes on this host, with which runtime, or why not.</summary>
-public sealed record TierAvailability(RuntimeTier Tier, bool Available, string Runtime, string Detail);
+public sealed record TierAvailability(RuntimeTier Tier, bool Available, string Runtime, string Detail)
+{
+    /// <summary>The runtime's version line (e.g. "runc version 1.1.5"), when it could be read.</summary>
+    public string? Version { get; init; }
+}
 
 /// <summary>
 /// The OCI runtime of each runtime tier on this host, found once at start: runc for container, runsc for gvisor
@@ -28,13 +32,15 @@ public sealed partial class RuntimeRegistry
         {
             [RuntimeTier.Container] = new RuncRuntime(Path.Combine(stateDir, "runtime"), runc),
         };
-        var status = new List<TierAvailability> { new(RuntimeTier.Container, true, Path.GetFileName(runc), "shares the host kernel") };
+        // Same probe as runsc's: the version is what an exploit for the runtime is written against (placement reads it).
+        var (runcVersion, _) = await RunscRuntime.ProbeAsync(runc, cancellationToken).ConfigureAwait(false);
+        var status = new List<TierAvailability> { new(RuntimeTier.Container, true, Path.GetFileName(runc), "shares the host kernel") { Version = runcVersion } };
 
         var (version, reason) = await RunscRuntime.ProbeAsync(tiers.Runsc, cancellationToken).ConfigureAwait(false);
         if (version is not null)
         {
             runtimes[RuntimeTier.Gvisor] = new RunscRuntime(Path.Combine(stateDir, "runtime-gvisor"), NetnsOf, tiers.Runsc, tiers.RunscPlatform, Path.Combine(stateDir, RunscRuntime.PodInitConfigFile));
-            status.Add(new(RuntimeTier.Gvisor, true, Path.GetFileName(tiers.Runsc), $"{version}, platform {tiers.RunscPlatform}, netstack"));
+            status.Add(new(RuntimeTier.Gvisor, true, Path.GetFileName(tiers.Runsc), $"{version}, platform {tiers.RunscPlatform}, netstack") { Version = version });
         }
         else
         {

@@ -189,10 +189,19 @@ public static class RunCommand
                     }
                 }
 
-                // Agents of one machine share its kernel and OS: what tells them apart for Δ is their uplink.
-                var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-                var fleet = agents.Select((a, i) => new FleetHost(a, new HostConfiguration(Placement.RuntimeTier.Container, kernel, "debian-12"),
-                    new NetworkLocation("local", "uplink-" + i.ToString(CultureInfo.InvariantCulture)), parse.GetValue(capacity))).ToList();
+                // Δ compares what each host says it is (kernel, OS, CPU, runtime version); agents of one machine share
+                // all of it, and what tells them apart is their uplink.
+                var fleet = new List<FleetHost>();
+                for (var i = 0; i < agents.Count; i++)
+                {
+                    var configuration = await ConfigurationOfAsync(agents[i], ct).ConfigureAwait(false);
+                    fleet.Add(new FleetHost(agents[i], configuration, new NetworkLocation("local", "uplink-" + i.ToString(CultureInfo.InvariantCulture)), parse.GetValue(capacity)));
+                    if (!parse.GetValue(json))
+                    {
+                        await output.WriteLineAsync($"{agents[i].Name}: {configuration.OsImage}, kernel {configuration.Kernel}, {configuration.Cpu ?? "CPU not published"}, {configuration.Runtime ?? "runtime not published"}").ConfigureAwait(false);
+                    }
+                }
+
                 var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default),
                     TimeProvider.System, parse.GetValue(seed) is { } s ? new Random(s) : new Random());
                 if (parse.GetValue(budget) > 0)
@@ -316,6 +325,28 @@ public static class RunCommand
         {
             // Stopping.
         }
+    }
+
+    /// <summary>A host's configuration for Δ, from the features it publishes; a host that does not publish them (an
+    /// older agent) is taken to be like this machine, as before.</summary>
+    internal static async Task<HostConfiguration> ConfigurationOfAsync(IRelocationHost host, CancellationToken ct)
+    {
+        Moat.Host.Agent.HostFeatures? features = null;
+        try
+        {
+            features = (await host.StatusAsync(ct).ConfigureAwait(false)).Features;
+        }
+        catch (RelocationHostException)
+        {
+            // Not reachable now: placement leaves it out while it does not answer; its features are unknown.
+        }
+
+        features ??= Moat.Host.Agent.HostFeatures.Read([]);
+        return new HostConfiguration(Placement.RuntimeTier.Container, features.Kernel, features.Os)
+        {
+            Cpu = features.Cpu == "unknown" ? null : features.Cpu,
+            Runtime = features.Runtimes.TryGetValue("container", out var r) ? r : null,
+        };
     }
 
     private static async Task<VipFront?> OpenFrontAsync(string? netns, string? masquerade, TextWriter error, CancellationToken ct)

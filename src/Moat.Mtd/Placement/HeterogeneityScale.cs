@@ -27,15 +27,28 @@ public static class HeterogeneityScale
             + (weights.Services * ServiceDistance(source.Services, destination.Services));
     }
 
-    /// <summary>Share of {tier, kernel, OS image} that differ: an exploit for one stack rarely works on another.</summary>
+    /// <summary>
+    /// Share of {tier, kernel, OS image, and — when both hosts published them — CPU model and runtime version} that
+    /// differ: an exploit for one stack rarely works on another.
+    /// </summary>
     public static double ConfigurationDistance(HostConfiguration a, HostConfiguration b)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
+        var compared = 3;
         var differ = (a.Tier != b.Tier ? 1 : 0)
             + (string.Equals(a.Kernel, b.Kernel, StringComparison.Ordinal) ? 0 : 1)
             + (string.Equals(a.OsImage, b.OsImage, StringComparison.Ordinal) ? 0 : 1);
-        return differ / 3.0;
+        foreach (var (x, y) in new[] { (a.Cpu, b.Cpu), (a.Runtime, b.Runtime) })
+        {
+            if (x is not null && y is not null)
+            {
+                compared++;
+                differ += string.Equals(x, y, StringComparison.Ordinal) ? 0 : 1;
+            }
+        }
+
+        return differ / (double)compared;
     }
 
     /// <summary>Share of {segment, uplink} that differ: a new segment invalidates an attacker's address map.</summary>

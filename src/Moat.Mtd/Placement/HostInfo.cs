@@ -17,7 +17,14 @@ public enum RuntimeTier
 /// <param name="Tier">The sandbox runtime tier.</param>
 /// <param name="Kernel">The host kernel release, e.g. "6.18".</param>
 /// <param name="OsImage">The host's OS image, e.g. "debian-12".</param>
-public sealed record HostConfiguration(RuntimeTier Tier, string Kernel, string OsImage);
+public sealed record HostConfiguration(RuntimeTier Tier, string Kernel, string OsImage)
+{
+    /// <summary>The CPU model (microarchitectural attacks are written against one), when the host published it.</summary>
+    public string? Cpu { get; init; }
+
+    /// <summary>The sandbox runtime and its version (container escapes are written against one), when published.</summary>
+    public string? Runtime { get; init; }
+}
 
 /// <summary>Feature N: where the host sits on the network, which is what an attacker maps addresses to.</summary>
 /// <param name="Segment">The L2/L3 segment (rack, subnet) the host is on.</param>

@@ -36,6 +36,21 @@ public sealed class PlacementPolicyTests
     }
 
     [Fact]
+    public void Cpu_and_runtime_count_only_when_both_hosts_published_them()
+    {
+        var intel = s_debian with { Cpu = "Intel Xeon Gold 6338", Runtime = "runc version 1.1.5" };
+        var amd = s_debian with { Cpu = "AMD EPYC 7B13", Runtime = "runc version 1.1.5" };
+        var silent = s_debian;
+
+        // Five features compared, one differs.
+        Assert.Equal(1.0 / 5, HeterogeneityScale.ConfigurationDistance(intel, amd), 12);
+        // A host that publishes nothing is compared on tier, kernel and OS only: the same here.
+        Assert.Equal(0, HeterogeneityScale.ConfigurationDistance(intel, silent));
+        // Another runtime version and another CPU: two of five.
+        Assert.Equal(2.0 / 5, HeterogeneityScale.ConfigurationDistance(intel, amd with { Runtime = "crun version 1.8.1" }), 12);
+    }
+
+    [Fact]
     public void MaxDelta_ChoosesMostDifferentHost()
     {
         var decision = Max().ChooseDestination(s_sandbox, [s_source, s_same, s_mid, s_far], PlacementConstraints.None);

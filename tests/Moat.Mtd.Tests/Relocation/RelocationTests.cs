@@ -196,8 +196,14 @@ public sealed class RelocationTests
         var roaming = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Client = "stranger" });
         var staying = await a.Sandboxes.CreateAsync(SandboxSpec.Default with { Name = "home", Client = "alice" });
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        // Placement reads what each agent publishes about itself.
+        var features = (await a.Relocation.StatusAsync()).Features!;
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), features.Kernel);
+        Assert.StartsWith("runc version ", features.Runtimes["container"], StringComparison.Ordinal);
+        var configuration = await Moat.Mtd.Cli.RunCommand.ConfigurationOfAsync(a.Relocation, CancellationToken.None);
+        Assert.Equal((features.Kernel, features.Os, features.Runtimes["container"]), (configuration.Kernel, configuration.OsImage, configuration.Runtime));
         var fleet = lab.Hosts.Select((h, i) => new FleetHost(
-            h.Relocation, new HostConfiguration(Moat.Mtd.Placement.RuntimeTier.Container, "6.1", "debian-12"), new NetworkLocation("lan", "up" + i), Capacity: 4)).ToList();
+            h.Relocation, configuration, new NetworkLocation("lan", "up" + i), Capacity: 4)).ToList();
         var scheduler = new RelocationScheduler(fleet, new RelocationCoordinator(), new HeterogeneityPlacementPolicy(HeterogeneityWeights.Default), time, new Random(1));
         scheduler.UseBudget(new MoveBudget(1, time));
         scheduler.TrackEverySandbox(new RelocationPolicyTable(RelocationPolicy.Off).WithTenant("stranger", RelocationPolicy.Periodic(TimeSpan.FromMinutes(10))), TimeSpan.FromSeconds(10));
