@@ -422,6 +422,7 @@ public static class RunCommand
 
         return report.Succeeded
             ? string.Create(c, $"{report.Sandbox}: {report.From} -> {report.To} ({r.Due.Reason}, Δ {r.Placement.Heterogeneity:F2}), {report.Mode.ToString().ToLowerInvariant()}, downtime {report.Downtime.TotalMilliseconds:F0} ms")
+              + (report.ClientView is { } v ? string.Create(c, $"; a client saw {v.Failed} of {v.Probes} attempts fail, longest gap {v.LongestGapMs:F0} ms, {v.BrokenConnections} of {v.HeldConnections} held connections broken") : "")
             : $"{report.Sandbox}: {report.Outcome.ToString().ToLowerInvariant()}, stays on {report.From}: {report.Failure}";
     }
 

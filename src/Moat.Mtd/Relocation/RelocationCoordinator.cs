@@ -20,6 +20,9 @@ public sealed record RelocationOptions
 
     /// <summary>Called as each stage is reached (tests use it to inject faults at a known point).</summary>
     public Func<RelocationStage, CancellationToken, Task>? Observer { get; init; }
+
+    /// <summary>Interval between the probes that record what a client at the service address saw (<see cref="ClientView"/>).</summary>
+    public TimeSpan ClientProbeInterval { get; init; } = TimeSpan.FromMilliseconds(20);
 }
 
 /// <summary>
@@ -74,6 +77,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         }
 
         state.DestinationId = reserved.Id;
+        if (service is not null)
+        {
+            // From here a client at the service address is watched: what it saw goes into the report.
+            state.Watch = await ClientViewWatch.StartAsync(service, _options.ClientProbeInterval, cancellationToken).ConfigureAwait(false);
+        }
+
         var downtime = new Stopwatch();
         try
         {
@@ -171,6 +180,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             }
         }
 
+        if (state.Watch is { } watch)
+        {
+            state.ClientView = await watch.StopAsync().ConfigureAwait(false);
+            state.Watch = null;
+        }
+
         // 6. The source copy goes; its address is released with it.
         await Warn(state, () => source.DestroyAsync(s.Id, CancellationToken.None)).ConfigureAwait(false);
         state.Downtime = downtime.Elapsed;
@@ -197,6 +212,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
                 outcome = RelocationOutcome.Stranded;
                 state.Warnings.Add($"restarting the sandbox on {source.Name} failed; its layer and volume are intact there, stopped: {e.Message}");
             }
+        }
+
+        if (state.Watch is { } watch)
+        {
+            state.ClientView = await watch.StopAsync().ConfigureAwait(false);
+            state.Watch = null;
         }
 
         state.DestinationId = null;
@@ -306,11 +327,19 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
 
         public List<string> Warnings { get; } = [];
 
+        /// <summary>The watch of the service address while the move runs (null without one, or once stopped).</summary>
+        public ClientViewWatch? Watch { get; set; }
+
+        public ClientView? ClientView { get; set; }
+
         public RelocationReport Report(RelocationOutcome outcome, string? failure, TimeSpan total) => new(
             Name, from, to, Restored && outcome == RelocationOutcome.Moved ? MigrationMode.Live : MigrationMode.Cold,
             Restored && outcome == RelocationOutcome.Moved ? null : LiveUnavailable, outcome, failure, Bytes,
             outcome == RelocationOutcome.Moved ? Downtime : TimeSpan.Zero, total, SourceId,
-            outcome == RelocationOutcome.Moved ? DestinationId : null, oldAddress, outcome == RelocationOutcome.Moved ? NewAddress : null, Warnings);
+            outcome == RelocationOutcome.Moved ? DestinationId : null, oldAddress, outcome == RelocationOutcome.Moved ? NewAddress : null, Warnings)
+        {
+            ClientView = ClientView,
+        };
     }
 
     [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "Moved sandbox {Name} from {From} to {To}: {Bytes} bytes, {DowntimeMs} ms down")]

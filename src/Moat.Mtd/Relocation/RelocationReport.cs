@@ -69,4 +69,7 @@ public sealed record RelocationReport(
     IReadOnlyList<string> Warnings)
 {
     public bool Succeeded => Outcome == RelocationOutcome.Moved;
+
+    /// <summary>What a client at the service address saw during the move (null when the sandbox has no service address).</summary>
+    public ClientView? ClientView { get; init; }
 }

@@ -52,6 +52,13 @@ public sealed class RelocationTests
         Assert.True(report.Downtime > TimeSpan.Zero);
         Assert.True(served > 0);
 
+        // What a client at the VIP saw: a cold move stops the service, so some attempts failed and the longest gap
+        // spans at least part of the downtime; the connection held across the move was reset (its server is gone).
+        var view = report.ClientView!;
+        Assert.True(view.Probes > view.Failed && view.Failed > 0, $"{view.Failed} of {view.Probes} probes failed");
+        Assert.True(view.LongestGapMs > 0 && view.LongestGapMs < report.Total.TotalMilliseconds, $"longest gap {view.LongestGapMs} ms, move {report.Total.TotalMilliseconds} ms");
+        Assert.Equal((1, 1), (view.HeldConnections, view.BrokenConnections));
+
         // The VIP leads to B's copy, which has the volume and the upper layer (a new file and a deleted one).
         var moved = Assert.Single(await b.Relocation.ListAsync());
         Assert.Equal("web", moved.Name);

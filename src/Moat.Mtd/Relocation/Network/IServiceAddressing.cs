@@ -20,6 +20,11 @@ public interface IServiceAddressing
 
     /// <summary>Whether a TCP connection to <paramref name="target"/>:<paramref name="port"/> succeeds from where clients come in.</summary>
     Task<bool> ProbeAsync(IPAddress target, int port, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>A TCP connection to <paramref name="target"/>:<paramref name="port"/> from where clients come in, for the
+    /// caller to hold (null when this addressing cannot open one); fails with <see cref="System.Net.Sockets.SocketException"/>.</summary>
+    Task<System.Net.Sockets.Socket?> OpenAsync(IPAddress target, int port, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Task.FromResult<System.Net.Sockets.Socket?>(null);
 }
 
 /// <summary>

@@ -173,6 +173,28 @@ public sealed class VipFront : IServiceAddressing, IAsyncDisposable
         }
     }
 
+    public async Task<Socket?> OpenAsync(IPAddress target, int port, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var socket = await NamespaceRunner.RunAsync(_ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), cancellationToken).ConfigureAwait(false);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(target, port), cts.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new SocketException((int)SocketError.TimedOut);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Removes this front's table.</summary>
     public async Task DeleteAsync(CancellationToken cancellationToken = default)
     {
