@@ -127,6 +127,12 @@ public sealed class FlowFloodHostileTests
                 rows.Count(r => r.Verdict == FlowVerdict.Allowed && r.DestinationPort == 5432) >= connected
                 && ports.All(p => rows.Any(r => r.Verdict == FlowVerdict.Refused && r.DestinationPort == p)), log);
             Assert.All(samFlows, r => Assert.Equal("sam", r.Client));
+
+            // What was dropped was mallory's, and counted as mallory's.
+            var counters = log.Counters;
+            Assert.True(counters.QueueDrops > 0, $"the flood never filled the queue, so this test proved nothing: {counters}");
+            Assert.Equal(counters.QueueDrops, counters.QueueDropsBySandbox.GetValueOrDefault(mallory.Sandbox.Id));
+            Assert.False(counters.QueueDropsBySandbox.ContainsKey(sam.Sandbox.Id), $"sam lost {counters.QueueDropsBySandbox.GetValueOrDefault(sam.Sandbox.Id)} events");
         }
         finally
         {
