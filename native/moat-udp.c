@@ -10,7 +10,7 @@
  *                               161   an SNMP GetResponse: the request with its PDU turned into a response
  *                               1434  runs the datagram as a shell script (the worm's door, as the clone's TCP ports
  *                                     hand a caller a shell); the datagram is also in $DATAGRAM; no answer
- *                               else  echoes the datagram
+ *                               else  echoes the datagram (to a source port of 1024 or more: never service to service)
  *   moat-udp send ADDR PORT   sends standard input (at most 65,507 bytes) as one datagram, for what runs inside
  *
  * Amplification: no answer is ever longer than the datagram it answers, whoever sent it; and answers (and runs of
@@ -270,8 +270,10 @@ static int serve(int count, char **ports)
                 answer = 0;
                 break;
             default:
-                memcpy(out, in, n);
-                answer = n;
+                /* Not to a privileged port: two services echoing each other (one datagram with a forged source
+                 * between two clones, or a clone and an echo server outside) would bounce for ever. */
+                answer = ntohs(from.sin_port) >= 1024 ? n : 0;
+                memcpy(out, in, answer);
                 break;
             }
             if (answer > n) /* never: every answer above is at most the query's length; kept as the rule */
