@@ -20,17 +20,23 @@ const string address = "198.19.250.20";
 var scripts = Directory.CreateTempSubdirectory("mtlbench");
 var upSame = Script(scripts, "up-same.sh", $"""
     #!/bin/bash
-    # The SandboxLink plumbing by iproute2: netns, veth born in it, up, /32, gateway + default route, proxy ARP.
+    # The SandboxLink plumbing by iproute2: netns, veth born in it, the host end's settings while it is down (IPv6 off,
+    # no redirects, no gratuitous ARP: Moat.Linux/Plumbing/HostEnd.cs), up, /32, gateway + default route, proxy ARP.
     set -e
     ip netns add {sandboxName}
+    ip link add {hostInterface} type veth peer name eth0 netns {sandboxName}
+    c6=/proc/sys/net/ipv6/conf/{hostInterface}; c4=/proc/sys/net/ipv4/conf/{hostInterface}
+    for k in accept_ra accept_redirects autoconf accept_dad proxy_ndp; do echo 0 > $c6/$k; done
+    echo 1 > $c6/disable_ipv6
+    for k in arp_accept proxy_arp_pvlan accept_redirects secure_redirects send_redirects accept_source_route accept_local route_localnet bc_forwarding; do echo 0 > $c4/$k; done
+    echo 1 > $c4/drop_gratuitous_arp
+    echo 1 > $c4/forwarding
+    echo 1 > $c4/proxy_arp
+    echo 0 > /proc/sys/net/ipv4/neigh/{hostInterface}/proxy_delay
     ip -batch - <<B
-    link add {hostInterface} type veth peer name eth0 netns {sandboxName}
     link set {hostInterface} up
     route add {address}/32 dev {hostInterface} scope link
     B
-    echo 1 > /proc/sys/net/ipv4/conf/{hostInterface}/forwarding
-    echo 1 > /proc/sys/net/ipv4/conf/{hostInterface}/proxy_arp
-    echo 0 > /proc/sys/net/ipv4/neigh/{hostInterface}/proxy_delay
     ip -n {sandboxName} -batch - <<B
     link set lo up
     link set eth0 up
@@ -171,7 +177,7 @@ Console.WriteLine();
 Console.WriteLine("| operation | Moat.Linux p50 / p99 (ms) | iproute2, same plumbing p50 / p99 (ms) | ratio p50 | net-up3.sh / net-down.sh as published p50 / p99 (ms) |");
 Console.WriteLine("|---|---|---|---|---|");
 Console.WriteLine($"| sandbox up: Prepare + Assign | {F(P("moat.up", .5))} / {F(P("moat.up", .99))} | {F(P("ip.same.up", .5))} / {F(P("ip.same.up", .99))} | {F(P("ip.same.up", .5) / P("moat.up", .5))}x faster | {F(P("ip.peer.up", .5))} / {F(P("ip.peer.up", .99))} |");
-Console.WriteLine($"| of which Prepare (netns + veth + up + proxy ARP) | {F(P("moat.prepare", .5))} / {F(P("moat.prepare", .99))} | | | |");
+Console.WriteLine($"| of which Prepare (netns + veth + host-end settings, IPv6 off, while down + up + proxy ARP) | {F(P("moat.prepare", .5))} / {F(P("moat.prepare", .99))} | | | |");
 Console.WriteLine($"| of which Assign (address + 3 routes) | {F(P("moat.assign", .5))} / {F(P("moat.assign", .99))} | | | |");
 Console.WriteLine($"| sandbox down: Destroy (link del + netns del) | {F(P("moat.destroy", .5))} / {F(P("moat.destroy", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.destroy", .5))}x faster | {F(P("ip.peer.down", .5))} / {F(P("ip.peer.down", .99))} |");
 Console.WriteLine($"| sandbox down, fast: Retire (down + rename + netns unlink; kernel frees the pair later) | {F(P("moat.retire", .5))} / {F(P("moat.retire", .99))} | {F(P("ip.same.down", .5))} / {F(P("ip.same.down", .99))} | {F(P("ip.same.down", .5) / P("moat.retire", .5))}x faster | |");

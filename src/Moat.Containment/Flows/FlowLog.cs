@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moat.Detect.Kernel;
@@ -14,8 +13,8 @@ namespace Moat.Containment.Flows;
 /// Run it as a background service: <see cref="RunAsync"/> returns when its token is cancelled, after the last batch.
 /// </summary>
 /// <remarks>
-/// One thread per kernel socket reads and decodes; a bounded queue feeds one writer that commits a transaction per
-/// batch. Bad kernel input is counted and skipped (<see cref="FlowLogCounters.Malformed"/>), never fatal.
+/// One thread per kernel socket reads and decodes; a bounded queue, fair between sandboxes (<see cref="FairFlowQueue"/>:
+/// a flood fills only its own sandbox's share), feeds one writer that commits a transaction per batch. Bad kernel input is counted and skipped (<see cref="FlowLogCounters.Malformed"/>), never fatal.
 /// </remarks>
 public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution attribution, ILogger<FlowLog>? logger = null, TimeProvider? time = null)
 {
@@ -32,7 +31,8 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _countersLock = new();
-    private long _events, _malformed, _ignored, _overruns, _queueDrops, _batches, _lagCount;
+    private long _events, _malformed, _ignored, _overruns, _batches, _lagCount;
+    private FairFlowQueue? _queue;
     private long _recorded, _closed, _unattributed;
     private TimeSpan _lagSum, _lagMax;
 
@@ -51,8 +51,11 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
             {
                 return new FlowLogCounters(
                     Interlocked.Read(ref _events), _recorded, _closed, Interlocked.Read(ref _malformed), Interlocked.Read(ref _ignored), _unattributed,
-                    Interlocked.Read(ref _overruns), Interlocked.Read(ref _queueDrops), _batches,
-                    _lagCount == 0 ? TimeSpan.Zero : _lagSum / _lagCount, _lagMax);
+                    Interlocked.Read(ref _overruns), _queue?.Dropped ?? 0, _batches,
+                    _lagCount == 0 ? TimeSpan.Zero : _lagSum / _lagCount, _lagMax)
+                {
+                    QueueDropsBySandbox = _queue?.DropsBySandbox ?? new Dictionary<string, long>(),
+                };
             }
         }
     }
@@ -62,11 +65,8 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         options.Validate();
-        var queue = Channel.CreateBounded<KernelFlowEvent>(new BoundedChannelOptions(options.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.DropWrite,
-            SingleReader = true,
-        });
+        var queue = new FairFlowQueue(options.QueueCapacity, options.QueueReservePerSandbox);
+        _queue = queue;
         using var store = OpenStore();
         var sockets = new List<NetlinkSocket>();
         var readers = new List<Thread>();
@@ -99,13 +99,13 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
                 {
                     try
                     {
-                        ReadLoop(socket, queue.Writer, stop.Token);
+                        ReadLoop(socket, queue, stop.Token);
                     }
                     finally
                     {
                         if (Interlocked.Decrement(ref pending) == 0)
                         {
-                            queue.Writer.TryComplete();
+                            queue.Complete();
                         }
                     }
                 })
@@ -116,7 +116,7 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
 
             _started.TrySetResult();
             Log.Started(_logger, options.DatabasePath, options.Conntrack, options.NflogGroup?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
-            await WriteLoopAsync(store, queue.Reader, stop, cancellationToken).ConfigureAwait(false);
+            await WriteLoopAsync(store, queue, stop, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -195,7 +195,7 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
         return [.. message];
     }
 
-    private void ReadLoop(NetlinkSocket socket, ChannelWriter<KernelFlowEvent> writer, CancellationToken stop)
+    private void ReadLoop(NetlinkSocket socket, FairFlowQueue writer, CancellationToken stop)
     {
         var decoder = new FlowDecoder(_time);
         var buffer = new byte[256 * 1024];
@@ -227,17 +227,18 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
             Interlocked.Add(ref _events, events.Count);
             foreach (var e in events)
             {
-                if (!writer.TryWrite(e))
-                {
-                    Interlocked.Increment(ref _queueDrops);
-                }
+                writer.TryWrite(LaneOf(e), e);
             }
 
             events.Clear();
         }
     }
 
-    private async Task WriteLoopAsync(FlowStore store, ChannelReader<KernelFlowEvent> reader, CancellationTokenSource stopReaders, CancellationToken cancellationToken)
+    /// <summary>The sandbox an event belongs to, as the recorder will attribute it; "" when no logged sandbox owns it.</summary>
+    private string LaneOf(KernelFlowEvent e) =>
+        e.SandboxId ?? attribution.ByAddress(e.Source)?.SandboxId ?? attribution.ByAddress(e.Destination)?.SandboxId ?? "";
+
+    private async Task WriteLoopAsync(FlowStore store, FairFlowQueue reader, CancellationTokenSource stopReaders, CancellationToken cancellationToken)
     {
         var recorder = new FlowRecorder(attribution, options);
         var batch = new List<KernelFlowEvent>(options.MaxBatch);

@@ -27,6 +27,12 @@ public sealed record FlowLogOptions
     /// <summary>Events waiting between the kernel readers and the writer; beyond it they are counted and dropped.</summary>
     public int QueueCapacity { get; init; } = 262_144;
 
+    /// <summary>
+    /// Events each sandbox may always have waiting, even when the queue is full: a flood from one sandbox is dropped
+    /// from its own share, never from a quiet neighbour's. The queue may hold up to this many more per sandbox.
+    /// </summary>
+    public int QueueReservePerSandbox { get; init; } = 256;
+
     /// <summary>Records older than this are deleted.</summary>
     public TimeSpan Retention { get; init; } = TimeSpan.FromDays(30);
 
@@ -45,7 +51,7 @@ public sealed record FlowLogOptions
             throw new ContainmentInputException("The flow log needs a database path (e.g. /var/lib/moat/flows.db).");
         }
 
-        if (MaxBatch < 1 || QueueCapacity < 1 || MaxRecords < 1 || Retention <= TimeSpan.Zero || PruneInterval <= TimeSpan.Zero || MaxBatchDelay < TimeSpan.Zero)
+        if (MaxBatch < 1 || QueueCapacity < 1 || QueueReservePerSandbox < 0 || MaxRecords < 1 || Retention <= TimeSpan.Zero || PruneInterval <= TimeSpan.Zero || MaxBatchDelay < TimeSpan.Zero)
         {
             throw new ContainmentInputException("Flow log options are not valid: batch, queue and record limits must be at least 1 and retention and prune interval positive.");
         }
@@ -63,7 +69,11 @@ public sealed record FlowLogOptions
 /// <param name="Malformed">Kernel messages that could not be read and were skipped.</param>
 /// <param name="Unattributed">Flows of addresses that belong to no logged sandbox.</param>
 /// <param name="KernelOverruns">Times the kernel dropped events because the socket was full (ENOBUFS).</param>
-/// <param name="QueueDrops">Events dropped because the writer fell behind the queue.</param>
+/// <param name="QueueDrops">Events dropped because the writer fell behind the queue (all sandboxes).</param>
 /// <param name="MeanLag">Mean time from reading an event off the socket to its commit.</param>
 /// <param name="MaxLag">Longest such time.</param>
-public sealed record FlowLogCounters(long Events, long Recorded, long Closed, long Malformed, long Ignored, long Unattributed, long KernelOverruns, long QueueDrops, long Batches, TimeSpan MeanLag, TimeSpan MaxLag);
+public sealed record FlowLogCounters(long Events, long Recorded, long Closed, long Malformed, long Ignored, long Unattributed, long KernelOverruns, long QueueDrops, long Batches, TimeSpan MeanLag, TimeSpan MaxLag)
+{
+    /// <summary><see cref="QueueDrops"/> by sandbox id ("" for events no logged sandbox owns).</summary>
+    public IReadOnlyDictionary<string, long> QueueDropsBySandbox { get; init; } = new Dictionary<string, long>();
+}

@@ -61,7 +61,9 @@ public sealed class Clone : IAsyncDisposable
 
     internal static async Task<Clone> PrepareAsync(RtNetlink gateway, string name, string hostInterface, Personality personality, CloneIdentity identity, CloneServicesFactory services, CancellationToken cancellationToken)
     {
-        var link = SandboxLink.Prepare(gateway, name, hostInterface, new SandboxLinkOptions { GatewayOnHost = true });
+        // The clone's route lives in its universe's table (chosen by a rule on its link), where arp_filter's lookup of the
+        // main table does not look; its ARP is taken as is (the gateway's own namespace holds nothing but the farm).
+        var link = SandboxLink.Prepare(gateway, name, hostInterface, new SandboxLinkOptions { GatewayOnHost = true, ArpOnlyFromItsAddress = false });
         RtNetlink? inside = null;
         try
         {

@@ -23,6 +23,14 @@ public sealed record ContainerCloneOptions
     public required string InitBinary { get; init; }
 
     /// <summary>
+    /// The clones' UDP services (compiled from native/moat-udp.c), bound read-only into each clone; by default the
+    /// moat-udp next to <see cref="InitBinary"/>.
+    /// </summary>
+    public string? UdpBinary { get; init; }
+
+    public string ResolvedUdpBinary => UdpBinary ?? Path.Combine(Path.GetDirectoryName(InitBinary) ?? ".", "moat-udp");
+
+    /// <summary>
     /// "runc", or "runsc" for gVisor (the untrusted tier): the clone's programs run on gVisor's own kernel (ptrace
     /// platform) with the clone's namespace as its network (runsc --network=host, so the address given at the claim
     /// is seen). The host kernel cannot see a gVisor clone's execs or its processes; its file changes are read all
@@ -66,6 +74,11 @@ public sealed record ContainerCloneOptions
         {
             throw new ArgumentException($"Sandbox init '{InitBinary}' does not exist; rebuild Moat (it is compiled from native/moat-init.c by gcc).");
         }
+
+        if (!File.Exists(ResolvedUdpBinary))
+        {
+            throw new ArgumentException($"The clones' UDP services '{ResolvedUdpBinary}' do not exist; rebuild Moat (they are compiled from native/moat-udp.c by gcc).");
+        }
     }
 }
 
@@ -81,6 +94,9 @@ internal sealed class ContainerServices : ICloneServices
 {
     /// <summary>Moat's own files in a clone; they are the clone's setup, never its tenants' changes.</summary>
     internal const string SetupDir = "/.honeyfarm";
+
+    /// <summary>Where a clone sees moat-udp: its UDP services, and a tool to send a datagram (`moat-udp send ADDR PORT`).</summary>
+    internal const string UdpServices = SetupDir + "/moat-udp";
     private static readonly string[] SetupFiles = ["/etc/hostname", "/etc/machine-id", "/etc/resolv.conf", SetupDir, "/.moat"];
 
     private readonly ContainerCloneOptions _options;
@@ -224,6 +240,14 @@ internal sealed class ContainerServices : ICloneServices
             // runc-sized pids limit starves it (its Sentry panics with EAGAIN on clone).
             Pids = _options.IsGvisor ? Math.Max(_options.Pids, 1024) : _options.Pids,
         });
+        // The UDP services: one read-only binary shared by every clone, not a copy in each clone's memory-backed upper layer.
+        config["mounts"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject
+        {
+            ["destination"] = UdpServices,
+            ["type"] = "bind",
+            ["source"] = _options.ResolvedUdpBinary,
+            ["options"] = new System.Text.Json.Nodes.JsonArray("bind", "ro", "nosuid", "nodev"),
+        });
         if (_options.IsGvisor)
         {
             // runsc puts a tmpfs of its own kernel on /tmp unless the spec mounts something there; a clone's /tmp is
@@ -309,7 +333,15 @@ internal sealed class ContainerServices : ICloneServices
         // A TCP caller gets the banner, the clone's description, then a shell reading the connection.
         ReplaceFile(root, setup + "/greet", $"#!/bin/sh\ncat {SetupDir}/banner {SetupDir}/describe\nexec /bin/sh 2>&1\n", Exec755);
         ReplaceFile(root, setup + "/www/index.html", $"<html><body>{_identity.HostName}</body></html>\n", File644);
+        // The mount point of the UDP services (bound over it read-only when the clone starts).
+        ReplaceFile(root, UdpServices.TrimStart('/'), "", File644);
         var services = new StringBuilder("#!/bin/sh\n");
+        if (personality.UdpPorts.Count > 0)
+        {
+            // DNS, NTP and SNMP answers, port 1434 runs what it receives, other ports echo: never more bytes than came in.
+            services.Append(CultureInfo.InvariantCulture, $"{UdpServices} serve {string.Join(' ', personality.UdpPorts)} &\n");
+        }
+
         foreach (var port in personality.TcpPorts)
         {
             services.Append(port == 80
@@ -317,8 +349,6 @@ internal sealed class ContainerServices : ICloneServices
                 : string.Create(CultureInfo.InvariantCulture, $"nc -ll -p {port} -e {SetupDir}/greet &\n"));
         }
 
-        // UDP ports are not served: the image's busybox nc has no UDP mode (a datagram to a clone's UDP port gets the
-        // kernel's port-unreachable, like a closed port).
         services.Append("wait\n");
         ReplaceFile(root, setup + "/services", services.ToString(), Exec755);
     }
@@ -345,7 +375,8 @@ internal sealed class ContainerServices : ICloneServices
             }
 
             var listening = ListeningPorts(state.Pid);
-            if (personality.TcpPorts.All(listening.Contains))
+            var bound = BoundUdpPorts(state.Pid);
+            if (personality.TcpPorts.All(listening.Contains) && personality.UdpPorts.All(bound.Contains))
             {
                 return;
             }
@@ -356,7 +387,7 @@ internal sealed class ContainerServices : ICloneServices
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new HoneyfarmException($"Clone {_name}'s services did not all listen within {_options.StartTimeout.TotalSeconds:0} s (ports {string.Join(",", personality.TcpPorts)}; listening: {string.Join(",", listening)}); its output: {Tail(Path.Combine(_folder, "console.log"))}");
+                throw new HoneyfarmException($"Clone {_name}'s services did not all listen within {_options.StartTimeout.TotalSeconds:0} s (TCP {string.Join(",", personality.TcpPorts)}, UDP {string.Join(",", personality.UdpPorts)}; listening: TCP {string.Join(",", listening)}, UDP {string.Join(",", BoundUdpPorts(state.Pid))}); its output: {Tail(Path.Combine(_folder, "console.log"))}");
             }
         }
     }
@@ -380,6 +411,29 @@ internal sealed class ContainerServices : ICloneServices
         catch (IOException)
         {
             // The process is gone: nothing listens.
+        }
+
+        return ports;
+    }
+
+    /// <summary>UDP ports with a socket bound in the network namespace of a process (/proc/PID/net/udp).</summary>
+    private static HashSet<int> BoundUdpPorts(int pid)
+    {
+        var ports = new HashSet<int>();
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/net/udp").Skip(1))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > 1)
+                {
+                    ports.Add(int.Parse(fields[1].AsSpan(fields[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process is gone: nothing is bound.
         }
 
         return ports;

@@ -29,8 +29,16 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
     /// <summary>One phrase for `moat host status`.</summary>
     public string Status => _failure is { } failure ? "not running: " + failure
         : _log is { Started.IsCompletedSuccessfully: true } log
-            ? $"recording to {DatabasePath(agent)} ({log.Counters.Recorded} flows this run, {log.Counters.KernelOverruns} kernel overruns)"
+            ? Describe(log.Counters)
             : "starting";
+
+    private string Describe(FlowLogCounters counters)
+    {
+        var drops = counters.QueueDrops == 0 ? ""
+            : $", {counters.QueueDrops} events dropped by sandbox: " + string.Join(", ", counters.QueueDropsBySandbox
+                .OrderByDescending(d => d.Value).Take(5).Select(d => $"{(d.Key.Length == 0 ? "(none)" : d.Key)} {d.Value}"));
+        return $"recording to {DatabasePath(agent)} ({counters.Recorded} flows this run, {counters.KernelOverruns} kernel overruns{drops})";
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -69,13 +69,7 @@ internal sealed class NetlinkNetwork : ISandboxNetwork, IDisposable
             using var sandbox = RtNetlink.OpenIn(ns);
             _host.DeleteLink(hostInterface);
             sandbox.DeleteLink(_link.SandboxInterface);
-            _host.CreateVeth(new VethSpec(hostInterface, _link.SandboxInterface, ns) { Up = true });
-            var index = _host.GetLinkIndex(hostInterface) ?? throw new MoatHostException($"{hostInterface} vanished right after it was made.");
-            _host.Execute(new NetlinkBatch()
-                .SetIpv4Settings(index, (Ipv4DeviceSetting.Forwarding, 0u), (Ipv4DeviceSetting.ProxyArp, 1u))
-                .SetArpProxyDelay(index, TimeSpan.Zero)
-                .AddAddress(index, _link.Gateway, 32));
-            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(_link.SandboxInterface));
+            SandboxLink.Reconnect(_host, ns, hostInterface, _link);
         });
         return Task.CompletedTask;
     }

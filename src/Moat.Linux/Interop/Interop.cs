@@ -36,6 +36,7 @@ internal static partial class Interop
 
     // linux/loop.h
     internal const ulong LOOP_CTL_GET_FREE = 0x4C82;
+    internal const ulong SIOCGSKNS = 0x894C;
     internal const ulong LOOP_CONFIGURE = 0x4C0A;
     internal const uint LO_FLAGS_AUTOCLEAR = 4;
 

@@ -123,6 +123,9 @@ public sealed class NetworkNamespace : IDisposable
     /// <summary>The calling thread's current namespace (the host's, for a thread that never moved).</summary>
     public static NetworkNamespace OpenCurrent() => OpenPath("/proc/thread-self/ns/net");
 
+    /// <summary>Wraps a descriptor of a namespace (e.g. from SIOCGSKNS); the new object owns it.</summary>
+    internal static NetworkNamespace FromDescriptor(SafeFileDescriptor handle, string description) => new(description, description, handle);
+
     /// <summary>Removes the name NAME (unmount + unlink, like `ip netns del`); false when there was nothing to remove.</summary>
     /// <remarks>The kernel destroys the namespace, and any veth still inside it, later and asynchronously.</remarks>
     public static bool Delete(string name)

@@ -21,6 +21,21 @@ public static class Sysctl
         NamespaceRunner.Run(ns, () => File.WriteAllText(path, value));
     }
 
+    /// <summary>Writes several settings inside <paramref name="ns"/> in one trip into it, in the order given.</summary>
+    public static void Write(NetworkNamespace ns, IReadOnlyList<(string Key, string Value)> settings)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        ArgumentNullException.ThrowIfNull(settings);
+        var paths = settings.Select(s => (Path: PathOf(s.Key), s.Value)).ToList();
+        NamespaceRunner.Run(ns, () =>
+        {
+            foreach (var (path, value) in paths)
+            {
+                File.WriteAllText(path, value);
+            }
+        });
+    }
+
     /// <summary>Reads KEY inside <paramref name="ns"/> (or here when null), without the trailing newline.</summary>
     public static string Read(NetworkNamespace? ns, string key)
     {

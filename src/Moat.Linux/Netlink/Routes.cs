@@ -54,4 +54,13 @@ public enum Ipv4DeviceSetting : ushort
     SendRedirects = 6,
     SharedMedia = 7,
     RpFilter = 8,
+    AcceptSourceRoute = 9,
+    ArpFilter = 13,
+    ArpIgnore = 19,
+    ArpAccept = 21,
+    AcceptLocal = 23,
+    ProxyArpPvlan = 25,
+    RouteLocalnet = 26,
+    DropGratuitousArp = 31,
+    BcForwarding = 32,
 }

@@ -64,6 +64,15 @@ public sealed partial class RtNetlink : IDisposable
 
     public void Dispose() => _socket.Dispose();
 
+    /// <summary>
+    /// Opens the network namespace this socket acts on (SIOCGSKNS), whichever thread opened it: settings that have
+    /// no rtnetlink form (IPv6 per-interface sysctls) are written there.
+    /// </summary>
+    internal unsafe NetworkNamespace OpenNamespace() =>
+        NetworkNamespace.FromDescriptor(
+            new SafeFileDescriptor(Interop.Check(Interop.Ioctl(_socket, Interop.SIOCGSKNS, null), "ioctl(SIOCGSKNS) on a NETLINK_ROUTE socket")),
+            "the namespace of a NETLINK_ROUTE socket");
+
     /// <summary>Runs the batch and returns, per request, the errno (0 for success) and the kernel's extended-ACK text.</summary>
     internal (int Errno, string? Message)[] Send(NetlinkBatch batch)
     {

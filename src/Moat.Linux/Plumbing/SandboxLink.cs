@@ -30,6 +30,13 @@ public sealed record SandboxLinkOptions
     /// without forwarding or another route to it, and has a source address facing the sandbox.
     /// </summary>
     public bool GatewayOnHost { get; init; }
+
+    /// <summary>
+    /// With <see cref="GatewayOnHost"/>: answer ARP (and so learn a neighbour) only for a sender the host routes back
+    /// through this link, i.e. the sandbox's own address (<c>arp_filter</c>, proxy ARP off). Needs the host's route to
+    /// the sandbox in its main table; turn it off where that route lives in a table chosen by policy rules.
+    /// </summary>
+    public bool ArpOnlyFromItsAddress { get; init; } = true;
 }
 
 /// <summary>
@@ -81,8 +88,9 @@ public sealed class SandboxLink : IDisposable
     public IPAddress? Address { get; private set; }
 
     /// <summary>
-    /// Creates netns NAME, a veth pair HOSTIF / eth0 with eth0 born inside NAME, brings lo, eth0 and HOSTIF up, and
-    /// turns on forwarding and proxy ARP (without delay) on HOSTIF. No address yet.
+    /// Creates netns NAME, a veth pair HOSTIF / eth0 with eth0 born inside NAME, configures HOSTIF while it is down
+    /// (forwarding, the gateway, and nothing learnt from the sandbox: see <see cref="HostEnd"/>), and brings lo, eth0
+    /// and HOSTIF up. No address yet.
     /// </summary>
     public static SandboxLink Prepare(RtNetlink host, string name, string hostInterface, SandboxLinkOptions? options = null)
     {
@@ -98,19 +106,12 @@ public sealed class SandboxLink : IDisposable
         {
             // Alone in its request: the kernel would run later requests of a batch even if this one failed,
             // and they would then change a link of the same name that is not ours.
-            host.CreateVeth(new VethSpec(hostInterface, options.SandboxInterface, ns) { Mtu = options.Mtu, Up = true });
+            // Down until its settings are in: nothing the sandbox sends is taken in before then.
+            host.CreateVeth(new VethSpec(hostInterface, options.SandboxInterface, ns) { Mtu = options.Mtu });
             created = true;
             var hostIndex = host.GetLinkIndex(hostInterface)
                 ?? throw new LinuxException(Errno.ENODEV, $"find {hostInterface} right after creating it");
-            var hostSettings = new NetlinkBatch()
-                .SetIpv4Settings(hostIndex, (Ipv4DeviceSetting.Forwarding, options.Forwarding ? 1u : 0u), (Ipv4DeviceSetting.ProxyArp, 1u))
-                .SetArpProxyDelay(hostIndex, TimeSpan.Zero);
-            if (options.GatewayOnHost)
-            {
-                hostSettings.AddAddress(hostIndex, options.Gateway, 32);
-            }
-
-            host.Execute(hostSettings);
+            HostEnd.ConfigureAndBringUp(host, hostInterface, hostIndex, options);
 
             sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(options.SandboxInterface));
             var sandboxIndex = sandbox.GetLinkIndex(options.SandboxInterface)
@@ -127,6 +128,32 @@ public sealed class SandboxLink : IDisposable
             }
 
             NetworkNamespace.Delete(name);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives a namespace that lost its veth pair (a running sandbox whose host end was deleted) a new one made as
+    /// <see cref="Prepare"/> makes it; the sandbox's address and routes are then asserted again with <see cref="Assign"/>.
+    /// </summary>
+    public static void Reconnect(RtNetlink host, NetworkNamespace ns, string hostInterface, SandboxLinkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(ns);
+        options ??= SandboxLinkOptions.Default;
+        NetlinkBatch.ValidateInterfaceName(hostInterface, nameof(hostInterface));
+        host.CreateVeth(new VethSpec(hostInterface, options.SandboxInterface, ns) { Mtu = options.Mtu });
+        try
+        {
+            var hostIndex = host.GetLinkIndex(hostInterface)
+                ?? throw new LinuxException(Errno.ENODEV, $"find {hostInterface} right after creating it");
+            HostEnd.ConfigureAndBringUp(host, hostInterface, hostIndex, options);
+            using var sandbox = RtNetlink.OpenIn(ns);
+            sandbox.Execute(new NetlinkBatch().SetLinkUp("lo").SetLinkUp(options.SandboxInterface));
+        }
+        catch
+        {
+            host.DeleteLink(hostInterface);
             throw;
         }
     }

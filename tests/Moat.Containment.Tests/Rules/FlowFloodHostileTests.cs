@@ -78,6 +78,71 @@ public sealed class FlowFloodHostileTests
         }
     }
 
+    /// <summary>
+    /// The class of the shared queue: while mallory floods, sam (a quiet neighbour) opens ten allowed connections and sends
+    /// fifty refused datagrams, each to its own port. Every one of sam's flows is recorded; mallory's flood is dropped
+    /// from mallory's own share of the queue, and the drops are counted against mallory.
+    /// </summary>
+    [Fact]
+    public async Task WhileOneSandboxFloods_AQuietNeighboursFlowsAreAllRecorded_AndTheDropsAreTheFloodersOwn()
+    {
+        using var world = new ContainmentWorld();
+        var mallory = world.AddSandbox("mallory");
+        var sam = world.AddSandbox("sam");
+        world.Rules.Reconcile([mallory.Sandbox, sam.Sandbox]);
+        await Probe.RunAsync("ip", "netns", "exec", world.HostName, "nft", "add table inet mcttrack; add chain inet mcttrack tracked { type filter hook forward priority 10; }; add rule inet mcttrack tracked ct state new counter");
+
+        var dir = Path.Combine(Path.GetTempPath(), "moat-flowfair-" + Guid.NewGuid().ToString("N"));
+        var db = Path.Combine(dir, "flows.db");
+        var owners = new FlowAttributionTable();
+        owners.Set(mallory.Sandbox.Id, mallory.Sandbox.Address, "mallory");
+        owners.Set(sam.Sandbox.Id, sam.Sandbox.Address, "sam");
+        var log = new FlowLog(new FlowLogOptions { DatabasePath = db, NetworkNamespacePath = world.Host.Path, QueueCapacity = 512, MaxBatch = 64, MaxBatchDelay = TimeSpan.FromMilliseconds(10) }, owners);
+        using var stop = new CancellationTokenSource();
+        var run = log.RunAsync(stop.Token);
+        try
+        {
+            await log.Started.WaitAsync(TimeSpan.FromSeconds(10));
+            var ports = Enumerable.Range(20_001, 50).ToList();
+            var flood = FloodAsync(mallory.Namespace, mallory.Sandbox.Address);
+            var connected = 0;
+            using (var datagrams = NamespaceRunner.Run(sam.Namespace, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)))
+            {
+                foreach (var port in ports)
+                {
+                    datagrams.SendTo(new byte[16], new IPEndPoint(ContainmentWorld.Victim, port));
+                    if (port % 5 == 0 && await Probe.TcpAsync(sam.Namespace, ContainmentWorld.DataSource, 5432))
+                    {
+                        connected++;
+                    }
+
+                    // Spread over the flood, so that the neighbour's events meet a full queue.
+                    await Task.Delay(Flood / (ports.Count + 10));
+                }
+            }
+
+            await flood;
+            Assert.Equal(10, connected);
+            var samFlows = await WaitForAsync(db, new FlowQuery { SandboxId = sam.Sandbox.Id, Limit = 10_000 }, rows =>
+                rows.Count(r => r.Verdict == FlowVerdict.Allowed && r.DestinationPort == 5432) >= connected
+                && ports.All(p => rows.Any(r => r.Verdict == FlowVerdict.Refused && r.DestinationPort == p)), log);
+            Assert.All(samFlows, r => Assert.Equal("sam", r.Client));
+
+            // What was dropped was mallory's, and counted as mallory's.
+            var counters = log.Counters;
+            Assert.True(counters.QueueDrops > 0, $"the flood never filled the queue, so this test proved nothing: {counters}");
+            Assert.Equal(counters.QueueDrops, counters.QueueDropsBySandbox.GetValueOrDefault(mallory.Sandbox.Id));
+            Assert.False(counters.QueueDropsBySandbox.ContainsKey(sam.Sandbox.Id), $"sam lost {counters.QueueDropsBySandbox.GetValueOrDefault(sam.Sandbox.Id)} events");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run;
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Four loops of TCP connects to the client (allowed, reset at once) and one of datagrams to a refused destination, each to a new port.</summary>
     private static async Task<long> FloodAsync(NetworkNamespace ns, IPAddress own)
     {
