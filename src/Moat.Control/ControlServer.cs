@@ -202,6 +202,8 @@ public static partial class ControlServer
         app.UseRateLimiter();
         app.Use((c, next) => KeyAuthentication.RequireAsync(c, () => next(c)));
         app.Use((c, next) => AuditMiddleware.InvokeAsync(c, () => next(c), store, metrics, time));
+        // Again inside the audit, so that a refused call is recorded with the status and sentence it was answered with.
+        app.Use((c, next) => ErrorMiddleware.InvokeAsync(c, () => next(c), log));
 
         app.MapGet("/healthz", () => TypedResults.Text("ok\n")).ExcludeFromDescription();
         app.MapMetrics("/metrics", metrics.Registry);

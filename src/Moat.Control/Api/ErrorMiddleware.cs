@@ -11,6 +11,15 @@ public static partial class ErrorMiddleware
 {
     public static async Task InvokeAsync(HttpContext context, Func<Task> next, ILogger logger)
     {
+        // A declared length over the limit is answered before anything reads the body (a chunked body over it fails
+        // in the read, below).
+        if (context.Request.ContentLength is { } length && length > MaxBody(context) && MaxBody(context) > 0)
+        {
+            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, $"the request body is larger than the {MaxBody(context)} bytes this API takes.")
+                .ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await next().ConfigureAwait(false);

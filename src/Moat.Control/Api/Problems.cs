@@ -52,6 +52,7 @@ public static class ControlJson
         ArgumentNullException.ThrowIfNull(o);
         o.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
         o.MaxDepth = 16;
+        o.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         o.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
         return o;
     }
