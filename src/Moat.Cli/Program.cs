@@ -31,6 +31,7 @@ var policy = Moat.Containment.Cli.PolicyCommands.Create();
 policy.Subcommands.Add(ContainmentVerbs.PolicyReload());
 root.Subcommands.Add(policy);
 root.Subcommands.Add(FabricCommands.Create());
+root.Subcommands.Add(Moat.Control.Cli.ControlCommands.Create(CommonOptions.StateDir, CommonOptions.Json));
 
 // Command trees from the other assemblies declare their own --json (they also run without this root, in tests); it is
 // the same switch as the root's, so help lists it once. The command's own option still takes the value.

@@ -119,6 +119,11 @@ internal static partial class HostCommand
             DefaultValueFactory = _ => "1G",
         };
 
+        var metrics = new Option<string>("--metrics")
+        {
+            Description = "ADDR:PORT for Prometheus to scrape /metrics from (nothing else is served there), or 'off'.",
+            DefaultValueFactory = _ => "127.0.0.1:9464",
+        };
         var cmd = new Command("host", """
             Run this machine's host agent in the foreground: it owns the state folder, reconciles the sandboxes,
             network plumbing and mounts it finds with its store, keeps the warm pool full and serves the local API
@@ -131,6 +136,7 @@ internal static partial class HostCommand
             pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress, lan, disk,
         };
         cmd.Options.Add(checkpointKey);
+        cmd.Options.Add(metrics);
         cmd.Options.Add(importMaxBytes);
         cmd.Options.Add(importMaxEntries);
         var fabric = new FabricCommands.HostOptions();
@@ -198,6 +204,7 @@ internal static partial class HostCommand
                 Uplinks = p.GetValue(uplink) ?? [],
                 TunnelAddress = p.GetValue(tunnelAddress),
                 Lan = p.GetValue(lan) ?? [],
+                Metrics = p.GetValue(metrics) is "off" ? null : p.GetValue(metrics),
                 StateImport = new StateImportOptions
                 {
                     MaxBytes = p.GetValue(importMaxBytes),

@@ -90,6 +90,18 @@ public static class HostAgent
             builder.Services.AddHostedService(sp => sp.GetRequiredService<Watch.WatchService>());
             builder.Services.AddSingleton<Evidence.EvidenceCollector>();
             Fabric.FabricAgent.Register(builder.Services, options.Fabric);
+            builder.Services.AddSingleton(sp =>
+            {
+                var m = new Metrics.AgentMetrics();
+                m.Watch(sp.GetRequiredService<SandboxService>(), sp.GetRequiredService<WarmPool>());
+                return m;
+            });
+            if (options.Metrics is { } metricsAt)
+            {
+                var endpoint = Metrics.AgentMetricsServer.Parse(metricsAt);
+                builder.Services.AddHostedService(sp => new Metrics.AgentMetricsServer(endpoint, sp.GetRequiredService<Metrics.AgentMetrics>(),
+                    sp.GetRequiredService<ILogger<Metrics.AgentMetricsServer>>()));
+            }
             // Registered through a factory so that the container disposes it (releasing the folder) when the agent stops.
             builder.Services.AddSingleton(_ => agentLock);
 

@@ -37,6 +37,9 @@ public sealed record HostAgentOptions
     /// <summary>The XMPP fabric this host joins (sandbox operations as IQs, status as presence); null = local API only.</summary>
     public Fabric.FabricOptions? Fabric { get; init; }
 
+    /// <summary>ADDR:PORT of the Prometheus listener (<c>/metrics</c> only); null: none.</summary>
+    public string? Metrics { get; init; }
+
     /// <summary>Exec monitoring, network detection and the response policy (src/Moat.Host/Watch).</summary>
     public Watch.WatchOptions Watch { get; init; } = Moat.Host.Watch.WatchOptions.Default;
 

@@ -20,15 +20,18 @@ public static class SandboxApi
         api.MapGet("/sandboxes", (SandboxService s) => TypedResults.Ok(s.List()));
         api.MapGet("/sandboxes/{reference}", async (string reference, SandboxService s, CancellationToken ct) =>
             TypedResults.Ok(await s.InspectAsync(reference, ct)));
-        api.MapPost("/sandboxes", async (SandboxSpec spec, bool? start, SandboxService s, CancellationToken ct) =>
+        api.MapPost("/sandboxes", async (SandboxSpec spec, bool? start, SandboxService s, Metrics.AgentMetrics metrics, CancellationToken ct) =>
         {
+            var sw = Stopwatch.StartNew();
             var created = await s.CreateAsync(spec, start ?? true, ct);
+            metrics.Create.WithLabels("socket").Observe(sw.Elapsed.TotalSeconds);
             return TypedResults.Created($"/v1/sandboxes/{created.Id}", created);
         });
-        api.MapPost("/sandboxes/claim", async (SandboxSpec spec, SandboxService s, CancellationToken ct) =>
+        api.MapPost("/sandboxes/claim", async (SandboxSpec spec, SandboxService s, Metrics.AgentMetrics metrics, CancellationToken ct) =>
         {
             var sw = Stopwatch.StartNew();
             var (sandbox, fromPool) = await s.ClaimAsync(spec, ct);
+            metrics.Claim.WithLabels("socket", fromPool ? "true" : "false").Observe(sw.Elapsed.TotalSeconds);
             return TypedResults.Ok(new ClaimResponse(sandbox, fromPool, sw.Elapsed.TotalMilliseconds));
         });
         api.MapPost("/sandboxes/{reference}/start", async (string reference, SandboxService s, CancellationToken ct) =>

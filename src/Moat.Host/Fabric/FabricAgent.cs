@@ -28,12 +28,14 @@ public sealed partial class FabricAgent : BackgroundService
     private readonly HostStatusReporter? hostStatus;
     private readonly Watch.WatchService? watch;
     private readonly IbbInbox inbox;
+    private readonly Metrics.AgentMetrics? metrics;
     private XElement? lastStatus;
     private long failedRequests;
 
     public FabricAgent(FabricOptions options, SandboxService sandboxes, WarmPool pool, TimeProvider time, ILogger<FabricAgent> log, HostStatusReporter? hostStatus = null,
-        Watch.WatchService? watch = null)
+        Watch.WatchService? watch = null, Metrics.AgentMetrics? metrics = null)
     {
+        this.metrics = metrics;
         this.options = options;
         this.sandboxes = sandboxes;
         this.pool = pool;
@@ -192,14 +194,29 @@ public sealed partial class FabricAgent : BackgroundService
             return XmppClient.ErrorFor(iq, "auth", "forbidden", $"{from} may not drive sandboxes on {options.Jid}.");
         }
 
+        var result = await AnswerAsync(iq, op, request, from!).ConfigureAwait(false);
+        if (metrics is not null)
+        {
+            // Bounded labels: an unknown operation is counted as one, whatever its name.
+            var outcome = result.Attribute("type")?.Value == "error"
+                ? result.Element(FabricProtocol.Client + "error")?.Elements().FirstOrDefault()?.Name.LocalName ?? "error"
+                : "ok";
+            metrics.FabricRequests.WithLabels(FabricProtocol.Operations.Contains(op) ? op : "(unknown)", outcome).Inc();
+        }
+
+        return result;
+    }
+
+    private async Task<XElement> AnswerAsync(XElement iq, string op, XElement request, string from)
+    {
         try
         {
-            var body = await RunAsync(op, request.Attribute("ref")?.Value, request.Value, FabricOptions.TryBare(from!, out var b) ? b : from!, from!).ConfigureAwait(false);
+            var body = await RunAsync(op, request.Attribute("ref")?.Value, request.Value, FabricOptions.TryBare(from, out var b) ? b : from, from).ConfigureAwait(false);
             return XmppClient.ResultFor(iq, FabricProtocol.Answer(op, body));
         }
         catch (AdminOnlyException e)
         {
-            LogRefused(log, from!, op);
+            LogRefused(log, from, op);
             return XmppClient.ErrorFor(iq, "auth", "forbidden", e.Message);
         }
         catch (ArgumentException e)
@@ -227,7 +244,7 @@ public sealed partial class FabricAgent : BackgroundService
             // Anything else is a fault of this host, not of the request: the requester still gets an answer, and the
             // detail (which may name paths and internals) goes to the host's log only.
             Interlocked.Increment(ref failedRequests);
-            LogFailed(log, op, from!, e);
+            LogFailed(log, op, from, e);
             return XmppClient.ErrorFor(iq, "wait", "internal-server-error", $"'{op}' failed on {options.Jid} because of an internal error; the host's log has the detail.");
         }
     }
@@ -269,13 +286,16 @@ public sealed partial class FabricAgent : BackgroundService
                     throw new AdminOnlyException(
                         $"clientAddress '{claimed}' is not bound to {requester} by the policy of {options.Jid}; leave it out, or ask its administrator to bind it under 'client-addresses'.");
                 }
+                var started = time.GetTimestamp();
                 if (op == "create")
                 {
-                    return await sandboxes.CreateAsync(spec, true, ct).ConfigureAwait(false);
+                    var created = await sandboxes.CreateAsync(spec, true, ct).ConfigureAwait(false);
+                    metrics?.Create.WithLabels("fabric").Observe(time.GetElapsedTime(started).TotalSeconds);
+                    return created;
                 }
 
-                var started = time.GetTimestamp();
                 var (sandbox, fromPool) = await sandboxes.ClaimAsync(spec, ct).ConfigureAwait(false);
+                metrics?.Claim.WithLabels("fabric", fromPool ? "true" : "false").Observe(time.GetElapsedTime(started).TotalSeconds);
                 return new Api.ClaimResponse(sandbox, fromPool, time.GetElapsedTime(started).TotalMilliseconds);
             }
 
@@ -314,6 +334,26 @@ public sealed partial class FabricAgent : BackgroundService
 
             case "start":
                 return await sandboxes.StartAsync(Owned(reference, op, requester, admin), ct).ConfigureAwait(false);
+            case "quarantine":
+            case "release":
+            {
+                // Administrators only (a control plane lets a client quarantine its own sandbox, never lift one).
+                var id = Owned(reference, op, requester, admin);
+                var containment = sandboxes.Containment as Network.NftablesContainment
+                    ?? throw new ResourceExhaustedException($"{options.Jid} enforces no containment policy, so it cannot quarantine: its agent needs --policy FILE.");
+                if (op == "quarantine")
+                {
+                    await containment.Inner.QuarantineAsync(id, false, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await containment.Inner.ReleaseAsync(id, ct).ConfigureAwait(false);
+                }
+
+                return new Api.QuarantineResponse(id, op == "quarantine", false,
+                    op == "quarantine" ? "nftables drop of every packet to and from the sandbox" : "rules of its trust level back in force");
+            }
+
             case "host":
                 return hostStatus?.Status() ?? throw new MoatHostException($"{options.Jid} does not report its full status on the fabric.");
             case "checkpoint-support":

@@ -18,7 +18,7 @@ public static class FabricProtocol
 
     /// <summary>The operations a host answers.</summary>
     public static readonly IReadOnlyList<string> Operations = ["status", "claim", "create", "exec", "ls", "inspect", "rm", "stop", "start",
-        "host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts"];
+        "host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts", "quarantine", "release"];
 
     /// <summary>Operations that only read.</summary>
     private static readonly HashSet<string> Reads = ["status", "ls", "inspect", "host", "checkpoint-support", "alerts"];
@@ -26,8 +26,9 @@ public static class FabricProtocol
     /// <summary>Operations of relocation between hosts (administrators only): the host's full status, what it can
     /// checkpoint and a checkpoint (live moves), a stopped copy made from a manifest, a stopped sandbox's state streamed
     /// out or in (XEP-0047), and the watchers' alerts about every sandbox of the host (what moves a victim away from a
-    /// suspect).</summary>
-    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts"];
+    /// suspect); and quarantine and its release (what a control plane does for its clients and administrators).</summary>
+    public static readonly IReadOnlyList<string> AdminOperations = ["host", "checkpoint-support", "checkpoint", "reserve", "export", "import", "alerts",
+        "quarantine", "release"];
 
     public static XElement Request(string to, string op, string? reference = null, object? body = null)
     {

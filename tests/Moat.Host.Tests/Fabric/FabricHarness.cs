@@ -93,7 +93,8 @@ internal sealed class FabricHarness : IAsyncDisposable
             StatusInterval = TimeSpan.FromMilliseconds(200),
         };
         options.Validate();
-        agent = new FabricAgent(options, Host.Service<SandboxService>(), Host.Service<WarmPool>(), time, NullLogger<FabricAgent>.Instance);
+        agent = new FabricAgent(options, Host.Service<SandboxService>(), Host.Service<WarmPool>(), time, NullLogger<FabricAgent>.Instance,
+            Host.Service<Moat.Host.Agent.HostStatusReporter>(), metrics: Host.Service<Moat.Host.Metrics.AgentMetrics>());
         await agent.StartAsync(CancellationToken.None);
     }
 
