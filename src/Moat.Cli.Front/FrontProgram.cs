@@ -67,7 +67,7 @@ internal static class FrontProgram
             Out(Indented(w =>
             {
                 w.WriteStartArray();
-                shown.ForEach(s => s.WriteTo(w));
+                shown.ForEach(s => Copy(s, w, null));
                 w.WriteEndArray();
             }));
             return 0;
@@ -147,7 +147,7 @@ internal static class FrontProgram
             {
                 w.WriteStartObject();
                 w.WritePropertyName("sandbox");
-                sandbox.WriteTo(w);
+                Copy(sandbox, w, null);
                 w.WriteBoolean("fromPool", fromPool);
                 w.WriteNumber("elapsedMs", elapsed);
                 w.WriteEndObject();
@@ -195,7 +195,7 @@ internal static class FrontProgram
         var result = doc.RootElement;
         if (c.Json)
         {
-            Out(Indented(result.WriteTo));
+            Out(Indented(w => Copy(result, w, null)));
         }
         else
         {
@@ -276,6 +276,47 @@ internal static class FrontProgram
         var real = self.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? self.FullName;
         return Path.Combine(Path.GetDirectoryName(real)!, "full", "moat");
     }
+
+    /// <summary>Writes an agent's JSON value as the full CLI would after reading it into its types: strings re-escaped by
+    /// this writer (the agent's encoder escapes '+', the full CLI's date writer does not), the <see cref="DateTimeOffsetFields"/>
+    /// written as dates, everything else (numbers, literals) as the agent wrote it.</summary>
+    private static void Copy(JsonElement e, Utf8JsonWriter w, string? property)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                w.WriteStartObject();
+                foreach (var p in e.EnumerateObject())
+                {
+                    w.WritePropertyName(p.Name);
+                    Copy(p.Value, w, p.Name);
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                w.WriteStartArray();
+                foreach (var item in e.EnumerateArray())
+                {
+                    Copy(item, w, null);
+                }
+
+                w.WriteEndArray();
+                break;
+            case JsonValueKind.String when property is not null && DateTimeOffsetFields.Contains(property) && e.TryGetDateTimeOffset(out var date):
+                w.WriteStringValue(date);
+                break;
+            case JsonValueKind.String:
+                w.WriteStringValue(e.GetString());
+                break;
+            default:
+                e.WriteTo(w);
+                break;
+        }
+    }
+
+    /// <summary>The <see cref="DateTimeOffset"/> properties of the records the served verbs print (Sandbox).</summary>
+    private static readonly string[] DateTimeOffsetFields = ["createdAt", "startedAt"];
 
     private static bool IsNull(JsonElement e, string name) => !e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null;
 
