@@ -84,6 +84,8 @@ public static class HostAgent
             builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
             builder.Services.AddHostedService<ConsoleLogLimiter>();
+            // After the socket accepts and before "ready": the first claim costs what the others cost (docs/benchmarks/cli.md).
+            builder.Services.AddHostedService<ClaimPathWarmup>();
             // Watchers (exec monitor, network detectors, responses); containment registers its own quarantine when wired.
             builder.Services.TryAddSingleton<Watch.ISandboxQuarantine>(sp => new Watch.LinkQuarantine(options.HostNamespace, sp.GetRequiredService<ISandboxNetwork>()));
             builder.Services.AddSingleton<Watch.WatchService>();

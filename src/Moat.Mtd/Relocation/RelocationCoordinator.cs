@@ -26,8 +26,8 @@ public sealed record RelocationOptions
 }
 
 /// <summary>
-/// Moves one sandbox from one host to another: live (CRIU) where both hosts pass `criu check`, otherwise cold —
-/// reserve a stopped copy on the destination (so a full or broken destination fails before any downtime), stop the
+/// Moves one sandbox from one host to another: live for the gvisor tier (runsc checkpoint and restore; a CRIU path for
+/// the container tier is not built, since CRIU fails on this kernel, see docs/mtd.md), otherwise cold — reserve a stopped copy on the destination (so a full or broken destination fails before any downtime), stop the
 /// source, stream its writable layer and /data volume to the copy, start it, wait until it serves, switch the VIP,
 /// withdraw the old address, destroy the source. Any failure before the switch destroys the copy and restarts the
 /// source, so the sandbox keeps running where it was with nothing lost; the report says what happened.

@@ -1,0 +1,3 @@
+using Moat.Cli.Front;
+
+return FrontProgram.Run(args);
