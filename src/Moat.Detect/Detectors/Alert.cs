@@ -22,4 +22,7 @@ public sealed record Alert(
 
     /// <summary>The single port scanned, where the alert is about one port.</summary>
     public int? Port { get; init; }
+
+    /// <summary>For scan alerts from packets: the probe the scan used most ("syn", "udp", "fin", "ack", "null", "xmas", "tcp-flags", "protocol"); null where unknown.</summary>
+    public string? Technique { get; init; }
 }

@@ -9,6 +9,7 @@ public static class AlertKinds
     public const string PortScan = "port-scan";
     public const string RandomScan = "random-scan";
     public const string SmtpFanOut = "smtp-fanout";
+    public const string MailVolume = "mail-volume";
     public const string PacketFlood = "packet-flood";
     public const string ConnectionFlood = "connection-flood";
     public const string TcpFlagProbe = "tcp-flag-probe";
@@ -17,7 +18,7 @@ public static class AlertKinds
     /// <summary>Every kind, in the order detectors run.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        ThresholdRandomWalk, ScanContainment, AddressScan, PortScan, RandomScan, SmtpFanOut, PacketFlood,
+        ThresholdRandomWalk, ScanContainment, AddressScan, PortScan, RandomScan, SmtpFanOut, MailVolume, PacketFlood,
         ConnectionFlood, TcpFlagProbe, BackdoorPort,
     ];
 }

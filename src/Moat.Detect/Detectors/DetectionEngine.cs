@@ -29,6 +29,11 @@ public sealed class DetectionEngine
             _detectors.Add(new SmtpFanOutDetector(Options));
         }
 
+        if (On(AlertKinds.MailVolume))
+        {
+            _detectors.Add(new MailVolumeDetector(Options));
+        }
+
         if (On(AlertKinds.PacketFlood))
         {
             _detectors.Add(FloodDetector.Packets(Options));

@@ -83,6 +83,23 @@ public sealed record DetectorOptions
 
     public TimeSpan SmtpFanOutWindow { get; init; } = TimeSpan.FromMinutes(1);
 
+    // --- Mail volume (per source, to ports 25, 465 and 587) ---
+
+    /// <summary>Window of the mail volume counts.</summary>
+    public TimeSpan MailVolumeWindow { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Connections to mail ports per window (seen live from conntrack and in captures).</summary>
+    public int MailConnectionThreshold { get; init; } = 30;
+
+    /// <summary>Bytes to mail ports per window (packet payload in captures and NFLOG, flow totals from conntrack).</summary>
+    public long MailByteThreshold { get; init; } = 10L * 1024 * 1024;
+
+    /// <summary>Messages (DATA, BDAT ... LAST) per window, where the payload is in view.</summary>
+    public int MailMessageThreshold { get; init; } = 20;
+
+    /// <summary>Recipients (RCPT TO) per window, where the payload is in view.</summary>
+    public int MailRecipientThreshold { get; init; } = 100;
+
     // --- Floods (per source and destination) ---
 
     /// <summary>Packets from one source to one destination per window that make a flood.</summary>

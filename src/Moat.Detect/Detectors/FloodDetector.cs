@@ -35,6 +35,13 @@ internal sealed class FloodDetector : IFlowDetector
             return;
         }
 
+        // A FIN, ACK, NULL or protocol probe asks for no connection: a scan of them is a scan (named by the scan
+        // detectors), not a connection flood.
+        if (_counted == FlowEventKind.Attempt && flowEvent.Probe is not (ScanProbe.None or ScanProbe.Syn or ScanProbe.Udp))
+        {
+            return;
+        }
+
         var counter = _pairs.Get((flowEvent.Source, flowEvent.Destination));
         var now = flowEvent.Time;
         if (now - counter.WindowStart >= _window || now < counter.WindowStart)

@@ -37,7 +37,9 @@ internal sealed class ThresholdRandomWalk : IFlowDetector
 
     public void Observe(FlowEvent flowEvent, List<Alert> alerts)
     {
-        if (flowEvent.Protocol != TransportProtocol.Tcp)
+        // TCP, UDP and other IP protocols: a probe that opens no connection is a contact like a SYN (Zeek counts a
+        // UDP probe with no answer, or an ICMP unreachable, as a failure too).
+        if (flowEvent.Protocol is not (TransportProtocol.Tcp or TransportProtocol.Udp or TransportProtocol.Other))
         {
             return;
         }
@@ -99,14 +101,16 @@ internal sealed class ThresholdRandomWalk : IFlowDetector
         if (state.LogRatio >= _upper)
         {
             state.Flagged = true;
+            string? technique = ScanProbes.Technique(flowEvent.Probe);
             alerts.Add(new Alert(
                 Name,
                 flowEvent.Source,
                 $"{state.Contacted.Count} first-contact destinations",
                 new Dictionary<string, long> { ["failures"] = state.Failures, ["successes"] = state.Successes },
                 flowEvent.Time,
-                $"{flowEvent.Source} failed {state.Failures} of {state.Failures + state.Successes} first contacts; the random walk crossed η1 = {UpperThreshold(_options):0.##}.")
-            { SandboxId = flowEvent.SandboxId });
+                $"{flowEvent.Source} failed {state.Failures} of {state.Failures + state.Successes} first contacts; the random walk crossed η1 = {UpperThreshold(_options):0.##}"
+                + (technique is null ? "." : $" (last probe: {technique})."))
+            { SandboxId = flowEvent.SandboxId, Technique = flowEvent.Probe == ScanProbe.None ? null : ScanProbes.Name(flowEvent.Probe) });
         }
         else if (state.LogRatio <= _lower)
         {
@@ -114,13 +118,13 @@ internal sealed class ThresholdRandomWalk : IFlowDetector
         }
     }
 
-    private static (IPAddress, int, int) PendingKey(FlowEvent e) => (e.Destination, e.SourcePort, e.DestinationPort);
+    private static (IPAddress, TransportProtocol, byte, int, int) PendingKey(FlowEvent e) => (e.Destination, e.Protocol, e.IpProtocol, e.SourcePort, e.DestinationPort);
 
     private sealed class SourceState
     {
         public HashSet<IPAddress> Contacted { get; } = [];
 
-        public HashSet<(IPAddress, int, int)> Pending { get; } = [];
+        public HashSet<(IPAddress, TransportProtocol, byte, int, int)> Pending { get; } = [];
 
         public double LogRatio { get; set; }
 

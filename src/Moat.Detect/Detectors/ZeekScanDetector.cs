@@ -27,7 +27,10 @@ internal sealed class ZeekScanDetector : IFlowDetector
 
     public void Observe(FlowEvent flowEvent, List<Alert> alerts)
     {
-        if (flowEvent.Protocol != TransportProtocol.Tcp || flowEvent.Kind is not (FlowEventKind.TimedOut or FlowEventKind.Refused))
+        // Failed contacts of TCP (SYN or a probe that opens no connection), UDP and other IP protocols; a (host,
+        // protocol, port) triple is one attempt, the protocol number standing in for the port where there is none.
+        if (flowEvent.Protocol is not (TransportProtocol.Tcp or TransportProtocol.Udp or TransportProtocol.Other)
+            || flowEvent.Kind is not (FlowEventKind.TimedOut or FlowEventKind.Refused))
         {
             return;
         }
@@ -56,13 +59,21 @@ internal sealed class ZeekScanDetector : IFlowDetector
         }
 
         info.LastTouched = now;
-        var attempt = (flowEvent.Destination, flowEvent.DestinationPort);
+        byte protocol = flowEvent.Protocol switch
+        {
+            TransportProtocol.Tcp => 6,
+            TransportProtocol.Udp => 17,
+            _ => flowEvent.IpProtocol,
+        };
+        var port = new Service(protocol, flowEvent.Protocol == TransportProtocol.Other ? 0 : flowEvent.DestinationPort);
+        var attempt = (flowEvent.Destination, port);
         if (!info.Attempts.Add(attempt))
         {
             return;
         }
 
-        info.PortCounts[attempt.DestinationPort] = info.PortCounts.GetValueOrDefault(attempt.DestinationPort) + 1;
+        info.PortCounts[port] = info.PortCounts.GetValueOrDefault(port) + 1;
+        info.Probes[flowEvent.Probe] = info.Probes.GetValueOrDefault(flowEvent.Probe) + 1;
         if (info.DarkHosts.Count < _options.DarkHostThreshold && DetectorOptions.Contains(_options.DarknetNetworks, attempt.Destination))
         {
             info.DarkHosts.Add(attempt.Destination);
@@ -79,7 +90,7 @@ internal sealed class ZeekScanDetector : IFlowDetector
         };
         bool isScan = info.Attempts.Count >= threshold;
         bool knockKnock = !isLocal
-            && info.PortCounts[attempt.DestinationPort] >= (darknetScan ? _options.KnockKnockThresholdWithDarknetHits : _options.KnockKnockThreshold);
+            && info.PortCounts[port] >= (darknetScan ? _options.KnockKnockThresholdWithDarknetHits : _options.KnockKnockThreshold);
         if (!isScan && !knockKnock)
         {
             return;
@@ -111,20 +122,20 @@ internal sealed class ZeekScanDetector : IFlowDetector
         if (ports.Count == 1)
         {
             kind = AlertKinds.AddressScan;
-            what = $"{victims.Count} unique hosts on port {ports[0]}/tcp";
-            target = $"port {ports[0]}/tcp";
-            singlePort = ports[0];
+            what = $"{victims.Count} unique hosts on {(ports[0].IsProtocol ? "" : "port ")}{ports[0]}";
+            target = $"{(ports[0].IsProtocol ? "" : "port ")}{ports[0]}";
+            singlePort = ports[0].IsProtocol ? null : ports[0].Port;
         }
         else if (victims.Count == 1)
         {
             kind = AlertKinds.PortScan;
-            what = $"{ports.Count} unique ports on host {victims[0]}";
+            what = $"{ports.Count} unique {(ports.All(p => p.IsProtocol) ? "protocols" : "ports")} on host {victims[0]}";
             target = victims[0].ToString();
         }
         else if (ports.Count <= 5)
         {
             kind = AlertKinds.AddressScan;
-            what = $"{victims.Count} unique hosts on ports {string.Join(", ", ports.Select(p => $"{p}/tcp"))}";
+            what = $"{victims.Count} unique hosts on ports {string.Join(", ", ports)}";
             target = $"{victims.Count} hosts";
         }
         else if (victims.Count <= 5)
@@ -147,6 +158,13 @@ internal sealed class ZeekScanDetector : IFlowDetector
             message = "kk: " + message;
         }
 
+        // The technique the scan used most; an ordinary (SYN / connect, or conntrack) scan keeps the peer's wording.
+        var probe = info.Probes.Count == 0 ? ScanProbe.None : info.Probes.MaxBy(p => p.Value).Key;
+        if (ScanProbes.Technique(probe) is { } technique)
+        {
+            message += $" ({technique})";
+        }
+
         return new Alert(
             kind,
             scanner,
@@ -161,7 +179,22 @@ internal sealed class ZeekScanDetector : IFlowDetector
             },
             now,
             message)
-        { Port = singlePort, SandboxId = sandboxId };
+        { Port = singlePort, SandboxId = sandboxId, Technique = probe == ScanProbe.None ? null : ScanProbes.Name(probe) };
+    }
+
+    /// <summary>A port of TCP or UDP ("80/tcp"), or an IP protocol without ports ("protocol 47").</summary>
+    private readonly record struct Service(byte Protocol, int Port) : IComparable<Service>
+    {
+        public bool IsProtocol => Protocol is not (6 or 17);
+
+        public int CompareTo(Service other) => (Protocol, Port).CompareTo((other.Protocol, other.Port));
+
+        public override string ToString() => Protocol switch
+        {
+            6 => string.Create(CultureInfo.InvariantCulture, $"{Port}/tcp"),
+            17 => string.Create(CultureInfo.InvariantCulture, $"{Port}/udp"),
+            _ => string.Create(CultureInfo.InvariantCulture, $"protocol {Protocol}"),
+        };
     }
 
     private sealed class ScanInfo
@@ -170,9 +203,11 @@ internal sealed class ZeekScanDetector : IFlowDetector
 
         public DateTimeOffset LastTouched { get; set; }
 
-        public HashSet<(IPAddress Host, int Port)> Attempts { get; } = [];
+        public HashSet<(IPAddress Host, Service Port)> Attempts { get; } = [];
 
-        public Dictionary<int, int> PortCounts { get; } = [];
+        public Dictionary<Service, int> PortCounts { get; } = [];
+
+        public Dictionary<ScanProbe, int> Probes { get; } = [];
 
         public HashSet<IPAddress> DarkHosts { get; } = [];
 
@@ -180,6 +215,7 @@ internal sealed class ZeekScanDetector : IFlowDetector
         {
             Attempts.Clear();
             PortCounts.Clear();
+            Probes.Clear();
             DarkHosts.Clear();
         }
     }

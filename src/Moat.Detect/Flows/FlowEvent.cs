@@ -29,4 +29,16 @@ public sealed record FlowEvent(
 
     /// <summary>True when the packet or flow was answered before: a response, not a new probe.</summary>
     public bool IsReply { get; init; }
+
+    /// <summary>For contact events (attempt and its outcome) from packets: the probe that opened the contact; None from conntrack.</summary>
+    public ScanProbe Probe { get; init; }
+
+    /// <summary>The IP protocol number (6 TCP, 17 UDP, any for <see cref="ScanProbe.Protocol"/>); 0 where unknown.</summary>
+    public byte IpProtocol { get; init; }
+
+    /// <summary>For packets from an SMTP client (to port 25 or 587) whose payload was captured: RCPT TO commands in it.</summary>
+    public int SmtpRecipients { get; init; }
+
+    /// <summary>For packets from an SMTP client whose payload was captured: DATA and BDAT ... LAST commands (messages) in it.</summary>
+    public int SmtpMessages { get; init; }
 }

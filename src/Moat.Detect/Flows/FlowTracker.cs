@@ -56,6 +56,9 @@ internal sealed class FlowTracker
             {
                 Flags = packet.Flags,
                 IsReply = flow is not null && !fromOriginator,
+                IpProtocol = packet.ProtocolNumber,
+                SmtpRecipients = packet.SmtpRecipients,
+                SmtpMessages = packet.SmtpMessages,
             });
         }
 
@@ -68,7 +71,10 @@ internal sealed class FlowTracker
                 HandleUdp(timestamp, packet, flow, fromOriginator, output);
                 break;
             case TransportProtocol.Icmp or TransportProtocol.IcmpV6 when packet.IsIcmpUnreachable && packet.Quoted is { } quoted:
-                HandleUnreachable(timestamp, quoted, output);
+                HandleUnreachable(timestamp, packet, quoted, output);
+                break;
+            case TransportProtocol.Other when !packet.IsFragment || packet.HasTransportHeader:
+                HandleOtherProtocol(timestamp, packet, output);
                 break;
             default:
                 break;
@@ -136,17 +142,18 @@ internal sealed class FlowTracker
         {
             if (syn && !ack && !rst)
             {
-                flow = Start(timestamp, packet, FlowState.Attempting);
-                if (flow is not null)
-                {
-                    output.Add(flow.Event(timestamp, FlowEventKind.Attempt));
-                    Schedule(flow, timestamp);
-                }
+                Open(timestamp, packet, ScanProbe.Syn, output);
             }
             else if (syn && ack)
             {
                 // An unsolicited SYN-ACK is backscatter from someone else's spoofed SYN: remembered, never an attempt.
                 Start(timestamp, Reverse(packet), FlowState.Unsolicited);
+            }
+            else if (!rst && StealthProbe(flags, packet.ApplicationLength) is { } probe && flow is null)
+            {
+                // A packet that opens no connection (a lone FIN, an ACK with nothing behind it, NULL, Xmas): a contact
+                // that fails when the peer answers RST (closed port) or nothing (filtered, or open for FIN/NULL/Xmas).
+                Open(timestamp, packet, probe, output);
             }
             else if (!rst)
             {
@@ -173,6 +180,12 @@ internal sealed class FlowTracker
             flow.State = FlowState.Established;
             output.Add(flow.Event(timestamp, FlowEventKind.Established));
         }
+        else if (!rst && !syn && flow.Probe != ScanProbe.Syn && flow.State is FlowState.Attempting or FlowState.Failed)
+        {
+            // A packet without SYN answered by anything but RST: a connection picked up mid-stream, not a probe.
+            flow.State = FlowState.Established;
+            output.Add(flow.Event(timestamp, FlowEventKind.Established));
+        }
         else if (rst && flow.State == FlowState.Attempting)
         {
             flow.State = FlowState.Refused;
@@ -188,11 +201,13 @@ internal sealed class FlowTracker
     {
         if (flow is null)
         {
-            flow = Start(timestamp, packet, FlowState.Attempting);
-            if (flow is not null)
+            if (IsGroupAddress(packet.Destination))
             {
-                output.Add(flow.Event(timestamp, FlowEventKind.Attempt));
-                Schedule(flow, timestamp);
+                Start(timestamp, packet, FlowState.Midstream); // Multicast and broadcast expect no answer: no contact.
+            }
+            else
+            {
+                Open(timestamp, packet, ScanProbe.Udp, output);
             }
 
             return;
@@ -207,15 +222,91 @@ internal sealed class FlowTracker
         }
     }
 
-    private void HandleUnreachable(DateTimeOffset timestamp, DecodedPacket quoted, List<FlowEvent> output)
+    private void HandleOtherProtocol(DateTimeOffset timestamp, DecodedPacket packet, List<FlowEvent> output)
     {
-        // The quote is the packet the originator sent, so its source is the flow's originator.
-        var key = new FlowKey(quoted.Source, quoted.SourcePort, quoted.Destination, quoted.DestinationPort, quoted.ProtocolNumber);
+        // No ports: a flow is (source, destination, protocol). A packet back of the same protocol answers it.
+        var key = new FlowKey(packet.Source, 0, packet.Destination, 0, packet.ProtocolNumber);
+        if (_flows.TryGetValue(key, out var flow))
+        {
+            flow.LastSeen = timestamp;
+            return;
+        }
+
+        if (_flows.TryGetValue(key.Reversed, out flow))
+        {
+            flow.LastSeen = timestamp;
+            if (flow.State is FlowState.Attempting or FlowState.Failed)
+            {
+                flow.State = FlowState.Established;
+                output.Add(flow.Event(timestamp, FlowEventKind.Established));
+            }
+
+            return;
+        }
+
+        if (IsGroupAddress(packet.Destination))
+        {
+            Start(timestamp, packet with { SourcePort = 0, DestinationPort = 0 }, FlowState.Midstream);
+        }
+        else
+        {
+            Open(timestamp, packet with { SourcePort = 0, DestinationPort = 0 }, ScanProbe.Protocol, output);
+        }
+    }
+
+    private void HandleUnreachable(DateTimeOffset timestamp, DecodedPacket error, DecodedPacket quoted, List<FlowEvent> output)
+    {
+        // The quote is the packet the originator sent, so its source is the flow's originator. Only the contacted host
+        // itself, answering the originator, refuses here: an error from anyone else (a router's host unreachable, or a
+        // neighbour forging errors to get the originator blamed as a scanner) is not believed, and the attempt is left
+        // to time out, which is a failure too when nothing else answers it.
+        if (!error.Source.Equals(quoted.Destination) || !error.Destination.Equals(quoted.Source))
+        {
+            return;
+        }
+
+        bool ported = quoted.ProtocolNumber is 6 or 17;
+        var key = new FlowKey(quoted.Source, ported ? quoted.SourcePort : 0, quoted.Destination, ported ? quoted.DestinationPort : 0, quoted.ProtocolNumber);
         if (_flows.TryGetValue(key, out var flow) && flow.State == FlowState.Attempting)
         {
             flow.State = FlowState.Refused;
             flow.LastSeen = timestamp;
             output.Add(flow.Event(timestamp, FlowEventKind.Refused));
+        }
+    }
+
+    /// <summary>A probe whose outcome decides a contact: the flags of a TCP packet that opens no connection.</summary>
+    private static ScanProbe? StealthProbe(TcpFlags flags, int applicationLength)
+    {
+        const TcpFlags xmas = TcpFlags.Fin | TcpFlags.Psh | TcpFlags.Urg;
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            // An ACK with data, or with FIN/PSH, is a connection seen from its middle; a bare ACK is nmap's -sA / -sW.
+            return flags == TcpFlags.Ack && applicationLength == 0 ? ScanProbe.Ack : null;
+        }
+
+        return flags switch
+        {
+            TcpFlags.None => ScanProbe.Null,
+            TcpFlags.Fin => ScanProbe.Fin,
+            _ when (flags & xmas) == xmas => ScanProbe.Xmas,
+            _ => ScanProbe.OtherTcp,
+        };
+    }
+
+    private static bool IsGroupAddress(System.Net.IPAddress address) =>
+        address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? address.IsIPv6Multicast
+            : address.GetAddressBytes() is var b && (b[0] >= 224 || (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255));
+
+    private void Open(DateTimeOffset timestamp, DecodedPacket packet, ScanProbe probe, List<FlowEvent> output)
+    {
+        var flow = Start(timestamp, packet, FlowState.Attempting);
+        if (flow is not null)
+        {
+            flow.Probe = probe;
+            output.Add(flow.Event(timestamp, FlowEventKind.Attempt));
+            Schedule(flow, timestamp);
         }
     }
 
@@ -279,7 +370,9 @@ internal sealed class FlowTracker
 
         public long Bytes { get; set; }
 
+        public ScanProbe Probe { get; set; }
+
         public FlowEvent Event(DateTimeOffset time, FlowEventKind kind) =>
-            new(time, key.Source, key.SourcePort, key.Destination, key.DestinationPort, protocol, kind, 0);
+            new(time, key.Source, key.SourcePort, key.Destination, key.DestinationPort, protocol, kind, 0) { Probe = Probe, IpProtocol = key.Protocol };
     }
 }

@@ -42,6 +42,12 @@ internal sealed record DecodedPacket
 
     public int? VlanId { get; init; }
 
+    /// <summary>RCPT TO commands in a captured segment from an SMTP client (to port 25 or 587).</summary>
+    public int SmtpRecipients { get; init; }
+
+    /// <summary>DATA and BDAT ... LAST commands in a captured segment from an SMTP client.</summary>
+    public int SmtpMessages { get; init; }
+
     public byte IcmpType { get; init; }
 
     public byte IcmpCode { get; init; }

@@ -243,8 +243,14 @@ internal static class PacketDecoder
                 if (payload.Length >= 20)
                 {
                     int dataOffset = (payload[12] >> 4) * 4;
+                    int destinationPort = BinaryPrimitives.ReadUInt16BigEndian(payload[2..]);
+                    var smtp = !quoted && SmtpCommands.IsCleartextSmtpPort(destinationPort) && dataOffset >= 20 && dataOffset < payload.Length
+                        ? SmtpCommands.Count(payload[dataOffset..Math.Min(payload.Length, Math.Max(payloadLength, dataOffset))])
+                        : default;
                     return ip with
                     {
+                        SmtpRecipients = smtp.Recipients,
+                        SmtpMessages = smtp.Messages,
                         SourcePort = BinaryPrimitives.ReadUInt16BigEndian(payload),
                         DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(payload[2..]),
                         Flags = (TcpFlags)payload[13],

@@ -27,4 +27,7 @@ internal static partial class WatchLog
 
     [LoggerMessage(EventId = 5213, Level = LogLevel.Information, Message = "Quarantine of sandbox {Sandbox} (response {ResponseId}) put back after restart")]
     public static partial void Reapplied(ILogger logger, string sandbox, long responseId);
+
+    [LoggerMessage(EventId = 5214, Level = LogLevel.Information, Message = "Scan throttle: {Added} sandboxes added, {Removed} removed, {Total} throttled")]
+    public static partial void ThrottleChanged(ILogger logger, int added, int removed, int total);
 }

@@ -17,6 +17,9 @@ public sealed record WatchOptions
     /// <summary>Thresholds of the network detectors, one engine per sandbox.</summary>
     public DetectorOptions Detectors { get; init; } = DetectorOptions.Default;
 
+    /// <summary>The data-path scan throttle for every sandbox that is not trusted; null turns it off.</summary>
+    public Throttle.ScanThrottleOptions? ScanThrottle { get; init; } = Throttle.ScanThrottleOptions.Default;
+
     /// <summary>How often the sandbox list is re-read to start and stop watching sandboxes.</summary>
     public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
@@ -47,6 +50,12 @@ public sealed record WatchOptions
         if (RefreshInterval <= TimeSpan.Zero || RefreshInterval > TimeSpan.FromSeconds(10))
         {
             throw new InvalidRequestException($"watch refresh interval {RefreshInterval} is not valid: give more than 0 and at most 10 seconds.");
+        }
+
+        if (ScanThrottle is { } t && (t.NewContactBurst == 0 || t.NewContactsPerSecond == 0 || t.FailureBurst == 0 || t.MaxContactsPerSandbox == 0
+            || t.ContactLifetime < TimeSpan.FromSeconds(1) || t.BlockFor < TimeSpan.FromSeconds(1)))
+        {
+            throw new InvalidRequestException("scan throttle options are not valid: bursts, rates and the contact bound must be at least 1, the contact lifetime and the block time at least 1 second.");
         }
 
         _ = LoadPolicy();

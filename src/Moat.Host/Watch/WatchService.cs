@@ -68,7 +68,8 @@ public sealed partial class WatchService : BackgroundService
         await ReapplyAsync(stoppingToken).ConfigureAwait(false);
         await Task.WhenAll(
             Guard("exec monitor", RunExecAsync, stoppingToken),
-            Guard("network detection", RunNetworkAsync, stoppingToken)).ConfigureAwait(false);
+            Guard("network detection", RunNetworkAsync, stoppingToken),
+            Guard("scan throttle", RunThrottleAsync, stoppingToken)).ConfigureAwait(false);
     }
 
     /// <summary>What the watchers cover right now.</summary>

@@ -45,6 +45,8 @@ internal static class Nft
     internal const ushort NFTA_VERDICT_CODE = 1, NFTA_VERDICT_CHAIN = 2;
 
     internal const uint NFT_SET_ANONYMOUS = 0x1, NFT_SET_CONSTANT = 0x2, NFT_SET_INTERVAL = 0x4, NFT_SET_MAP = 0x8, NFT_SET_TIMEOUT = 0x10;
+    internal const uint NFT_SET_EVAL = 0x20;
+    internal const ushort NFTA_SET_DESC = 9, NFTA_SET_DESC_SIZE = 1;
     internal const uint NFT_SET_ELEM_INTERVAL_END = 0x1;
     internal const uint NFT_DATA_VERDICT = 0xffffff00;
 

@@ -31,6 +31,12 @@ public sealed record NftSetSpec(string Name, uint KeyType, uint KeyLength, bool 
     /// <summary>Keys in host byte order (strings such as interface names); nft reads this from the set's user data.</summary>
     public bool KeyHostOrder { get; init; }
 
+    /// <summary>Bound on elements (NFTA_SET_DESC_SIZE); the kernel refuses adds beyond it. Null: the kernel's default.</summary>
+    public uint? MaxElements { get; init; }
+
+    /// <summary>Updated from the packet path by <see cref="NftDynset"/> (nft's "dynamic" flag, NFT_SET_EVAL).</summary>
+    public bool Dynamic { get; init; }
+
     /// <summary>A set of IPv4 addresses; with <paramref name="interval"/> it holds prefixes.</summary>
     public static NftSetSpec Ipv4Addresses(string name, bool interval = false, bool timeout = false) =>
         new(name, Nft.TYPE_IPADDR, 4, interval, Timeout: timeout);
@@ -190,13 +196,21 @@ public sealed class NftTransaction
         var e = Begin(Nft.NEWSET, family, Nft.NLM_F_CREATE, $"add {(set.VerdictMap ? "map" : "set")} {Name(family)} {table} {set.Name}");
         e.String(Nft.NFTA_SET_TABLE, table);
         e.String(Nft.NFTA_SET_NAME, set.Name);
-        var flags = (set.Interval ? Nft.NFT_SET_INTERVAL : 0) | (set.VerdictMap ? Nft.NFT_SET_MAP : 0) | (set.Timeout ? Nft.NFT_SET_TIMEOUT : 0);
+        var flags = (set.Interval ? Nft.NFT_SET_INTERVAL : 0) | (set.VerdictMap ? Nft.NFT_SET_MAP : 0) | (set.Timeout ? Nft.NFT_SET_TIMEOUT : 0)
+            | (set.Dynamic ? Nft.NFT_SET_EVAL : 0);
         e.Be32(Nft.NFTA_SET_FLAGS, flags);
         e.Be32(Nft.NFTA_SET_KEY_TYPE, set.KeyType);
         e.Be32(Nft.NFTA_SET_KEY_LEN, set.KeyLength);
         if (set.VerdictMap)
         {
             e.Be32(Nft.NFTA_SET_DATA_TYPE, Nft.NFT_DATA_VERDICT);
+        }
+
+        if (set.MaxElements is { } size)
+        {
+            var desc = e.Begin(Nft.NFTA_SET_DESC);
+            e.Be32(Nft.NFTA_SET_DESC_SIZE, size);
+            e.End(desc);
         }
 
         e.Be32(Nft.NFTA_SET_ID, (uint)_messages.Count);
