@@ -92,7 +92,7 @@ public static class JobCommands
         chat.Arguments.Add(words);
         chat.SetAction((parse, ct) => ChatAsync(parse, c7, manager, json, [.. parse.GetValue(words)!], ct));
 
-        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, chat, RunManager(), RunWorker() })
+        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, chat, RunManager(), RunWorker(), StoreCommands.Create() })
         {
             root.Subcommands.Add(v);
         }
