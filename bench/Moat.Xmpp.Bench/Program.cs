@@ -2,6 +2,7 @@
 // time from a worker's death to its task running elsewhere, and connected workers held by one manager.
 // Usage: dotnet run -c Release --project bench/Moat.Xmpp.Bench -- [workers=10000] [tasks=50000]
 //        dotnet run -c Release --project bench/Moat.Xmpp.Bench -- fabric STATE_DIR   (hosts on the fabric; see FabricBench)
+//        dotnet run -c Release --project bench/Moat.Xmpp.Bench -- store [tasks] [rounds] (SQLite vs PostgreSQL job store; see StoreBench)
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Versioning;
@@ -12,6 +13,12 @@ using Moat.Xmpp.Client;
 using Moat.Xmpp.Server;
 
 [assembly: SupportedOSPlatform("linux")]
+
+if (args is ["store", ..])
+{
+    await Moat.Xmpp.Bench.StoreBench.RunAsync(args[1..]);
+    return;
+}
 
 if (args is ["fabric", ..])
 {

@@ -5,6 +5,8 @@ using Moat.Jobs.Manager;
 using Moat.Jobs.Protocol;
 using Moat.Jobs.Store;
 using Moat.Jobs.Worker;
+using Moat.Storage;
+using Moat.Storage.Postgres;
 using Moat.Xmpp;
 using Moat.Xmpp.Client;
 
@@ -90,7 +92,7 @@ public static class JobCommands
         chat.Arguments.Add(words);
         chat.SetAction((parse, ct) => ChatAsync(parse, c7, manager, json, [.. parse.GetValue(words)!], ct));
 
-        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, chat, RunManager(), RunWorker() })
+        foreach (var v in new[] { submit, status, cancel, logs, workers, queue, chat, RunManager(), RunWorker(), StoreCommands.Create() })
         {
             root.Subcommands.Add(v);
         }
@@ -248,10 +250,24 @@ public static class JobCommands
     {
         var command = new Command("manager",
             "Run a job manager in the foreground: it keeps jobs in a store, dispatches tasks to workers and answers people.\n" +
-            "Example: moat job manager --jid jobs@moat.test --store /var/lib/moat/jobs.db --submitter alice@moat.test --admin root@moat.test");
+            "Example: moat job manager --jid jobs@moat.test --store /var/lib/moat/jobs.db --submitter alice@moat.test --admin root@moat.test\n" +
+            "Several managers on one PostgreSQL: moat job manager --jid jobs@moat.test --id jobs-1 --store-connection-file /etc/moat/jobs-db --worker-allow group:workers");
         var c = AddConnection(command, "The manager's JID, e.g. jobs@moat.test (resource 'manager').");
-        var store = new Option<string>("--store") { Description = "SQLite file shared by all managers of this fabric.", DefaultValueFactory = _ => "/var/lib/moat/jobs.db" };
-        var id = new Option<string>("--id") { Description = "Stable manager name in the store.", DefaultValueFactory = _ => "manager" };
+        var store = new Option<string>("--store")
+        {
+            Description = "The job store: a SQLite file (managers on this machine), or postgres://user@host:port/db (managers on several machines; no password here: use --store-connection-file, PGPASSWORD or ~/.pgpass).",
+            DefaultValueFactory = _ => "/var/lib/moat/jobs.db",
+        };
+        var connectionFile = new Option<string?>("--store-connection-file")
+        {
+            Description = "A 0600 file holding the PostgreSQL address with its password (postgres://user:password@host:port/db) or an Npgsql connection string; replaces --store.",
+        };
+        var id = new Option<string>("--id") { Description = "Stable manager name in the store, unique among the managers sharing it.", DefaultValueFactory = _ => "manager" };
+        var lease = new Option<int>("--lease-seconds")
+        {
+            Description = "How long the tasks of a manager that died stay with it before another manager on the store takes them back.",
+            DefaultValueFactory = _ => 30,
+        };
         var submitters = new Option<string[]>("--submitter") { Description = "Bare JID allowed to submit (repeatable)." };
         var admins = new Option<string[]>("--admin") { Description = "Bare JID that may see and cancel every job (repeatable)." };
         var workerAllow = new Option<string[]>("--worker-allow")
@@ -260,7 +276,9 @@ public static class JobCommands
         };
         command.Options.Add(workerAllow);
         command.Options.Add(store);
+        command.Options.Add(connectionFile);
         command.Options.Add(id);
+        command.Options.Add(lease);
         command.Options.Add(submitters);
         command.Options.Add(admins);
         command.SetAction(async (parse, ct) =>
@@ -276,6 +294,7 @@ public static class JobCommands
                         (parse.GetValue(submitters) ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase),
                         (parse.GetValue(admins) ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase)),
                     WorkerAllow = allowed,
+                    Lease = TimeSpan.FromSeconds(parse.GetValue(lease)),
                 };
                 if (options.Validate() is { } problem)
                 {
@@ -288,20 +307,33 @@ public static class JobCommands
                     await Console.Error.WriteLineAsync("No --worker-allow given, so this manager accepts no worker: name each worker account (--worker-allow worker@moat.test) or a roster group of the manager's account (--worker-allow group:workers).");
                 }
 
-                await using var jobs = await SqliteJobStore.OpenAsync(parse.GetValue(store)!, cancellationToken: ct);
+                await using var jobs = await OpenStoreAsync(parse.GetValue(store)!, parse.GetValue(connectionFile), ct);
                 await using var manager = new JobManager(options, jobs);
                 await manager.StartAsync(ct);
                 Console.WriteLine($"Manager {manager.Client.BoundJid} is dispatching; Ctrl-C stops it.");
                 await WaitForCancellationAsync(ct);
                 return 0;
             }
-            catch (Exception e) when (e is XmppException or ArgumentException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception e) when (e is XmppException or ArgumentException or IOException or System.Data.Common.DbException or StorageException)
             {
                 await Console.Error.WriteLineAsync(e.Message);
                 return 1;
             }
         });
         return command;
+    }
+
+    /// <summary>The store named by --store (a SQLite path or a postgres:// address) or by --store-connection-file.</summary>
+    internal static async Task<IJobStore> OpenStoreAsync(string store, string? connectionFile, CancellationToken cancellationToken)
+    {
+        if (connectionFile is not null)
+        {
+            return await PostgresJobStore.OpenAsync(await PostgresAddress.FromFileAsync(connectionFile, cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        return PostgresAddress.IsAddress(store)
+            ? await PostgresJobStore.OpenAsync(PostgresAddress.FromCommandLine(store), cancellationToken: cancellationToken).ConfigureAwait(false)
+            : await SqliteJobStore.OpenAsync(store, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     private static Command RunWorker()

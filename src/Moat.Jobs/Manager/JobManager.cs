@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Xml.Linq;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -28,6 +29,9 @@ public sealed partial class JobManager : IAsyncDisposable
     private readonly ILogger log;
     private readonly ConcurrentDictionary<string, byte> refusedOnce = new(StringComparer.Ordinal);
     private Task? loop;
+    private volatile bool crashed;
+    private int disposed;
+    private long leaseRenewed;
     private string[] formerWorkers = [];
 
     public JobManager(JobManagerOptions options, IJobStore store, ILogger<JobManager>? log = null)
@@ -69,6 +73,7 @@ public sealed partial class JobManager : IAsyncDisposable
         }
 
         await store.RequeueManagerAsync(options.ManagerId, cancellationToken).ConfigureAwait(false);
+        await RenewLeaseAsync(cancellationToken).ConfigureAwait(false);
         await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
         if (allow.UsesGroups)
         {
@@ -91,8 +96,24 @@ public sealed partial class JobManager : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Simulates a crash (fault drills and tests): the connection is reset and nothing more reaches the store — no
+    /// result, no requeue, no lease renewal — as when the process is killed. Its tasks wait for its lease to run out.
+    /// </summary>
+    public async Task CrashAsync()
+    {
+        crashed = true;
+        client.AbortSocket();
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         await stopping.CancelAsync().ConfigureAwait(false);
         if (loop is not null)
         {
@@ -121,6 +142,21 @@ public sealed partial class JobManager : IAsyncDisposable
         while (!cancellationToken.IsCancellationRequested)
         {
             await wake.WaitAsync(options.PollInterval, cancellationToken).ConfigureAwait(false);
+            if (options.Xmpp.TimeProvider.GetElapsedTime(Interlocked.Read(ref leaseRenewed)) >= options.Lease / 3)
+            {
+                try
+                {
+                    await RenewLeaseAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (DbException e)
+                {
+                    // Unrenewed, the lease runs out and other managers take these tasks over; results that arrive
+                    // after that are refused by the store as stale, so nothing is recorded twice.
+                    LogStoreUnavailable(log, "renew the manager's lease", e.Message);
+                    continue;
+                }
+            }
+
             var snapshot = workers.Values.ToArray();
             // Tasks in flight per account: however many resources an account connects and whatever slots each claims,
             // together they hold at most MaxWorkerSlots tasks.
@@ -145,9 +181,10 @@ public sealed partial class JobManager : IAsyncDisposable
                 {
                     claimed = await store.ClaimAsync(options.ManagerId, worker.Offer with { Slots = Math.Min(free, options.MaxBatch) }, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException)
+                catch (DbException e)
                 {
                     // The store is busy or briefly unavailable; the next round retries.
+                    LogStoreUnavailable(log, "claim tasks", e.Message);
                     break;
                 }
 
@@ -191,7 +228,7 @@ public sealed partial class JobManager : IAsyncDisposable
 
             if (checkedAnswer.Accepted.Count > 0)
             {
-                await store.CompleteAsync(checkedAnswer.Accepted, CancellationToken.None).ConfigureAwait(false);
+                await StoreAsync("record results", () => crashed ? Task.FromResult(0) : store.CompleteAsync(worker.Offer.Jid, checkedAnswer.Accepted, CancellationToken.None)).ConfigureAwait(false);
             }
 
             // Whatever the answer left without a valid result goes back to the queue now, not when the worker leaves.
@@ -222,7 +259,49 @@ public sealed partial class JobManager : IAsyncDisposable
     {
         foreach (var t in tasks)
         {
-            await store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None).ConfigureAwait(false);
+            await StoreAsync("requeue a task", () => crashed ? Task.FromResult(false) : store.RequeueAsync(t.TaskId, t.Attempt, CancellationToken.None)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewLeaseAsync(CancellationToken cancellationToken)
+    {
+        long now = options.Xmpp.TimeProvider.GetTimestamp();
+        int taken = await store.RenewLeaseAsync(options.ManagerId, options.Lease, cancellationToken).ConfigureAwait(false);
+        Interlocked.Exchange(ref leaseRenewed, now);
+        if (taken > 0)
+        {
+            LogTookOver(log, taken);
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// A write after a batch, tried again while the store is briefly away (a PostgreSQL restart or fail-over) for up to
+    /// about a lease; given up on, the attempt stays dispatched until this manager's lease runs out and another takes it.
+    /// </summary>
+    private async Task StoreAsync<T>(string what, Func<Task<T>> write)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        var deadline = options.Xmpp.TimeProvider.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                await write().ConfigureAwait(false);
+                return;
+            }
+            catch (DbException e) when (options.Xmpp.TimeProvider.GetElapsedTime(deadline) < options.Lease && !stopping.IsCancellationRequested)
+            {
+                LogStoreUnavailable(log, what, e.Message);
+            }
+            catch (DbException e)
+            {
+                LogStoreUnavailable(log, what, e.Message);
+                return;
+            }
+
+            await Task.Delay(delay, options.Xmpp.TimeProvider, CancellationToken.None).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
         }
     }
 
@@ -434,6 +513,12 @@ public sealed partial class JobManager : IAsyncDisposable
 
     [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "Could not read the manager's roster for the worker groups ({Reason}); group members are not taken as workers until it is read")]
     private static partial void LogRosterUnread(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 705, Level = LogLevel.Warning, Message = "The job store is unavailable; could not {What}: {Reason}")]
+    private static partial void LogStoreUnavailable(ILogger logger, string what, string reason);
+
+    [LoggerMessage(EventId = 706, Level = LogLevel.Information, Message = "Took back {Count} tasks held by managers whose lease ran out")]
+    private static partial void LogTookOver(ILogger logger, int count);
 
     private sealed class WorkerState(WorkerOffer offer, string account)
     {

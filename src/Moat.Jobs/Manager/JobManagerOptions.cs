@@ -15,7 +15,10 @@ public sealed record JobManagerOptions
 {
     public XmppClientOptions Xmpp { get; init; } = XmppClientOptions.Default;
 
-    /// <summary>Stable name of this manager in the store; tasks it had in flight are requeued when it starts again.</summary>
+    /// <summary>
+    /// Stable name of this manager in the store, unique among the managers sharing it; tasks it had in flight are
+    /// requeued when it starts again.
+    /// </summary>
     public string ManagerId { get; init; } = "manager";
 
     public JobAuthorization Authorization { get; init; } = new(new HashSet<string>(), new HashSet<string>());
@@ -28,6 +31,13 @@ public sealed record JobManagerOptions
 
     /// <summary>Called after each batch's results are stored, with the batch size and the time since it was dispatched (benchmarks, metrics).</summary>
     public Action<int, TimeSpan>? BatchCompleted { get; init; }
+
+    /// <summary>
+    /// How long this manager's hold on its dispatched tasks lasts without renewal (renewed every third of it): when it
+    /// dies, another manager on the same store takes its tasks back after this long. Clocks of the managers' machines
+    /// must agree to well within it (NTP).
+    /// </summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Added to a task's own timeout before the manager gives up on a worker's answer.</summary>
     public TimeSpan AnswerGrace { get; init; } = TimeSpan.FromSeconds(30);
@@ -54,6 +64,16 @@ public sealed record JobManagerOptions
             {
                 return problem;
             }
+        }
+
+        if (Lease < TimeSpan.FromSeconds(1) || Lease > TimeSpan.FromHours(1))
+        {
+            return $"The lease of {Lease.TotalSeconds} s is out of range: use 1 s to 1 hour.";
+        }
+
+        if (string.IsNullOrWhiteSpace(ManagerId) || ManagerId.Length > 256 || ManagerId.Any(char.IsControl))
+        {
+            return "The manager id is empty, longer than 256 characters or holds control characters: use a short name such as jobs-1.";
         }
 
         if (MaxWorkerSlots < 1 || MaxWorkerSlots > 4096)

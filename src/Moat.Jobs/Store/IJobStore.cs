@@ -11,8 +11,11 @@ public interface IJobStore : IAsyncDisposable
     /// <summary>Claims up to the worker's free slots of queued tasks it can run, highest priority first.</summary>
     Task<IReadOnlyList<TaskAssignment>> ClaimAsync(string managerId, WorkerOffer worker, CancellationToken cancellationToken = default);
 
-    /// <summary>Records results; returns how many were accepted (stale attempts and duplicates are ignored).</summary>
-    Task<int> CompleteAsync(IReadOnlyList<TaskResult> results, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Records one worker's results; returns how many were accepted. Only a result for a task that worker holds now, at
+    /// its current attempt, counts: stale attempts, duplicates and results for another worker's tasks are ignored.
+    /// </summary>
+    Task<int> CompleteAsync(string workerJid, IReadOnlyList<TaskResult> results, CancellationToken cancellationToken = default);
 
     /// <summary>Puts one dispatched attempt back in the queue (the worker could not be reached).</summary>
     Task<bool> RequeueAsync(long taskId, int attempt, CancellationToken cancellationToken = default);
@@ -22,6 +25,12 @@ public interface IJobStore : IAsyncDisposable
 
     /// <summary>Puts every task a manager had dispatched back in the queue (it restarted and lost track of them).</summary>
     Task<int> RequeueManagerAsync(string managerId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Renews this manager's lease until now + <paramref name="lease"/>, and puts back in the queue every task held by a
+    /// manager whose lease ran out (it died or lost the store); returns how many tasks were taken back.
+    /// </summary>
+    Task<int> RenewLeaseAsync(string managerId, TimeSpan lease, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels a job; false when it does not exist or the user may not cancel it.</summary>
     Task<bool> CancelAsync(long jobId, string user, bool isAdmin, CancellationToken cancellationToken = default);

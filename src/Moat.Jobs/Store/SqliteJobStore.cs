@@ -1,30 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using Moat.Storage.Migrations;
 
 namespace Moat.Jobs.Store;
 
 /// <summary>The default job store: one SQLite file in WAL mode, shareable by several managers on one machine.</summary>
 public sealed class SqliteJobStore : IJobStore
 {
-    private const string Schema = """
-        PRAGMA journal_mode=WAL;
-        PRAGMA synchronous=NORMAL;
-        CREATE TABLE IF NOT EXISTS jobs (
-            id INTEGER PRIMARY KEY, owner TEXT NOT NULL, command TEXT NOT NULL, args TEXT NOT NULL, tasks INTEGER NOT NULL,
-            labels TEXT NOT NULL, memory_mb INTEGER NOT NULL, cpus REAL NOT NULL, priority INTEGER NOT NULL,
-            max_retries INTEGER NOT NULL, redundancy INTEGER NOT NULL, timeout_ms INTEGER NOT NULL, state TEXT NOT NULL,
-            created INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS tasks (
-            id INTEGER PRIMARY KEY, job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL, replica INTEGER NOT NULL,
-            priority INTEGER NOT NULL, state INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
-            worker TEXT, manager TEXT, exit_code INTEGER, output TEXT);
-        CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(state, priority DESC, id);
-        CREATE INDEX IF NOT EXISTS tasks_job ON tasks(job, idx);
-        CREATE INDEX IF NOT EXISTS tasks_worker ON tasks(worker, state);
-        CREATE TABLE IF NOT EXISTS results (task INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, exit_code INTEGER NOT NULL);
-        """;
-
     private readonly SqliteConnection connection;
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly TimeProvider time;
@@ -46,13 +29,25 @@ public sealed class SqliteJobStore : IJobStore
             await busy.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var create = connection.CreateCommand())
+        await using (var wal = connection.CreateCommand())
         {
-            create.CommandText = Schema;
-            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // Not inside a transaction: SQLite changes the journal mode only outside one.
+            wal.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+            await wal.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return new SqliteJobStore(connection, time ?? TimeProvider.System);
+        time ??= TimeProvider.System;
+        try
+        {
+            await JobStoreSchema.Runner(SqlDialect.Sqlite, time).MigrateAsync(connection, path, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return new SqliteJobStore(connection, time);
     }
 
     public async Task<long> AddJobAsync(JobSpec spec, CancellationToken cancellationToken = default)
@@ -207,19 +202,20 @@ public sealed class SqliteJobStore : IJobStore
         }
     }
 
-    public async Task<int> CompleteAsync(IReadOnlyList<TaskResult> results, CancellationToken cancellationToken = default)
+    public async Task<int> CompleteAsync(string workerJid, IReadOnlyList<TaskResult> results, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(workerJid);
         ArgumentNullException.ThrowIfNull(results);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             int accepted = 0;
-            await using var done = Command(tx, "UPDATE tasks SET state = 2, exit_code = $exit, output = $output WHERE id = $id AND attempt = $attempt AND state = 1");
+            await using var done = Command(tx, "UPDATE tasks SET state = 2, exit_code = $exit, output = $output WHERE id = $id AND attempt = $attempt AND state = 1 AND worker = $worker");
             await using var failed = Command(tx, """
                 UPDATE tasks SET failures = failures + 1, exit_code = $exit, output = $output,
                     state = CASE WHEN failures + 1 > (SELECT max_retries FROM jobs WHERE jobs.id = tasks.job) THEN 3 ELSE 0 END
-                WHERE id = $id AND attempt = $attempt AND state = 1
+                WHERE id = $id AND attempt = $attempt AND state = 1 AND worker = $worker
                 RETURNING state
                 """);
             await using var record = Command(tx, "INSERT INTO results (task, attempt, exit_code) VALUES ($id, $attempt, $exit)");
@@ -231,6 +227,7 @@ public sealed class SqliteJobStore : IJobStore
                 if (command != record)
                 {
                     command.Parameters.Add("$output", SqliteType.Text);
+                    command.Parameters.AddWithValue("$worker", workerJid);
                 }
             }
 
@@ -241,7 +238,7 @@ public sealed class SqliteJobStore : IJobStore
                 command.Parameters["$id"].Value = r.TaskId;
                 command.Parameters["$attempt"].Value = r.Attempt;
                 command.Parameters["$exit"].Value = r.ExitCode;
-                command.Parameters["$output"].Value = r.Output;
+                command.Parameters["$output"].Value = JobStoreSchema.CleanOutput(r.Output);
                 if (command == done)
                 {
                     final = await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
@@ -279,6 +276,43 @@ public sealed class SqliteJobStore : IJobStore
 
     public Task<int> RequeueManagerAsync(string managerId, CancellationToken cancellationToken = default) =>
         ExecuteAsync("UPDATE tasks SET state = 0 WHERE manager = $a AND state = 1", managerId, null, cancellationToken);
+
+    public async Task<int> RenewLeaseAsync(string managerId, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(managerId);
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (var renew = Command(tx, "INSERT INTO managers (id, lease_until) VALUES ($id, $until) ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until"))
+            {
+                renew.Parameters.AddWithValue("$id", managerId);
+                renew.Parameters.AddWithValue("$until", now + (long)lease.TotalMilliseconds);
+                await renew.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            int taken;
+            await using (var requeue = Command(tx, "UPDATE tasks SET state = 0 WHERE state = 1 AND manager IN (SELECT id FROM managers WHERE lease_until < $now)"))
+            {
+                requeue.Parameters.AddWithValue("$now", now);
+                taken = await requeue.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var forget = Command(tx, "DELETE FROM managers WHERE lease_until < $now"))
+            {
+                forget.Parameters.AddWithValue("$now", now);
+                await forget.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return taken;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     public async Task<bool> CancelAsync(long jobId, string user, bool isAdmin, CancellationToken cancellationToken = default)
     {
