@@ -41,11 +41,17 @@ public sealed partial class WarmPool : BackgroundService
     }
 
     /// <summary>Each pool to keep, by image and tier, with its target: keys that name no tier spread over the tiers handed out.</summary>
-    internal IReadOnlyList<(string Image, RuntimeTier Tier, int Target)> Pools()
+    internal IReadOnlyList<(string Image, RuntimeTier Tier, int Target)> Pools() =>
+        Expand(_targets, _handedOut?.Invoke() ?? new HashSet<RuntimeTier> { RuntimeTier.Container });
+
+    /// <summary>The pools <paramref name="targets"/> ask for when the policy hands out <paramref name="handedOut"/>; where
+    /// two keys ask for the same image and tier, the larger target wins.</summary>
+    public static IReadOnlyList<(string Image, RuntimeTier Tier, int Target)> Expand(IReadOnlyDictionary<string, int> targets, IReadOnlySet<RuntimeTier> handedOut)
     {
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(handedOut);
         var pools = new Dictionary<(string, RuntimeTier), int>();
-        var handedOut = _handedOut?.Invoke() ?? new HashSet<RuntimeTier> { RuntimeTier.Container };
-        foreach (var (key, target) in _targets)
+        foreach (var (key, target) in targets)
         {
             var (image, tier) = ParseKey(key);
             IEnumerable<RuntimeTier> tiers = NamesTier(key) ? [tier] : handedOut;
