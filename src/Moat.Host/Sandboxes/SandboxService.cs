@@ -642,7 +642,9 @@ public sealed partial class SandboxService
 
     internal string DiskImage(Sandbox s) => Path.Combine(DisksDir, s.Id + ".ext4");
 
-    internal string ConsoleLog(Sandbox s) => Path.Combine(SandboxDir(s), "console.log");
+    internal string ConsoleLog(Sandbox s) => ConsoleLogOf(s.Id);
+
+    internal string ConsoleLogOf(string id) => Path.Combine(SandboxesDir, id, "console.log");
 
     private async Task<IDisposable> LockAsync(string id, CancellationToken ct)
     {

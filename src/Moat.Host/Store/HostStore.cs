@@ -173,6 +173,31 @@ public sealed class HostStore
         return r.Read() ? (r.GetInt32(0), r.GetInt64(1)) : (0, 0);
     }
 
+    /// <summary>Every sandbox's id, read from the primary key alone (no row decoded): for periodic sweeps over every sandbox.</summary>
+    public IReadOnlyList<string> ListIds()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id FROM sandboxes";
+        using var r = cmd.ExecuteReader();
+        var ids = new List<string>();
+        while (r.Read())
+        {
+            ids.Add(r.GetString(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>How many sandboxes clients hold (pool sandboxes not counted), from the quota table: one row per client.</summary>
+    public int HeldCount()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COALESCE(SUM(sandboxes), 0) FROM client_usage";
+        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Whether a sandbox holds <paramref name="address"/>: one lookup in the address index.</summary>
     public bool IsAddressUsed(System.Net.IPAddress address)
     {

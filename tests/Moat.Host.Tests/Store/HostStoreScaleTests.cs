@@ -25,7 +25,7 @@ public sealed class HostStoreScaleTests : IDisposable
     [Theory]
     [InlineData(10)]
     [InlineData(400)]
-    public void Quota_usage_address_check_and_change_feed_read_the_same_rows_at_any_size(int loaded)
+    public void Quota_usage_address_check_sweeps_and_change_feed_read_the_same_rows_at_any_size(int loaded)
     {
         var store = new HostStore(Path.Combine(_dir, $"store-{loaded}.db"));
         for (var i = 0; i < loaded; i++)
@@ -38,11 +38,15 @@ public sealed class HostStoreScaleTests : IDisposable
         var usage = store.ClientUsage("alice");
         var used = store.IsAddressUsed(AddressOf(loaded / 2));
         var free = store.IsAddressUsed(AddressOf(loaded + 5));
+        var ids = store.ListIds(); // the console-log sweep, every second: ids only, no row decoded
+        var held = store.HeldCount(); // host status and fabric presence
         store.Update(store.Get(Make(3, "alice").Id)! with { State = SandboxState.Stopped });
         before += 1; // the Get just above
         var changed = changes.Read();
 
         Assert.Equal((loaded, loaded * 64 * SandboxSpec.MiB), usage);
+        Assert.Equal(loaded, ids.Count);
+        Assert.Equal(loaded, held);
         Assert.True(used);
         Assert.False(free);
         var one = Assert.Single(changed);
