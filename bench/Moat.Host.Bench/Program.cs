@@ -17,25 +17,27 @@ using Moat.Images.Store;
 if (args.Contains("--help") || args.Contains("-h"))
 {
     Console.WriteLine("""
-        Moat.Host.Bench [latency|density|churn|all|tiers] [--runs N] [--density N] [--cycles N]
+        Moat.Host.Bench [latency|density|churn|all|tiers|scale] [--runs N] [--density N] [--cycles N]
           latency   create-to-running p50/p99 over --runs (200): floor, bare runc, by hand, Moat cold, Moat warm claim
           density   start --density (1000) idle sandboxes, report host memory each, exec into one, destroy all
           churn     --cycles (1000) create/destroy cycles, then count what was left behind
           all       the three above in one run (default)
           tiers     container vs gvisor tier side by side
+          scale     create/destroy p50 and work counted per create with --levels (0,1000) sandboxes loaded, --probe (20) each
         Run as root from the repository root; figures go to stdout as Markdown tables.
         """);
     return;
 }
 
 var mode = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
-if (mode is not ("latency" or "density" or "churn" or "all" or "tiers"))
+if (mode is not ("latency" or "density" or "churn" or "all" or "tiers" or "scale"))
 {
     Console.Error.WriteLine($"unknown mode '{mode}'; see --help");
     Environment.Exit(2);
 }
 
 if (mode == "tiers") { await TierBench.RunAsync(args); return; } // runtime tiers side by side: Tiers.cs
+if (mode == "scale") { await ScaleBench.RunAsync(args); return; } // per-sandbox cost by host load: Scale.cs
 int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);

@@ -22,7 +22,7 @@ internal static partial class HostCommand
     {
         var pool = new Option<string[]>("--pool")
         {
-            Description = "Keep IMAGE=N sandboxes of an image ready in the warm pool (repeatable), e.g. --pool busybox=8.",
+            Description = "Keep IMAGE=N sandboxes of an image ready in the warm pool (repeatable), e.g. --pool busybox=8: N of each tier the policy hands out; IMAGE@TIER=N (busybox@gvisor=8) keeps that tier alone.",
             AllowMultipleArgumentsPerToken = false,
         };
         var addressPool = new Option<string>("--address-pool")

@@ -59,7 +59,8 @@ public static class HostAgent
             // Containment: with a policy file, every sandbox's traffic goes through its nftables chain on the host
             // side of its veth and is forwarded only as its trust level allows; without one, nothing is forwarded.
             containment = await OpenContainmentAsync(options, cancellationToken).ConfigureAwait(false);
-            builder.Services.AddSingleton(new TierPolicy(options.Tiers, containment is null ? null : containment.TrustOf));
+            var tierPolicy = new TierPolicy(options.Tiers, containment is null ? null : containment.TrustOf, containment is null ? null : containment.PolicyTrustLevels);
+            builder.Services.AddSingleton(tierPolicy);
             builder.Services.AddSingleton<ISandboxNetwork>(new NetlinkNetwork(options.HostNamespace, forwarding: containment is not null));
             if (containment is not null)
             {
@@ -81,7 +82,10 @@ public static class HostAgent
             builder.Services.AddSingleton<SandboxService>();
             builder.Services.AddSingleton<Reconciler>();
             builder.Services.AddSingleton<HostStatusReporter>();
-            builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>()));
+            // A pool that names no tier keeps ready every tier the policy hands out (issue 19: a stranger's gVisor
+            // sandbox started cold while only the container tier was pooled).
+            builder.Services.AddSingleton(sp => new WarmPool(sp.GetRequiredService<SandboxService>(), catalog, options.Pool, sp.GetRequiredService<ILogger<WarmPool>>(),
+                () => tierPolicy.HandedOut(remoteClients: options.Fabric is not null)));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmPool>());
             builder.Services.AddHostedService<ConsoleLogLimiter>();
             // After the socket accepts and before "ready": the first claim costs what the others cost (docs/benchmarks/cli.md).

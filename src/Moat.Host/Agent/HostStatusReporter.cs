@@ -20,7 +20,7 @@ public sealed class HostStatusReporter(HostAgentOptions options, RuntimeRegistry
     public ReconcileReport? LastReconcile { get; set; }
 
     public HostStatus Status() => new(
-        HostAgent.Version, options.Runtime, options.StateDir, options.AddressPool, options.HostNamespace, sandboxes.List().Count(x => x.PoolImage is null),
+        HostAgent.Version, options.Runtime, options.StateDir, options.AddressPool, options.HostNamespace, sandboxes.Store.HeldCount(),
         pool.Status(), LastReconcile ?? new ReconcileReport(0, 0, 0, 0, 0))
     {
         Tiers = runtimes.Status,

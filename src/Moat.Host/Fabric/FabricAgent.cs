@@ -119,7 +119,7 @@ public sealed partial class FabricAgent : BackgroundService
     {
         var pools = pool.Status();
         return FabricProtocol.StatusElement(
-            sandboxes.List().Count(s => s.PoolImage is null), pools.Sum(p => p.Ready), pools.Sum(p => p.Target), FreeMemoryMb(), HostAgent.Version, hostStatus?.Features);
+            sandboxes.Store.HeldCount(), pools.Sum(p => p.Ready), pools.Sum(p => p.Target), FreeMemoryMb(), HostAgent.Version, hostStatus?.Features);
     }
 
     private async Task PublishAsync(XmppClient client, bool force)

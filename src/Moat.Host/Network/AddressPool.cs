@@ -8,6 +8,8 @@ public sealed class AddressPool
 {
     private readonly uint _first;
     private readonly uint _last;
+    private readonly Lock _gate = new();
+    private uint _next;
 
     public AddressPool(string prefix)
     {
@@ -34,6 +36,7 @@ public sealed class AddressPool
     public int Capacity => (int)(_last - _first + 1);
 
     /// <summary>The lowest address not in <paramref name="used"/>, or an error naming the pool when it is exhausted.</summary>
+    /// <remarks>Walks every address in use: for a one-off choice; sandboxes take theirs by <see cref="Allocate(Func{IPAddress, bool})"/>.</remarks>
     public IPAddress Allocate(IReadOnlySet<string> used)
     {
         for (var a = _first; a <= _last; a++)
@@ -43,6 +46,38 @@ public sealed class AddressPool
             {
                 return ip;
             }
+        }
+
+        throw new ResourceExhaustedException(
+            $"address pool {Prefix} is exhausted ({Capacity} addresses in use); destroy sandboxes or give the host a larger --pool.");
+    }
+
+    /// <summary>
+    /// The next address after the last one this pool handed out (wrapping at the end of the prefix) for which
+    /// <paramref name="isUsed"/> says no, or an error naming the pool when every address is in use. Each call asks about
+    /// one address, or a few more where the pool is nearly full, however many sandboxes hold one: a free address is not
+    /// searched for from the start of the prefix past every address in use. Only the first call after the process
+    /// starts may walk the addresses already held. Freed addresses are reused once the cursor comes round to them,
+    /// which also keeps a just-freed address (and the flows logged under it) from passing at once to another sandbox.
+    /// </summary>
+    public IPAddress Allocate(Func<IPAddress, bool> isUsed)
+    {
+        ArgumentNullException.ThrowIfNull(isUsed);
+        lock (_gate)
+        {
+            var start = _next is var n && n >= _first && n <= _last ? n : _first;
+            var a = start;
+            do
+            {
+                var ip = FromUInt(a);
+                a = a == _last ? _first : a + 1;
+                if (!isUsed(ip))
+                {
+                    _next = a;
+                    return ip;
+                }
+            }
+            while (a != start);
         }
 
         throw new ResourceExhaustedException(

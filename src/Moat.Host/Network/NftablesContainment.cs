@@ -62,6 +62,16 @@ public sealed class NftablesContainment(SandboxContainment containment, FlowAttr
         }
     }
 
+    /// <summary>The trust levels the policy in force gives (the clients it names, its defaults), for the warm pool.</summary>
+    public Sandboxes.ClientTrustLevels PolicyTrustLevels()
+    {
+        var policy = containment.Rules.Policy;
+        return new Sandboxes.ClientTrustLevels(
+            policy.Clients.ToDictionary(c => c.Key, c => c.Value.ToName(), StringComparer.Ordinal),
+            policy.DefaultTrust.ToName(),
+            policy.RemoteDefaultTrust.ToName());
+    }
+
     public string? ClientAddressRefusal(string client, IPAddress address) => containment.ClientAddressRefusal(client, address);
 
     public bool Binds(string client, IPAddress address) => containment.Binds(client, address);

@@ -14,7 +14,9 @@ public sealed record PoolStatus(string Image, string Digest, int Target, int Rea
 /// <summary>
 /// Keeps a number of sandboxes per image already made — namespace, veth pair, overlay, running init — so that handing
 /// one out is a claim (an address and limits), not a build. Refills in the background after every claim.
-/// A pool is per image and runtime tier: a target key "busybox" is the container tier, "busybox@gvisor" the gvisor tier.
+/// A pool is per image and runtime tier: a target key "busybox@gvisor" is the gvisor tier alone; a key that names no
+/// tier, "busybox", is one pool of that size per tier the policy hands out (<see cref="TierPolicy.HandedOut"/>, read
+/// again at every pass, as the policy reloads live), or the container tier alone when the pool was given no policy.
 /// </summary>
 public sealed partial class WarmPool : BackgroundService
 {
@@ -25,23 +27,57 @@ public sealed partial class WarmPool : BackgroundService
     private readonly SemaphoreSlim _filling = new(1, 1);
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    public WarmPool(SandboxService sandboxes, IImageCatalog images, IReadOnlyDictionary<string, int> targets, ILogger<WarmPool> log)
+    private readonly Func<IReadOnlySet<RuntimeTier>>? _handedOut;
+
+    /// <param name="handedOut">The tiers the policy hands out, for keys that name no tier; null = the container tier.</param>
+    public WarmPool(SandboxService sandboxes, IImageCatalog images, IReadOnlyDictionary<string, int> targets, ILogger<WarmPool> log, Func<IReadOnlySet<RuntimeTier>>? handedOut = null)
     {
         _sandboxes = sandboxes;
         _images = images;
         _targets = targets;
         _log = log;
+        _handedOut = handedOut;
         sandboxes.PoolClaimed += _ => Wake();
+    }
+
+    /// <summary>Each pool to keep, by image and tier, with its target: keys that name no tier spread over the tiers handed out.</summary>
+    internal IReadOnlyList<(string Image, RuntimeTier Tier, int Target)> Pools() =>
+        Expand(_targets, _handedOut?.Invoke() ?? new HashSet<RuntimeTier> { RuntimeTier.Container });
+
+    /// <summary>The pools <paramref name="targets"/> ask for when the policy hands out <paramref name="handedOut"/>; where
+    /// two keys ask for the same image and tier, the larger target wins.</summary>
+    public static IReadOnlyList<(string Image, RuntimeTier Tier, int Target)> Expand(IReadOnlyDictionary<string, int> targets, IReadOnlySet<RuntimeTier> handedOut)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(handedOut);
+        var pools = new Dictionary<(string, RuntimeTier), int>();
+        foreach (var (key, target) in targets)
+        {
+            var (image, tier) = ParseKey(key);
+            IEnumerable<RuntimeTier> tiers = NamesTier(key) ? [tier] : handedOut;
+            foreach (var t in tiers)
+            {
+                pools[(image, t)] = Math.Max(target, pools.GetValueOrDefault((image, t)));
+            }
+        }
+
+        return [.. pools.Select(p => (p.Key.Item1, p.Key.Item2, p.Value))];
+    }
+
+    /// <summary>Whether a pool key "IMAGE@TIER" names its tier.</summary>
+    public static bool NamesTier(string key)
+    {
+        var at = key.LastIndexOf('@');
+        return at > 0 && RuntimeTiers.TryParse(key[(at + 1)..], out _);
     }
 
     public void Wake() => _wake.Writer.TryWrite(true);
 
     public IReadOnlyList<PoolStatus> Status() =>
-        _targets.Select(t =>
+        Pools().Select(p =>
         {
-            var (image, tier) = ParseKey(t.Key);
-            var digest = TryResolve(image);
-            return new PoolStatus(image, digest ?? "", t.Value, digest is null ? 0 : _sandboxes.Store.ListPool(digest, tier).Count) { Tier = tier };
+            var digest = TryResolve(p.Image);
+            return new PoolStatus(p.Image, digest ?? "", p.Target, digest is null ? 0 : _sandboxes.Store.ListPool(digest, p.Tier).Count) { Tier = p.Tier };
         }).ToList();
 
     /// <summary>Splits a pool key "IMAGE[@TIER]" into the image and the tier (container when none is named).</summary>
@@ -70,9 +106,8 @@ public sealed partial class WarmPool : BackgroundService
 
     private async Task FillOnceAsync(CancellationToken cancellationToken)
     {
-        foreach (var (key, target) in _targets)
+        foreach (var (image, tier, target) in Pools())
         {
-            var (image, tier) = ParseKey(key);
             if (!_sandboxes.Runtimes.IsAvailable(tier))
             {
                 LogTierUnavailable(_log, image, tier.Name());

@@ -51,65 +51,7 @@ internal static class OverlayRootfs
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
-    /// <summary>Whether <paramref name="target"/> is a mount point, from the kernel's machine-readable mountinfo.</summary>
-    public static bool IsMounted(string target)
-    {
-        var full = Path.GetFullPath(target).TrimEnd('/');
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            // Field 5 is the mount point, with spaces and the like escaped as octal.
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && Unescape(fields[4]) == full)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>Mount points under a folder, for reconciliation.</summary>
-    public static IReadOnlyList<string> MountsUnder(string folder)
-    {
-        var prefix = Path.GetFullPath(folder).TrimEnd('/') + "/";
-        var list = new List<string>();
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4)
-            {
-                var mp = Unescape(fields[4]);
-                if (mp.StartsWith(prefix, StringComparison.Ordinal))
-                {
-                    list.Add(mp);
-                }
-            }
-        }
-
-        return list;
-    }
-
-    private static string Unescape(string s)
-    {
-        if (!s.Contains('\\', StringComparison.Ordinal))
-        {
-            return s;
-        }
-
-        var sb = new System.Text.StringBuilder();
-        for (var i = 0; i < s.Length; i++)
-        {
-            if (s[i] == '\\' && i + 3 < s.Length)
-            {
-                sb.Append((char)Convert.ToInt32(s.Substring(i + 1, 3), 8));
-                i += 3;
-            }
-            else
-            {
-                sb.Append(s[i]);
-            }
-        }
-
-        return sb.ToString();
-    }
+    /// <summary>Whether <paramref name="target"/> is a mount point: one statx(2), not a read of the mount table, which
+    /// grows by three lines with every sandbox (its disk, its overlay, its network namespace).</summary>
+    public static bool IsMounted(string target) => MountTable.IsMountPoint(target);
 }

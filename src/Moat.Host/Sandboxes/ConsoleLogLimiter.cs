@@ -23,19 +23,21 @@ internal sealed partial class ConsoleLogLimiter(SandboxService sandboxes, HostAg
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                foreach (var s in sandboxes.List())
+                // Ids alone: the sweep looks at every sandbox's log each second, and decoding every row to find its
+                // folder would cost the agent more with every sandbox on the host (issue 19).
+                foreach (var id in sandboxes.Store.ListIds())
                 {
                     try
                     {
-                        if (Trim(sandboxes.ConsoleLog(s), options.ConsoleLogBytes, time.GetUtcNow()) is { } dropped)
+                        if (Trim(sandboxes.ConsoleLogOf(id), options.ConsoleLogBytes, time.GetUtcNow()) is { } dropped)
                         {
-                            LogTrimmed(log, s.Id, dropped);
+                            LogTrimmed(log, id, dropped);
                         }
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
                         // The sandbox went away between the listing and the look (its disk unmounted, its folder removed).
-                        LogSkipped(log, s.Id, e.Message);
+                        LogSkipped(log, id, e.Message);
                     }
                 }
             }

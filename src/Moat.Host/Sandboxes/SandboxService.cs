@@ -120,7 +120,7 @@ public sealed partial class SandboxService
                 Spec = spec,
                 ImageDigest = image.Digest,
                 State = SandboxState.Creating,
-                Address = _addresses.Allocate(_store.UsedAddresses()).ToString(),
+                Address = _addresses.Allocate(_store.IsAddressUsed).ToString(),
                 CreatedAt = _time.GetUtcNow(),
                 Tier = tier,
             };
@@ -158,7 +158,7 @@ public sealed partial class SandboxService
                 PoolImage = image.Digest,
                 CreatedAt = _time.GetUtcNow(),
                 Tier = tier,
-                Address = AddressedAtStart(tier) ? _addresses.Allocate(_store.UsedAddresses()).ToString() : null,
+                Address = AddressedAtStart(tier) ? _addresses.Allocate(_store.IsAddressUsed).ToString() : null,
             };
             _store.Insert(sandbox);
         }
@@ -192,7 +192,7 @@ public sealed partial class SandboxService
         try
         {
             CheckQuota(spec);
-            var address = AddressedAtStart(tier) ? null : _addresses.Allocate(_store.UsedAddresses()).ToString();
+            var address = AddressedAtStart(tier) ? null : _addresses.Allocate(_store.IsAddressUsed).ToString();
             claimed = _store.ClaimFromPool(image.Digest, tier, s => s with
             {
                 Name = spec.Name,
@@ -424,14 +424,14 @@ public sealed partial class SandboxService
     {
         var trust = _tiers.TrustOf(spec);
         var quota = _containment.QuotaOf(spec.Client, trust);
-        var held = _store.List().Where(s => s.PoolImage is null && string.Equals(s.Spec.Client, spec.Client, StringComparison.OrdinalIgnoreCase)).ToList();
-        if (held.Count + 1 > quota.Sandboxes)
+        // The client's use from one row the store keeps current, not a pass over every sandbox on the host.
+        var (held, memory) = _store.ClientUsage(spec.Client);
+        if (held + 1 > quota.Sandboxes)
         {
             throw new ResourceExhaustedException(
-                $"client '{spec.Client}' holds {held.Count} sandboxes and its quota ({trust}) is {ClientQuota.Show(quota.Sandboxes)}; destroy one first, or ask the administrator for a larger quota under 'quotas' in the policy.");
+                $"client '{spec.Client}' holds {held} sandboxes and its quota ({trust}) is {ClientQuota.Show(quota.Sandboxes)}; destroy one first, or ask the administrator for a larger quota under 'quotas' in the policy.");
         }
 
-        var memory = held.Sum(s => s.Spec.MemoryBytes);
         if (memory + spec.MemoryBytes > quota.MemoryBytes)
         {
             throw new ResourceExhaustedException(
@@ -642,7 +642,9 @@ public sealed partial class SandboxService
 
     internal string DiskImage(Sandbox s) => Path.Combine(DisksDir, s.Id + ".ext4");
 
-    internal string ConsoleLog(Sandbox s) => Path.Combine(SandboxDir(s), "console.log");
+    internal string ConsoleLog(Sandbox s) => ConsoleLogOf(s.Id);
+
+    internal string ConsoleLogOf(string id) => Path.Combine(SandboxesDir, id, "console.log");
 
     private async Task<IDisposable> LockAsync(string id, CancellationToken ct)
     {

@@ -53,9 +53,41 @@ public sealed record TierOptions
 /// Chooses a sandbox's runtime tier: the administrator's tier for the client if set, otherwise the default for the
 /// client's trust (untrusted → gvisor, else container). A client may ask for a stronger tier, never a weaker one.
 /// </summary>
-public sealed class TierPolicy(TierOptions options, Func<SandboxSpec, string>? trustOf = null)
+/// <param name="trustLevels">With containment: the trust levels its policy gives (see <see cref="TrustLevels"/>), read
+/// again at every call because the policy reloads live; null = the levels of <paramref name="options"/>.</param>
+public sealed class TierPolicy(TierOptions options, Func<SandboxSpec, string>? trustOf = null, Func<ClientTrustLevels>? trustLevels = null)
 {
     public TierOptions Options => options;
+
+    /// <summary>
+    /// Every tier this host hands out without being asked for a stronger one: the floor of each client the policy
+    /// names, of local clients it does not name, and (when the host takes requests from remote clients) of remote
+    /// clients it does not name. What the warm pool keeps ready for an image whose pool names no tier.
+    /// </summary>
+    public IReadOnlySet<RuntimeTier> HandedOut(bool remoteClients)
+    {
+        var levels = trustLevels?.Invoke()
+            ?? new ClientTrustLevels(options.ClientTrust, options.DefaultTrust, options.RemoteDefaultTrust);
+        var tiers = new SortedSet<RuntimeTier>();
+        foreach (var (client, trust) in levels.Named)
+        {
+            tiers.Add(Floor(client, trust));
+        }
+
+        // Clients the policy does not name have no tier of their own in ClientTier (it names them if it has one).
+        tiers.Add(levels.DefaultTrust == TierOptions.Untrusted ? RuntimeTier.Gvisor : RuntimeTier.Container);
+        if (remoteClients)
+        {
+            tiers.Add(levels.RemoteDefaultTrust == TierOptions.Untrusted ? RuntimeTier.Gvisor : RuntimeTier.Container);
+        }
+
+        foreach (var tier in options.ClientTier.Values)
+        {
+            tiers.Add(tier);
+        }
+
+        return tiers;
+    }
 
     /// <summary>
     /// TRUST HOOK: the client's trust level. Network containment gives sandboxes a trust level of their own; when
@@ -93,3 +125,6 @@ public sealed class TierPolicy(TierOptions options, Func<SandboxSpec, string>? t
         return requested.Value;
     }
 }
+
+/// <summary>The trust levels a policy gives: each client it names, and the defaults for local and remote clients it does not.</summary>
+public sealed record ClientTrustLevels(IReadOnlyDictionary<string, string> Named, string DefaultTrust, string RemoteDefaultTrust);

@@ -13,6 +13,7 @@ public sealed class HostStore
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _connectionString;
+    private long _rowsRead;
 
     public HostStore(string databasePath)
     {
@@ -43,6 +44,7 @@ public sealed class HostStore
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """);
         MigrateTierColumn(c);
+        MigrateClientUsage(c);
     }
 
     public void Insert(Sandbox s)
@@ -50,13 +52,14 @@ public sealed class HostStore
         using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO sandboxes (id, name, spec, image_digest, state, address, pool_image, created_at, started_at, exit_code, tier)
-            VALUES ($id, $name, $spec, $digest, $state, $address, $pool, $created, $started, $exit, $tier)
+            INSERT INTO sandboxes (id, name, spec, image_digest, state, address, pool_image, created_at, started_at, exit_code, tier, client_key, memory_bytes)
+            VALUES ($id, $name, $spec, $digest, $state, $address, $pool, $created, $started, $exit, $tier, $client_key, $memory)
             """;
         Bind(cmd, s);
         try
         {
             cmd.ExecuteNonQuery();
+            Changed?.Invoke(s.Id);
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
         {
@@ -75,7 +78,8 @@ public sealed class HostStore
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
             UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
-                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier,
+                client_key = $client_key, memory_bytes = $memory
             WHERE id = $id
             """;
         Bind(cmd, s);
@@ -83,6 +87,8 @@ public sealed class HostStore
         {
             throw new MoatHostException($"sandbox {s.Id} is not in the store.");
         }
+
+        Changed?.Invoke(s.Id);
     }
 
     public void Delete(string id)
@@ -92,7 +98,18 @@ public sealed class HostStore
         cmd.CommandText = "DELETE FROM sandboxes WHERE id = $id";
         cmd.Parameters.AddWithValue("$id", id);
         cmd.ExecuteNonQuery();
+        Changed?.Invoke(id);
     }
+
+    /// <summary>Sandbox rows this store has read and decoded since it was opened: a figure for tests and benchmarks
+    /// that check a per-sandbox step does not read every sandbox.</summary>
+    public long RowsRead => Interlocked.Read(ref _rowsRead);
+
+    /// <summary>Follows the sandboxes that change from now on (see <see cref="SandboxChanges"/>).</summary>
+    public SandboxChanges Track() => new(this);
+
+    /// <summary>Raised after a sandbox's row was inserted, updated or deleted, with its id.</summary>
+    internal event Action<string>? Changed;
 
     public Sandbox? Get(string id) => Query("SELECT * FROM sandboxes WHERE id = $p", id).FirstOrDefault();
 
@@ -142,6 +159,57 @@ public sealed class HostStore
     }
 
     /// <summary>
+    /// The sandboxes a client holds (pool sandboxes are nobody's) and their memory in total, as quotas count them: one
+    /// row kept by the store's triggers on every insert, update and delete, not a pass over every sandbox.
+    /// </summary>
+    public (int Sandboxes, long MemoryBytes) ClientUsage(string client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT sandboxes, memory FROM client_usage WHERE client_key = $k";
+        cmd.Parameters.AddWithValue("$k", ClientKey(client));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? (r.GetInt32(0), r.GetInt64(1)) : (0, 0);
+    }
+
+    /// <summary>Every sandbox's id, read from the primary key alone (no row decoded): for periodic sweeps over every sandbox.</summary>
+    public IReadOnlyList<string> ListIds()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id FROM sandboxes";
+        using var r = cmd.ExecuteReader();
+        var ids = new List<string>();
+        while (r.Read())
+        {
+            ids.Add(r.GetString(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>How many sandboxes clients hold (pool sandboxes not counted), from the quota table: one row per client.</summary>
+    public int HeldCount()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COALESCE(SUM(sandboxes), 0) FROM client_usage";
+        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether a sandbox holds <paramref name="address"/>: one lookup in the address index.</summary>
+    public bool IsAddressUsed(System.Net.IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT 1 FROM sandboxes WHERE address = $a";
+        cmd.Parameters.AddWithValue("$a", address.ToString());
+        return cmd.ExecuteScalar() is not null;
+    }
+
+    /// <summary>
     /// Takes one ready pool sandbox of the image and gives it its identity in one transaction, so two claims never
     /// get the same sandbox. Returns null when the pool of that image is empty.
     /// </summary>
@@ -174,7 +242,8 @@ public sealed class HostStore
         up.Transaction = tx;
         up.CommandText = """
             UPDATE sandboxes SET name = $name, spec = $spec, image_digest = $digest, state = $state, address = $address,
-                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier
+                pool_image = $pool, created_at = $created, started_at = $started, exit_code = $exit, tier = $tier,
+                client_key = $client_key, memory_bytes = $memory
             WHERE id = $id
             """;
         Bind(up, claimed);
@@ -188,6 +257,7 @@ public sealed class HostStore
         }
 
         tx.Commit();
+        Changed?.Invoke(claimed.Id);
         return claimed;
     }
 
@@ -262,7 +332,12 @@ public sealed class HostStore
         cmd.Parameters.AddWithValue("$started", (object?)s.StartedAt?.ToString("O", CultureInfo.InvariantCulture) ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$exit", (object?)s.ExitCode ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$tier", s.Tier.Name());
+        cmd.Parameters.AddWithValue("$client_key", ClientKey(s.Spec.Client));
+        cmd.Parameters.AddWithValue("$memory", s.Spec.MemoryBytes);
     }
+
+    /// <summary>A client's name as quotas compare it: ignoring case (ordinal), as <see cref="StringComparer.OrdinalIgnoreCase"/> does.</summary>
+    private static string ClientKey(string client) => client.ToUpperInvariant();
 
     /// <summary>
     /// Stores made before runtime tiers had no tier column: it is added in place, and every row already there was a
@@ -278,7 +353,82 @@ public sealed class HostStore
         }
     }
 
-    private static Sandbox ReadSandbox(SqliteDataReader r) => new()
+    /// <summary>
+    /// Quotas count a client's sandboxes from a table the store keeps itself (triggers on sandboxes), keyed by the
+    /// client as quotas compare it; each row carries that key and its memory beside the spec they come from. Rows of older stores get their key here, and the counts are rebuilt from the rows at
+    /// every open, so they can never drift from what is stored.
+    /// </summary>
+    private static void MigrateClientUsage(SqliteConnection c)
+    {
+        using var info = c.CreateCommand();
+        info.CommandText = "SELECT COUNT(*) FROM pragma_table_info('sandboxes') WHERE name = 'client_key'";
+        if ((long)info.ExecuteScalar()! == 0)
+        {
+            Execute(c, "ALTER TABLE sandboxes ADD COLUMN client_key TEXT; ALTER TABLE sandboxes ADD COLUMN memory_bytes INTEGER");
+        }
+
+        using var tx = c.BeginTransaction();
+        var keys = new List<(string Id, string Key, long Memory)>();
+        using (var unkeyed = c.CreateCommand())
+        {
+            unkeyed.Transaction = tx;
+            unkeyed.CommandText = "SELECT id, spec FROM sandboxes WHERE client_key IS NULL OR memory_bytes IS NULL";
+            using var r = unkeyed.ExecuteReader();
+            while (r.Read())
+            {
+                var spec = JsonSerializer.Deserialize<SandboxSpec>(r.GetString(1), Json) ?? SandboxSpec.Default;
+                keys.Add((r.GetString(0), ClientKey(spec.Client), spec.MemoryBytes));
+            }
+        }
+
+        foreach (var (id, key, memory) in keys)
+        {
+            using var set = c.CreateCommand();
+            set.Transaction = tx;
+            set.CommandText = "UPDATE sandboxes SET client_key = $k, memory_bytes = $m WHERE id = $id";
+            set.Parameters.AddWithValue("$k", key);
+            set.Parameters.AddWithValue("$m", memory);
+            set.Parameters.AddWithValue("$id", id);
+            set.ExecuteNonQuery();
+        }
+
+        using var schema = c.CreateCommand();
+        schema.Transaction = tx;
+        schema.CommandText = """
+            CREATE TABLE IF NOT EXISTS client_usage (client_key TEXT PRIMARY KEY, sandboxes INTEGER NOT NULL, memory INTEGER NOT NULL);
+            CREATE TRIGGER IF NOT EXISTS client_usage_insert AFTER INSERT ON sandboxes WHEN NEW.pool_image IS NULL
+            BEGIN
+                INSERT INTO client_usage (client_key, sandboxes, memory) VALUES (NEW.client_key, 1, NEW.memory_bytes)
+                    ON CONFLICT (client_key) DO UPDATE SET sandboxes = sandboxes + 1, memory = memory + excluded.memory;
+            END;
+            CREATE TRIGGER IF NOT EXISTS client_usage_delete AFTER DELETE ON sandboxes WHEN OLD.pool_image IS NULL
+            BEGIN
+                UPDATE client_usage SET sandboxes = sandboxes - 1, memory = memory - OLD.memory_bytes WHERE client_key = OLD.client_key;
+                DELETE FROM client_usage WHERE client_key = OLD.client_key AND sandboxes <= 0;
+            END;
+            CREATE TRIGGER IF NOT EXISTS client_usage_update AFTER UPDATE ON sandboxes
+            BEGIN
+                UPDATE client_usage SET sandboxes = sandboxes - 1, memory = memory - OLD.memory_bytes
+                    WHERE OLD.pool_image IS NULL AND client_key = OLD.client_key;
+                DELETE FROM client_usage WHERE OLD.pool_image IS NULL AND client_key = OLD.client_key AND sandboxes <= 0;
+                INSERT INTO client_usage (client_key, sandboxes, memory) SELECT NEW.client_key, 1, NEW.memory_bytes WHERE NEW.pool_image IS NULL
+                    ON CONFLICT (client_key) DO UPDATE SET sandboxes = sandboxes + 1, memory = memory + excluded.memory;
+            END;
+            DELETE FROM client_usage;
+            INSERT INTO client_usage (client_key, sandboxes, memory)
+                SELECT client_key, COUNT(*), SUM(memory_bytes) FROM sandboxes WHERE pool_image IS NULL GROUP BY client_key;
+            """;
+        schema.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    private Sandbox ReadSandbox(SqliteDataReader r)
+    {
+        Interlocked.Increment(ref _rowsRead);
+        return Decode(r);
+    }
+
+    private static Sandbox Decode(SqliteDataReader r) => new()
     {
         Id = r.GetString(r.GetOrdinal("id")),
         Name = r.IsDBNull(r.GetOrdinal("name")) ? null : r.GetString(r.GetOrdinal("name")),

@@ -74,4 +74,25 @@ public sealed class TierPolicyTests
         Assert.Contains("\"Tier\":\"gvisor\"", json, StringComparison.Ordinal);
         Assert.Equal(RuntimeTier.Gvisor, System.Text.Json.JsonSerializer.Deserialize<SandboxSpec>(json)!.Tier);
     }
+
+    [Fact]
+    public void HandedOut_is_the_tier_of_each_trust_level_the_policy_gives()
+    {
+        // The policy scripts/up writes: unnamed clients untrusted, the owner trusted, the jobs account semi-trusted.
+        var scriptsUp = new ClientTrustLevels(
+            new Dictionary<string, string> { ["local"] = TierOptions.Trusted, ["jobs@moat.test"] = TierOptions.SemiTrusted },
+            TierOptions.Untrusted,
+            TierOptions.Untrusted);
+        var contained = new TierPolicy(TierOptions.Default, trustLevels: () => scriptsUp);
+        Assert.Equal([RuntimeTier.Container, RuntimeTier.Gvisor], contained.HandedOut(remoteClients: false));
+
+        // No policy file: local clients are trusted; remote ones count only where the host serves the fabric.
+        var plain = new TierPolicy(TierOptions.Default);
+        Assert.Equal([RuntimeTier.Container], plain.HandedOut(remoteClients: false));
+        Assert.Equal([RuntimeTier.Container, RuntimeTier.Gvisor], plain.HandedOut(remoteClients: true));
+
+        // The administrator's tier for a client is handed out too.
+        var vm = new TierPolicy(TierOptions.Default with { ClientTier = new Dictionary<string, RuntimeTier> { ["carol"] = RuntimeTier.Vm } });
+        Assert.Equal([RuntimeTier.Container, RuntimeTier.Vm], vm.HandedOut(remoteClients: false));
+    }
 }
