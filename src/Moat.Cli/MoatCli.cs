@@ -67,7 +67,7 @@ internal static class MoatCli
         if (parse.Action is ParseErrorAction)
         {
             var path = string.Join(' ', parse.CommandResult.Command.Parents.OfType<Command>().Reverse().Select(c => c.Name).Append(parse.CommandResult.Command.Name).Skip(1).Prepend("moat"));
-            Console.Error.WriteLine($"moat: {parse.Errors[0].Message.TrimEnd('.')}; see '{path} --help'.");
+            Console.Error.WriteLine($"moat: {string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct(StringComparer.Ordinal))}; see '{path} --help'.");
             return ExitCodes.Usage;
         }
 

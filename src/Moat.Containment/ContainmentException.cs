@@ -13,6 +13,11 @@ public class ContainmentException : MoatException
     {
     }
 
+    public ContainmentException(string message, ErrorKind kind, Exception? inner = null)
+        : base(kind, message, inner)
+    {
+    }
+
     protected ContainmentException(ErrorKind kind, string message)
         : base(kind, message)
     {

@@ -19,7 +19,7 @@ public class ImageException : MoatException
     }
 }
 
-/// <summary>A name or digest prefix that matches no image, or more than one.</summary>
+/// <summary>A name or digest prefix that matches no image (or more than one), or an archive to import that is not there.</summary>
 public sealed class ImageNotFoundException(string message) : ImageException(ErrorKind.NotFound, message);
 
 /// <summary>An archive that is malformed, truncated, oversized, unsupported or tries to escape the root file system.</summary>

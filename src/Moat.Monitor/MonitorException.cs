@@ -9,7 +9,7 @@ public class MonitorException : MoatException
 
     public MonitorException(string message, Exception inner) : base(ErrorKind.Internal, message, inner) { }
 
-    protected MonitorException(ErrorKind kind, string message, Exception? inner = null) : base(kind, message, inner) { }
+    public MonitorException(string message, ErrorKind kind, Exception? inner = null) : base(kind, message, inner) { }
 }
 
 /// <summary>A kernel call the monitor depends on failed with an errno.</summary>

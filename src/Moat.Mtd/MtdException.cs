@@ -16,7 +16,7 @@ public class MtdException : MoatException
     }
 
     /// <summary>Creates the exception with the kind of failure it is.</summary>
-    protected MtdException(ErrorKind kind, string message, Exception? innerException = null)
+    public MtdException(ErrorKind kind, string message, Exception? innerException = null)
         : base(kind, message, innerException)
     {
     }
