@@ -1,15 +1,25 @@
 namespace Moat.Containment;
 
 /// <summary>Network containment could not do what it was asked; the message is one sentence for the operator.</summary>
-public class ContainmentException : Exception
+public class ContainmentException : MoatException
 {
     public ContainmentException(string message)
-        : base(message)
+        : base(ErrorKind.Internal, message)
     {
     }
 
     public ContainmentException(string message, Exception inner)
-        : base(message, inner)
+        : base(ErrorKind.Internal, message, inner)
+    {
+    }
+
+    public ContainmentException(string message, ErrorKind kind, Exception? inner = null)
+        : base(kind, message, inner)
+    {
+    }
+
+    protected ContainmentException(ErrorKind kind, string message)
+        : base(kind, message)
     {
     }
 }
@@ -18,7 +28,7 @@ public class ContainmentException : Exception
 public sealed class ContainmentInputException : ContainmentException
 {
     public ContainmentInputException(string message)
-        : base(message)
+        : base(ErrorKind.Invalid, message)
     {
     }
 }

@@ -1,32 +1,37 @@
 namespace Moat.Images;
 
 /// <summary>Base of every failure the image store reports; its message is one sentence a user can act on.</summary>
-public class ImageException : Exception
+public class ImageException : MoatException
 {
     public ImageException(string message)
-        : base(message)
+        : base(ErrorKind.Internal, message)
     {
     }
 
     public ImageException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(ErrorKind.Internal, message, innerException)
+    {
+    }
+
+    protected ImageException(ErrorKind kind, string message, Exception? innerException = null)
+        : base(kind, message, innerException)
     {
     }
 }
 
-/// <summary>A name or digest prefix that matches no image, or more than one.</summary>
-public sealed class ImageNotFoundException(string message) : ImageException(message);
+/// <summary>A name or digest prefix that matches no image (or more than one), or an archive to import that is not there.</summary>
+public sealed class ImageNotFoundException(string message) : ImageException(ErrorKind.NotFound, message);
 
 /// <summary>An archive that is malformed, truncated, oversized, unsupported or tries to escape the root file system.</summary>
 public sealed class ImageArchiveException : ImageException
 {
     public ImageArchiveException(string message)
-        : base(message)
+        : base(ErrorKind.Invalid, message)
     {
     }
 
     public ImageArchiveException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(ErrorKind.Invalid, message, innerException)
     {
     }
 }
@@ -35,4 +40,4 @@ public sealed class ImageArchiveException : ImageException
 public sealed class ImageBuildException(string message) : ImageException(message);
 
 /// <summary>An image that cannot be removed because a sandbox still uses it.</summary>
-public sealed class ImageInUseException(string message) : ImageException(message);
+public sealed class ImageInUseException(string message) : ImageException(ErrorKind.Refused, message);

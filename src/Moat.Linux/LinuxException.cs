@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Moat.Linux;
 
 /// <summary>A Linux call failed where Moat expected it to succeed; carries the errno and the operation.</summary>
-public class LinuxException : Exception
+public class LinuxException : MoatException
 {
     public LinuxException(int errno, string operation)
         : this(errno, operation, null)
@@ -11,7 +11,7 @@ public class LinuxException : Exception
     }
 
     public LinuxException(int errno, string operation, string? detail)
-        : base(Describe(errno, operation, detail))
+        : base(KindOf(errno), Describe(errno, operation, detail))
     {
         Errno = errno;
         Operation = operation;
@@ -22,6 +22,9 @@ public class LinuxException : Exception
 
     /// <summary>What was being done, e.g. "mount /run/netns/x" or "RTM_NEWLINK veth mtlh0".</summary>
     public string Operation { get; }
+
+    /// <summary>EPERM and EACCES are a refusal (not root, no capability); every other errno is Moat's own failure.</summary>
+    private static ErrorKind KindOf(int errno) => errno is Linux.Errno.EPERM or Linux.Errno.EACCES ? ErrorKind.Refused : ErrorKind.Internal;
 
     private static string Describe(int errno, string operation, string? detail)
     {
@@ -50,6 +53,7 @@ public static class Errno
     public const int EEXIST = 17;
     public const int EXDEV = 18;
     public const int ENODEV = 19;
+    public const int EACCES = 13;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
     public const int EFBIG = 27;

@@ -73,13 +73,13 @@ internal static class ContainmentVerbs
             var file = p.GetValue(authcert)!;
             if (!file.Exists)
             {
-                return Task.FromResult(Printer.Error($"--authcert {file.FullName} does not exist: give the PEM file written by 'moat authcert issue'.", 2));
+                throw new MoatException(ErrorKind.NotFound, $"--authcert {file.FullName} does not exist: give the PEM file written by 'moat authcert issue'.");
             }
 
             var keyFile = p.GetValue(key)!;
             if (!keyFile.Exists)
             {
-                return Task.FromResult(Printer.Error($"--key {keyFile.FullName} does not exist: give your private key (PEM), e.g. from 'moat pki keygen'.", 2));
+                throw new MoatException(ErrorKind.NotFound, $"--key {keyFile.FullName} does not exist: give your private key (PEM), e.g. from 'moat pki keygen'.");
             }
 
             System.Security.Cryptography.AsymmetricAlgorithm userKey;
@@ -89,7 +89,7 @@ internal static class ContainmentVerbs
             }
             catch (Exception e) when (e is Moat.Pki.PkiException or System.Security.Cryptography.CryptographicException or ArgumentException)
             {
-                return Task.FromResult(Printer.Error($"--key {keyFile.FullName} is not a private key this tool reads (PEM, ECDSA or RSA): {e.Message}", 2));
+                throw new MoatException(ErrorKind.Invalid, $"--key {keyFile.FullName} is not a private key this tool reads (PEM, ECDSA or RSA): {e.Message}", e);
             }
 
             return AllowAsync(p, target, file, userKey, ct);
@@ -130,7 +130,7 @@ internal static class ContainmentVerbs
 
     public static Command PolicyReload()
     {
-        var c = new Command("reload", "Re-read the agent's policy file and put it in force for running sandboxes; a bad file is refused and the old policy stays.");
+        var c = new Command("reload", "Re-read the agent's policy file and put it in force for running sandboxes; a bad file is refused and the old policy stays.\nExample: moat policy reload");
         c.SetAction((p, ct) => SandboxCommands.Call(p, async hc =>
         {
             var r = await hc.ReloadPolicyAsync(ct);

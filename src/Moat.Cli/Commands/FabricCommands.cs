@@ -66,20 +66,13 @@ internal static class FabricCommands
 
         async Task<int> WithClientAsync(ParseResult p, CancellationToken ct, Func<FabricClient, Task<int>> body)
         {
-            try
-            {
-                await using var client = await FabricClient.OpenAsync(p.GetValue(jid)!, p.GetValue(server)!, FabricOptions.ReadPassword(p.GetValue(passwordFile)!), cancellationToken: ct);
-                return await body(client);
-            }
-            catch (Exception e) when (e is XmppException or MoatHostException or FormatException or IOException or System.Net.Sockets.SocketException)
-            {
-                return Printer.Error(e.Message, e is FabricCallException { Condition: "internal-server-error" } ? 1 : 2);
-            }
+            await using var client = await FabricClient.OpenAsync(p.GetValue(jid)!, p.GetValue(server)!, FabricOptions.ReadPassword(p.GetValue(passwordFile)!), cancellationToken: ct);
+            return await body(client);
         }
 
         var watch = new Option<string[]>("--watch") { Description = "Subscribe to this host's presence first (the host grants it to allow-listed JIDs; the server keeps it)." };
         var wait = new Option<double>("--wait") { Description = "Seconds to collect presence before printing.", DefaultValueFactory = _ => 2 };
-        var hosts = new Command("hosts", "List the hosts whose presence you see: sandboxes running, warm pool ready/target, free memory.") { watch, wait };
+        var hosts = new Command("hosts", "List the hosts whose presence you see: sandboxes running, warm pool ready/target, free memory.\nExample: moat fabric hosts --wait 2 --json") { watch, wait };
         hosts.SetAction((p, ct) => WithClientAsync(p, ct, async client =>
         {
             foreach (var h in p.GetValue(watch) ?? [])
@@ -122,10 +115,10 @@ internal static class FabricCommands
         var memory = new Option<string>("--memory") { Description = "Memory limit, e.g. 128M.", DefaultValueFactory = _ => "256M" };
         var cpus = new Option<double>("--cpus") { Description = "CPU limit in cores.", DefaultValueFactory = _ => 1.0 };
         var name = new Option<string?>("--name") { Description = "Name for the sandbox." };
-        var claim = new Command("claim", "Claim a sandbox from the host's warm pool (created cold if the pool is empty); it is handed to your JID.") { claimHost, image, memory, cpus, name };
+        var claim = new Command("claim", "Claim a sandbox from the host's warm pool (created cold if the pool is empty); it is handed to your JID.\nExample: moat fabric sandbox claim host-a@moat.test --name web") { claimHost, image, memory, cpus, name };
         claim.SetAction((p, ct) => withClient(p, ct, async c =>
         {
-            var spec = new SandboxSpec { Image = p.GetValue(image)!, MemoryBytes = SandboxCommands.ParseSize(p.GetValue(memory)!), Cpus = p.GetValue(cpus), Name = p.GetValue(name) };
+            var spec = new SandboxSpec { Image = p.GetValue(image)!, MemoryBytes = SandboxCommands.ParseSize(p.GetValue(memory)!, "--memory"), Cpus = p.GetValue(cpus), Name = p.GetValue(name) };
             var r = await c.ClaimAsync(p.GetValue(claimHost)!, spec, ct);
             if (p.GetValue(CommonOptions.Json))
             {
@@ -143,7 +136,7 @@ internal static class FabricCommands
         var execRef = RefArg();
         var command = new Argument<string[]>("COMMAND") { Description = "Command and arguments (after --).", Arity = ArgumentArity.OneOrMore };
         var timeout = new Option<double>("--timeout") { Description = "Seconds before the command is killed.", DefaultValueFactory = _ => 60 };
-        var exec = new Command("exec", "Run a command in a sandbox on the host; prints its output and exits with its code.") { execHost, execRef, command, timeout };
+        var exec = new Command("exec", "Run a command in a sandbox on the host; prints its output and exits with its code.\nExample: moat fabric sandbox exec host-a@moat.test web -- uname -a") { execHost, execRef, command, timeout };
         exec.SetAction((p, ct) => withClient(p, ct, async c =>
         {
             var r = await c.ExecAsync(p.GetValue(execHost)!, p.GetValue(execRef)!, p.GetValue(command)!, p.GetValue(timeout), ct);
@@ -153,7 +146,7 @@ internal static class FabricCommands
         }));
 
         var lsHost = HostArg();
-        var ls = new Command("ls", "List the host's sandboxes.") { lsHost };
+        var ls = new Command("ls", "List the host's sandboxes.\nExample: moat fabric sandbox ls host-a@moat.test --json") { lsHost };
         ls.SetAction((p, ct) => withClient(p, ct, async c =>
         {
             var list = await c.ListAsync(p.GetValue(lsHost)!, ct);
@@ -169,7 +162,7 @@ internal static class FabricCommands
 
         var inspectHost = HostArg();
         var inspectRef = RefArg();
-        var inspect = new Command("inspect", "Show a sandbox on the host (JSON).") { inspectHost, inspectRef };
+        var inspect = new Command("inspect", "Show a sandbox on the host (JSON).\nExample: moat fabric sandbox inspect host-a@moat.test web") { inspectHost, inspectRef };
         inspect.SetAction((p, ct) => withClient(p, ct, async c =>
         {
             Printer.Json(await c.InspectAsync(p.GetValue(inspectHost)!, p.GetValue(inspectRef)!, ct));
@@ -178,7 +171,7 @@ internal static class FabricCommands
 
         var rmHost = HostArg();
         var rmRef = RefArg();
-        var rm = new Command("rm", "Destroy a sandbox on the host.") { rmHost, rmRef };
+        var rm = new Command("rm", "Destroy a sandbox on the host.\nExample: moat fabric sandbox rm host-a@moat.test web") { rmHost, rmRef };
         rm.SetAction((p, ct) => withClient(p, ct, async c =>
         {
             await c.DestroyAsync(p.GetValue(rmHost)!, p.GetValue(rmRef)!, ct);

@@ -149,7 +149,7 @@ internal static partial class HostCommand
                 var eq = entry.LastIndexOf('=');
                 if (eq <= 0 || !int.TryParse(entry[(eq + 1)..], out var n))
                 {
-                    return Printer.Error($"--pool '{entry}' is not IMAGE=N (for example busybox=8).", 2);
+                    throw new MoatException(ErrorKind.Invalid, $"--pool '{entry}' is not IMAGE=N (for example busybox=8).");
                 }
 
                 targets[entry[..eq]] = n;
@@ -162,7 +162,7 @@ internal static partial class HostCommand
                 var eq = entry.LastIndexOf('=');
                 if (eq <= 0)
                 {
-                    return Printer.Error($"--client-trust '{entry}' is not CLIENT=LEVEL (for example alice=untrusted).", 2);
+                    throw new MoatException(ErrorKind.Invalid, $"--client-trust '{entry}' is not CLIENT=LEVEL (for example alice=untrusted).");
                 }
 
                 trusts[entry[..eq]] = entry[(eq + 1)..];
@@ -173,21 +173,13 @@ internal static partial class HostCommand
                 var eq = entry.LastIndexOf('=');
                 if (eq <= 0 || !RuntimeTiers.TryParse(entry[(eq + 1)..], out var t))
                 {
-                    return Printer.Error($"--client-tier '{entry}' is not CLIENT=TIER with TIER container, gvisor or vm.", 2);
+                    throw new MoatException(ErrorKind.Invalid, $"--client-tier '{entry}' is not CLIENT=TIER with TIER container, gvisor or vm.");
                 }
 
                 tiers[entry[..eq]] = t;
             }
 
-            long diskBytes;
-            try
-            {
-                diskBytes = SandboxCommands.ParseSize(p.GetValue(disk)!);
-            }
-            catch (FormatException e)
-            {
-                return Printer.Error($"--disk: {e.Message}", 2);
-            }
+            var diskBytes = SandboxCommands.ParseSize(p.GetValue(disk)!, "--disk");
 
             var options = new HostAgentOptions
             {
@@ -212,24 +204,8 @@ internal static partial class HostCommand
                     CheckpointKeyFile = p.GetValue(checkpointKey) is { } ck ? Path.GetFullPath(ck) : null,
                 },
             };
-            try
-            {
-                options = options with { Fabric = fabric.Read(p) };
-            }
-            catch (MoatHostException e)
-            {
-                return Printer.Error(e.Message, 2);
-            }
-
-            WebApplication app;
-            try
-            {
-                app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir, ct);
-            }
-            catch (MoatHostException e)
-            {
-                return Printer.Error(e.Message, 2);
-            }
+            options = options with { Fabric = fabric.Read(p) };
+            var app = await HostAgent.BuildAsync(options, ImageCatalog.ForStateDir, ct);
 
             await using (app)
             {
@@ -241,7 +217,7 @@ internal static partial class HostCommand
             return 0;
         });
 
-        var status = new Command("status", "Show the running agent's state: runtime, address pool, sandboxes, warm pools, last reconciliation.");
+        var status = new Command("status", "Show the running agent's state: runtime, address pool, sandboxes, warm pools, last reconciliation.\nExample: moat host status --json;  moat --state-dir /var/lib/moat-b host status");
         status.SetAction(async (p, ct) =>
         {
             using var client = new HostClient(CommonOptions.SocketPath(p));
@@ -274,14 +250,14 @@ internal static partial class HostCommand
         });
         cmd.Subcommands.Add(status);
 
-        var stop = new Command("stop", "Stop the running host agent (SIGTERM). Sandboxes keep running; the next agent adopts them.");
+        var stop = new Command("stop", "Stop the running host agent (SIGTERM). Sandboxes keep running; the next agent adopts them.\nExample: moat host stop");
         stop.SetAction(async (p, ct) =>
         {
             var stateDir = p.GetValue(CommonOptions.StateDir)!;
             var pidFile = Path.Combine(stateDir, "agent.pid");
             if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid))
             {
-                return Printer.Error($"no host agent has run on {stateDir}.", 2);
+                throw new MoatException(ErrorKind.Unavailable, $"no host agent has run on {stateDir}; start one with 'moat host' (or pass --state-dir).");
             }
 
             try
@@ -289,7 +265,7 @@ internal static partial class HostCommand
                 using var proc = System.Diagnostics.Process.GetProcessById(pid);
                 if (!proc.ProcessName.Contains("moat", StringComparison.Ordinal) && !proc.ProcessName.Contains("dotnet", StringComparison.Ordinal))
                 {
-                    return Printer.Error($"pid {pid} in {pidFile} is not a moat agent any more; nothing stopped.", 2);
+                    throw new MoatException(ErrorKind.Unavailable, $"no host agent is running on {stateDir}: pid {pid} in {pidFile} is not a moat agent any more; nothing stopped.");
                 }
 
                 _ = Kill(pid, 15);
@@ -301,11 +277,11 @@ internal static partial class HostCommand
             }
             catch (ArgumentException)
             {
-                return Printer.Error($"no host agent is running on {stateDir} (pid {pid} is gone).", 2);
+                throw new MoatException(ErrorKind.Unavailable, $"no host agent is running on {stateDir} (pid {pid} is gone).");
             }
             catch (OperationCanceledException)
             {
-                return Printer.Error($"host agent {pid} did not stop within 30 s.", 1);
+                throw new MoatException(ErrorKind.Internal, $"host agent {pid} did not stop within 30 s.");
             }
         });
         cmd.Subcommands.Add(stop);

@@ -23,12 +23,18 @@ internal static class SandboxCommands
               moat sandbox create --memory 64M -- sh -c 'while :; do date; sleep 1; done'
               moat sandbox logs <id>;  moat sandbox ls --json;  moat sandbox rm web
             """);
-        cmd.Subcommands.Add(CreateOrRun("create", "Make a sandbox from scratch (cold) and start it, unless --no-start.", claim: false));
-        cmd.Subcommands.Add(CreateOrRun("run", "Hand out a running sandbox: claimed from the warm pool when one is ready, made cold otherwise.", claim: true));
-        cmd.Subcommands.Add(Simple("start", "Start a created or stopped sandbox (its root file system and volume are kept).", (c, r, ct) => c.StartAsync(r, ct)));
+        cmd.Subcommands.Add(CreateOrRun("create", """
+            Make a sandbox from scratch (cold) and start it, unless --no-start.
+            Example: moat sandbox create --name job --memory 64M -- sh -c 'echo working; sleep 60'
+            """, claim: false));
+        cmd.Subcommands.Add(CreateOrRun("run", """
+            Hand out a running sandbox: claimed from the warm pool when one is ready, made cold otherwise.
+            Example: moat sandbox run --name web --memory 128M;  moat sandbox run --client stranger --json
+            """, claim: true));
+        cmd.Subcommands.Add(Simple("start", "Start a created or stopped sandbox (its root file system and volume are kept).\nExample: moat sandbox start web", (c, r, ct) => c.StartAsync(r, ct)));
         cmd.Subcommands.Add(Stop());
-        cmd.Subcommands.Add(Simple("pause", "Freeze every process of a sandbox (cgroup freezer).", (c, r, ct) => c.PauseAsync(r, ct)));
-        cmd.Subcommands.Add(Simple("resume", "Thaw a paused sandbox.", (c, r, ct) => c.ResumeAsync(r, ct)));
+        cmd.Subcommands.Add(Simple("pause", "Freeze every process of a sandbox (cgroup freezer).\nExample: moat sandbox pause web", (c, r, ct) => c.PauseAsync(r, ct)));
+        cmd.Subcommands.Add(Simple("resume", "Thaw a paused sandbox.\nExample: moat sandbox resume web", (c, r, ct) => c.ResumeAsync(r, ct)));
         cmd.Subcommands.Add(Remove());
         cmd.Subcommands.Add(Exec());
         cmd.Subcommands.Add(Logs());
@@ -64,31 +70,23 @@ internal static class SandboxCommands
 
         c.SetAction(async (p, ct) =>
         {
-            SandboxSpec spec;
-            try
+            var spec = new SandboxSpec
             {
-                spec = new SandboxSpec
-                {
-                    Image = p.GetValue(image)!,
-                    Name = p.GetValue(sbName),
-                    MemoryBytes = ParseSize(p.GetValue(memory)!),
-                    Cpus = p.GetValue(cpus),
-                    Pids = p.GetValue(pids),
-                    DiskBytes = p.GetValue(disk) is { } d ? ParseSize(d) : null,
-                    Env = ParseEnv(p.GetValue(env)),
-                    Client = p.GetValue(client)!,
-                    Volume = !p.GetValue(noVolume),
-                    Command = p.GetValue(command) ?? [],
-                    Trust = p.GetValue(trust),
-                    ClientAddress = p.GetValue(clientAddress),
-                    Tier = p.GetValue(tier) is { } t ? (RuntimeTiers.TryParse(t, out var parsed) ? parsed
-                        : throw new FormatException($"--tier '{t}' is not a runtime tier: use container, gvisor or vm.")) : null,
-                };
-            }
-            catch (FormatException e)
-            {
-                return Printer.Error(e.Message, 2);
-            }
+                Image = p.GetValue(image)!,
+                Name = p.GetValue(sbName),
+                MemoryBytes = ParseSize(p.GetValue(memory)!, "--memory"),
+                Cpus = p.GetValue(cpus),
+                Pids = p.GetValue(pids),
+                DiskBytes = p.GetValue(disk) is { } d ? ParseSize(d, "--disk") : null,
+                Env = ParseEnv(p.GetValue(env)),
+                Client = p.GetValue(client)!,
+                Volume = !p.GetValue(noVolume),
+                Command = p.GetValue(command) ?? [],
+                Trust = p.GetValue(trust),
+                ClientAddress = p.GetValue(clientAddress),
+                Tier = p.GetValue(tier) is { } t ? (RuntimeTiers.TryParse(t, out var parsed) ? parsed
+                    : throw new FormatException($"--tier '{t}' is not a runtime tier: use container, gvisor or vm.")) : null,
+            };
 
             return await Call(p, async hc =>
             {
@@ -144,7 +142,7 @@ internal static class SandboxCommands
     {
         var grace = new Option<double>("--grace") { Description = "Seconds to wait after SIGTERM before SIGKILL.", DefaultValueFactory = _ => 10 };
         var target = new Argument<string[]>("sandbox") { Arity = ArgumentArity.OneOrMore, Description = "Sandbox name or id." };
-        var c = new Command("stop", "Stop a sandbox's processes (SIGTERM, then SIGKILL after --grace); its files and volume stay.") { grace, target };
+        var c = new Command("stop", "Stop a sandbox's processes (SIGTERM, then SIGKILL after --grace); its files and volume stay.\nExample: moat sandbox stop web --grace 2") { grace, target };
         c.SetAction((p, ct) => Call(p, async hc =>
         {
             foreach (var r in p.GetValue(target)!)
@@ -159,7 +157,7 @@ internal static class SandboxCommands
     private static Command Remove()
     {
         var target = new Argument<string[]>("sandbox") { Arity = ArgumentArity.OneOrMore, Description = "Sandbox name or id." };
-        var c = new Command("rm", "Destroy sandboxes: processes, network, root file system changes and volume are removed.") { target };
+        var c = new Command("rm", "Destroy sandboxes: processes, network, root file system changes and volume are removed.\nExample: moat sandbox rm web job") { target };
         c.Aliases.Add("destroy");
         c.SetAction((p, ct) => Call(p, async hc =>
         {
@@ -183,9 +181,10 @@ internal static class SandboxCommands
         var timeout = new Option<double>("--timeout") { Description = "Seconds before a non-interactive command is killed.", DefaultValueFactory = _ => 60 };
         var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
         var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments, after --." };
-        var c = new Command("exec", """
+        var c = new PassThroughCommand("exec", """
             Run a command inside a running sandbox. Without -t/-i the output is collected and printed, and moat exits
-            with the command's exit code; with -t you get a terminal attached to it.
+            with the command's exit code (125 when moat itself failed: no agent, no such sandbox); with -t you get a
+            terminal attached to it. It returns when the command exits, even if the command left background processes.
 
             Examples:  moat sandbox exec web -- uname -a
                        moat sandbox exec -t web -- sh
@@ -194,44 +193,37 @@ internal static class SandboxCommands
         {
             var cmdline = p.GetValue(command) ?? [];
             using var hc = new HostClient(CommonOptions.SocketPath(p));
-            try
+            if (p.GetValue(tty) || p.GetValue(interactive))
             {
-                if (p.GetValue(tty) || p.GetValue(interactive))
+                var argv = await hc.InteractiveAsync(p.GetValue(target)!, cmdline, p.GetValue(tty), ct);
+                var psi = new ProcessStartInfo(argv[0]) { UseShellExecute = false };
+                foreach (var a in argv.Skip(1))
                 {
-                    var argv = await hc.InteractiveAsync(p.GetValue(target)!, cmdline, p.GetValue(tty), ct);
-                    var psi = new ProcessStartInfo(argv[0]) { UseShellExecute = false };
-                    foreach (var a in argv.Skip(1))
-                    {
-                        psi.ArgumentList.Add(a);
-                    }
-
-                    using var proc = Process.Start(psi)!;
-                    await proc.WaitForExitAsync(ct);
-                    return proc.ExitCode;
+                    psi.ArgumentList.Add(a);
                 }
 
-                if (cmdline.Length == 0)
-                {
-                    return Printer.Error("exec needs a command after --, e.g. moat sandbox exec web -- uname -a", 2);
-                }
-
-                var r = await hc.ExecAsync(p.GetValue(target)!, cmdline, ParseEnv(p.GetValue(env)), p.GetValue(timeout), ct);
-                if (p.GetValue(CommonOptions.Json))
-                {
-                    Printer.Json(r);
-                }
-                else
-                {
-                    Console.Out.Write(r.Stdout);
-                    Console.Error.Write(r.Stderr);
-                }
-
-                return r.ExitCode;
+                using var proc = Process.Start(psi)!;
+                await proc.WaitForExitAsync(ct);
+                return proc.ExitCode;
             }
-            catch (Exception e) when (Describe(e) is { } message)
+
+            if (cmdline.Length == 0)
             {
-                return Printer.Error(message, 2);
+                throw new MoatException(ErrorKind.Invalid, "exec needs a command after --, e.g. moat sandbox exec web -- uname -a");
             }
+
+            var r = await hc.ExecAsync(p.GetValue(target)!, cmdline, ParseEnv(p.GetValue(env)), p.GetValue(timeout), ct);
+            if (p.GetValue(CommonOptions.Json))
+            {
+                Printer.Json(r);
+            }
+            else
+            {
+                Console.Out.Write(r.Stdout);
+                Console.Error.Write(r.Stderr);
+            }
+
+            return r.ExitCode;
         });
         return c;
     }
@@ -240,7 +232,7 @@ internal static class SandboxCommands
     {
         var tail = new Option<int>("--tail") { Description = "Show at most this many bytes from the end.", DefaultValueFactory = _ => 65536 };
         var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
-        var c = new Command("logs", "Print what the sandbox's main command wrote to stdout and stderr.") { tail, target };
+        var c = new Command("logs", "Print what the sandbox's main command wrote to stdout and stderr.\nExample: moat sandbox logs job --tail 4096") { tail, target };
         c.SetAction((p, ct) => Call(p, async hc => Console.Out.Write(await hc.LogsAsync(p.GetValue(target)!, p.GetValue(tail), ct))));
         return c;
     }
@@ -248,7 +240,7 @@ internal static class SandboxCommands
     private static Command List()
     {
         var all = new Option<bool>("--all", "-a") { Description = "Also list the warm pool's unclaimed sandboxes." };
-        var c = new Command("ls", "List this host's sandboxes.") { all };
+        var c = new Command("ls", "List this host's sandboxes.\nExample: moat sandbox ls --all --json") { all };
         c.Aliases.Add("list");
         c.SetAction((p, ct) => Call(p, async hc =>
         {
@@ -271,7 +263,7 @@ internal static class SandboxCommands
     private static Command Inspect()
     {
         var target = new Argument<string>("sandbox") { Description = "Sandbox name or id." };
-        var c = new Command("inspect", "Everything about one sandbox: spec, state, address, and the names of its kernel objects.") { target };
+        var c = new Command("inspect", "Everything about one sandbox: spec, state, address, and the names of its kernel objects.\nExample: moat sandbox inspect web --json") { target };
         c.SetAction((p, ct) => Call(p, async hc =>
         {
             var d = await hc.InspectAsync(p.GetValue(target)!, ct);
@@ -342,30 +334,16 @@ internal static class SandboxCommands
         }
     }
 
-    /// <summary>Runs an API call and turns the agent's refusal or absence into one line and a non-zero exit.</summary>
+    /// <summary>Runs an API call against the agent; its refusal or absence is the top-level error path's to report
+    /// (<see cref="Failure"/>).</summary>
     internal static async Task<int> Call(ParseResult p, Func<HostClient, Task> body)
     {
         using var hc = new HostClient(CommonOptions.SocketPath(p));
-        try
-        {
-            await body(hc);
-            return 0;
-        }
-        catch (Exception e) when (Describe(e) is { } message)
-        {
-            return Printer.Error(message, e is HostApiException { Status: >= 500 } ? 1 : 2);
-        }
+        await body(hc);
+        return ExitCodes.Ok;
     }
 
-    internal static string? Describe(Exception e) => e switch
-    {
-        HostApiException a => a.Message,
-        HttpRequestException { InnerException: HostUnavailableException u } => u.Message,
-        HostUnavailableException u => u.Message,
-        _ => null,
-    };
-
-    internal static long ParseSize(string text)
+    internal static long ParseSize(string text, string option = "size")
     {
         var t = text.Trim().ToUpperInvariant().Replace("IB", "", StringComparison.Ordinal).TrimEnd('B');
         long mult = 1;
@@ -377,7 +355,7 @@ internal static class SandboxCommands
 
         if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v <= 0)
         {
-            throw new FormatException($"size '{text}' is not valid: give a number with an optional K, M, G or T suffix, e.g. 256M.");
+            throw new FormatException($"{option} '{text}' is not valid: give a number with an optional K, M, G or T suffix, e.g. 256M.");
         }
 
         return (long)(v * mult);

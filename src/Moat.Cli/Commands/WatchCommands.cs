@@ -26,7 +26,7 @@ internal static class WatchCommands
         {
             if (p.GetValue(limit) <= 0)
             {
-                throw new Moat.Host.Client.HostApiException(400, $"--limit {p.GetValue(limit)} is not positive; give 1 or more.");
+                throw new MoatException(ErrorKind.Invalid, $"--limit {p.GetValue(limit)} is not positive; give 1 or more.");
             }
 
             var report = await hc.AlertsAsync(p.GetValue(sandbox), p.GetValue(limit), ct);
@@ -60,6 +60,7 @@ internal static class WatchCommands
         var c = new Command("release", """
             Undo every response in force for a sandbox (lift its quarantine or throttle; a killed sandbox is then
             started with 'moat sandbox start'). The records stay, marked released by whom and when.
+            Example: moat sandbox release 3f9a1c2b7d --by alice
             """) { target, by };
         c.SetAction((p, ct) => SandboxCommands.Call(p, async hc =>
         {

@@ -19,12 +19,6 @@ internal static class Printer
         }
     }
 
-    public static int Error(string message, int code = 1)
-    {
-        Console.Error.WriteLine($"moat: {message}");
-        return code;
-    }
-
     private static string Line(IReadOnlyList<string> cells, int[] widths) =>
         string.Join("  ", cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(widths[i]))).TrimEnd();
 }

@@ -26,6 +26,7 @@ public static class PolicyCommands
                   ports: [5432, 8000-8100]        # omitted: any (SMTP 25 only when listed)
                   rate: 10mbit                    # optional
             Exit code 0: valid; 1: refused, with the file, line and field named.
+            Example: moat policy check /etc/moat/policy.yaml --json
             """)
         {
             file,

@@ -4,7 +4,7 @@ namespace Moat.Containment.Policy;
 public sealed class PolicyException : ContainmentException
 {
     public PolicyException(string file, long line, string field, string problem)
-        : base($"{file} line {line}, field '{field}': {problem}")
+        : base(ErrorKind.Invalid, $"{file} line {line}, field '{field}': {problem}")
     {
         File = file;
         Line = line;

@@ -41,6 +41,10 @@ public static partial class PolicyParser
         {
             text = File.ReadAllText(path);
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ContainmentException($"Policy file {path} does not exist; give the path of a policy YAML file.", ErrorKind.NotFound, e);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ContainmentInputException($"Policy file {path} cannot be read: {e.Message}");

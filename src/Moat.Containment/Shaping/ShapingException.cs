@@ -1,15 +1,20 @@
 namespace Moat.Containment.Shaping;
 
 /// <summary>Shaping could not be put in place; what was in force before stays in force.</summary>
-public class ShapingException : Exception
+public class ShapingException : MoatException
 {
     public ShapingException(string message)
-        : base(message)
+        : base(ErrorKind.Internal, message)
     {
     }
 
     public ShapingException(string message, Exception inner)
-        : base(message, inner)
+        : base(ErrorKind.Internal, message, inner)
+    {
+    }
+
+    protected ShapingException(ErrorKind kind, string message)
+        : base(kind, message)
     {
     }
 }
@@ -18,7 +23,7 @@ public class ShapingException : Exception
 public sealed class ShapingInputException : ShapingException
 {
     public ShapingInputException(string message)
-        : base(message)
+        : base(ErrorKind.Invalid, message)
     {
     }
 }

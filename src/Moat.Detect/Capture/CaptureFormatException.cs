@@ -1,25 +1,26 @@
 namespace Moat.Detect.Capture;
 
 /// <summary>A capture file that cannot be read further; <see cref="Offset"/> is where reading stopped.</summary>
-public sealed class CaptureFormatException : Exception
+public sealed class CaptureFormatException : MoatException
 {
     public CaptureFormatException(string message, long offset)
-        : base($"{message} (at byte offset {offset})")
+        : base(ErrorKind.Invalid, $"{message} (at byte offset {offset})")
     {
         Offset = offset;
     }
 
     public CaptureFormatException()
+        : base(ErrorKind.Invalid, "the capture file cannot be read.")
     {
     }
 
     public CaptureFormatException(string message)
-        : base(message)
+        : base(ErrorKind.Invalid, message)
     {
     }
 
     public CaptureFormatException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(ErrorKind.Invalid, message, innerException)
     {
     }
 

@@ -549,6 +549,7 @@ public static class HoneyfarmCommands
             Build a test internet and a honeyfarm in private namespaces (198.18.0.0/15 only), let two attackers probe
             the same dark addresses and one infected clone spread, print the universes, clones and chain of
             infection, and tear everything down.
+            Example: moat honeyfarm demo
             """);
         demo.Options.Add(policy);
         demo.Options.Add(Clones);

@@ -211,7 +211,7 @@ public static class ControlClient
     {
         if (!File.Exists(path))
         {
-            throw new HoneyfarmException($"No honeyfarm gateway answers at {path}: start one with `moat honeyfarm run`, or name its socket with --socket.");
+            throw new HoneyfarmException($"No honeyfarm gateway answers at {path}: start one with `moat honeyfarm run`, or name its socket with --socket.", kind: ErrorKind.Unavailable);
         }
 
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -233,7 +233,7 @@ public static class ControlClient
         }
         catch (SocketException e)
         {
-            throw new HoneyfarmException($"No honeyfarm gateway answers at {path} ({e.Message}): is `moat honeyfarm run` still running?", e);
+            throw new HoneyfarmException($"No honeyfarm gateway answers at {path} ({e.Message}): is `moat honeyfarm run` still running?", e, ErrorKind.Unavailable);
         }
         catch (JsonException e)
         {

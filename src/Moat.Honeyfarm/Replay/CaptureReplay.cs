@@ -30,7 +30,7 @@ public static class CaptureReplay
         ArgumentNullException.ThrowIfNull(attackers);
         if (attackers.Count == 0 || dark.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
         {
-            throw new HoneyfarmException("A replay needs at least one attacker address and an IPv4 dark range.");
+            throw new HoneyfarmException("A replay needs at least one attacker address and an IPv4 dark range.", kind: ErrorKind.Invalid);
         }
 
         List<byte[]> ipv4;
@@ -43,7 +43,7 @@ public static class CaptureReplay
         }
         catch (CaptureFormatException e)
         {
-            throw new HoneyfarmException($"{path} is not a capture this tool reads: {e.Message}");
+            throw new HoneyfarmException($"{path} is not a capture this tool reads: {e.Message}", e, ErrorKind.Invalid);
         }
 
         var initiators = ipv4.Where(IsSyn).Select(Source).ToHashSet();

@@ -99,7 +99,7 @@ public static class ContainmentApi
         }
         catch (ContainmentException e)
         {
-            return TypedResults.Problem(e.Message, statusCode: 400);
+            return TypedResults.Problem(e.Message, statusCode: ProblemStatus.Of(e.Kind));
         }
     }
 }

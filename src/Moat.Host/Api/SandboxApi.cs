@@ -109,17 +109,9 @@ public static class SandboxApi
         {
             return await next(context);
         }
-        catch (InvalidRequestException e)
-        {
-            return TypedResults.Problem(e.Message, statusCode: e.NotFound ? 404 : 400);
-        }
-        catch (ResourceExhaustedException e)
-        {
-            return TypedResults.Problem(e.Message, statusCode: 409);
-        }
         catch (MoatHostException e)
         {
-            return TypedResults.Problem(e.Message, statusCode: 500);
+            return TypedResults.Problem(e.Message, statusCode: ProblemStatus.Of(e.Kind));
         }
     }
 }

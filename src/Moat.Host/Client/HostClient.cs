@@ -246,12 +246,22 @@ internal sealed class ResponseStream(HttpResponseMessage response, Stream inner)
     }
 }
 
-/// <summary>The agent answered with an error; the message is its one-sentence reason.</summary>
-public sealed class HostApiException(int status, string message) : Exception(message)
+/// <summary>The agent answered with an error; the message is its one-sentence reason, the kind follows its status.</summary>
+public sealed class HostApiException(int status, string message) : MoatException(KindOfStatus(status), message)
 {
     public int Status { get; } = status;
+
+    /// <summary>The kind of failure an HTTP status names (the inverse of <see cref="Api.ProblemStatus.Of"/>).</summary>
+    public static ErrorKind KindOfStatus(int status) => status switch
+    {
+        400 or 413 or 415 or 422 => ErrorKind.Invalid,
+        401 or 403 or 409 or 429 => ErrorKind.Refused,
+        404 or 410 => ErrorKind.NotFound,
+        502 or 503 or 504 => ErrorKind.Unavailable,
+        _ => ErrorKind.Internal,
+    };
 }
 
 /// <summary>No agent listens on the socket.</summary>
 public sealed class HostUnavailableException(string socket, Exception inner)
-    : Exception($"no host agent is listening on {socket}; start one with 'moat host' (or pass --state-dir).", inner);
+    : MoatException(ErrorKind.Unavailable, $"no host agent is listening on {socket}; start one with 'moat host' (or pass --state-dir).", inner);

@@ -476,7 +476,7 @@ public sealed partial class FabricAgent : BackgroundService
     }
 
     /// <summary>A relocation operation asked by someone who is not an administrator of this host.</summary>
-    private sealed class AdminOnlyException(string message) : Exception(message);
+    private sealed class AdminOnlyException(string message) : MoatException(ErrorKind.Refused, message);
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "On the XMPP fabric as {Jid} via {Server}")]
     private static partial void LogJoined(ILogger logger, string jid, string server);

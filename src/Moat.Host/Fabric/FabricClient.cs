@@ -151,7 +151,7 @@ public sealed class FabricClient : IAsyncDisposable
 }
 
 /// <summary>A host refused or could not perform an operation; the message is its one sentence.</summary>
-public sealed class FabricCallException(string condition, string message) : Moat.Xmpp.XmppException(message)
+public sealed class FabricCallException(string condition, string message) : Moat.Xmpp.XmppException(KindOfCondition(condition), message)
 {
     /// <summary>The stanza error condition (forbidden, item-not-found, bad-request, resource-constraint, …).</summary>
     public string Condition { get; } = condition;

@@ -99,7 +99,7 @@ public sealed record FabricOptions
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidRequestException($"cannot read the password file '{file}': {e.Message}");
+            throw new InvalidRequestException($"cannot read the password file '{file}': {e.Message}", notFound: e is FileNotFoundException or DirectoryNotFoundException);
         }
     }
 

@@ -92,6 +92,17 @@ internal sealed class RuncRuntime : IOciRuntime
 
     public async Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        var r = await ProcessRunner.RunAsync(_binary, ExecArguments(id, ExecWrapper.Wrap(command), env), timeout: timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (ExecWrapper.InitLacksExecMode(r))
+        {
+            r = await ProcessRunner.RunAsync(_binary, ExecArguments(id, command, env), timeout: timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        return new ExecResult(r.ExitCode, r.StandardOutput, r.StandardError);
+    }
+
+    private List<string> ExecArguments(string id, IEnumerable<string> command, IReadOnlyList<string> env)
+    {
         var args = new List<string> { "--root", _root, "exec" };
         foreach (var e in env)
         {
@@ -101,8 +112,7 @@ internal sealed class RuncRuntime : IOciRuntime
 
         args.Add(id);
         args.AddRange(command);
-        var r = await ProcessRunner.RunAsync(_binary, args, timeout: timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new ExecResult(r.ExitCode, r.StandardOutput, r.StandardError);
+        return args;
     }
 
     public IReadOnlyList<string> InteractiveExecCommand(string id, IReadOnlyList<string> command, bool tty)

@@ -191,6 +191,17 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
 
     public async Task<ExecResult> ExecAsync(string id, IReadOnlyList<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        var r = await RunExecAsync(id, ExecWrapper.Wrap(command), env, timeout, cancellationToken).ConfigureAwait(false);
+        if (ExecWrapper.InitLacksExecMode(r))
+        {
+            r = await RunExecAsync(id, command, env, timeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new ExecResult(r.ExitCode, r.StandardOutput, r.StandardError);
+    }
+
+    private Task<ProcessResult> RunExecAsync(string id, IEnumerable<string> command, IReadOnlyList<string> env, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         var args = new List<string> { "exec" };
         foreach (var e in env)
         {
@@ -201,8 +212,7 @@ internal sealed class RunscRuntime : IOciRuntime, ICheckpointingRuntime
         args.Add(id);
         args.AddRange(command);
         var (file, full) = Command(id, args);
-        var r = await ProcessRunner.RunAsync(file, full, timeout: timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new ExecResult(r.ExitCode, r.StandardOutput, r.StandardError);
+        return ProcessRunner.RunAsync(file, full, timeout: timeout, cancellationToken: cancellationToken);
     }
 
     /// <remarks>runsc exec has no --tty flag: it gives the process a terminal when its own standard input is one.</remarks>

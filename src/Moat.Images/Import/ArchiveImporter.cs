@@ -22,7 +22,7 @@ internal static class ArchiveImporter
         var file = new FileInfo(archivePath);
         if (!file.Exists)
         {
-            throw new ImageArchiveException($"Archive {archivePath} does not exist; give the path of a 'docker save' or OCI layout tar.");
+            throw new ImageNotFoundException($"Archive {archivePath} does not exist; give the path of a 'docker save' or OCI layout tar.");
         }
 
         if (file.Length > limits.MaxArchiveBytes)

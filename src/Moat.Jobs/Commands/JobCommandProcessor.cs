@@ -273,5 +273,5 @@ internal sealed class JobCommandProcessor(IJobStore store, JobAuthorization auth
     /// <summary>The reply text and whether the command succeeded.</summary>
     internal sealed record CommandReply(bool Ok, string Text);
 
-    private sealed class CommandException(string message) : Exception(message);
+    private sealed class CommandException(string message) : MoatException(ErrorKind.Invalid, message);
 }

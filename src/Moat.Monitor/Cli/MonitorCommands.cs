@@ -156,14 +156,7 @@ public static class MonitorCommands
         command.SetAction(async (parse, ct) =>
         {
             IReadOnlyList<OsvAdvisory> advisories;
-            try
-            {
-                advisories = OsvDatabase.LoadFolder(parse.GetValue(osv)!);
-            }
-            catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
-            {
-                return Fail(ex.Message);
-            }
+            advisories = OsvDatabase.LoadFolder(parse.GetValue(osv)!);
 
             var (inventory, error) = await LoadInventoryAsync(parse.GetValue(db)!, parse.GetValue(sandbox), ct).ConfigureAwait(false);
             if (inventory is null)
@@ -209,7 +202,7 @@ public static class MonitorCommands
     {
         if (!File.Exists(path))
         {
-            return (null, $"--db '{path}' does not exist; give the path of the monitor's SQLite store.");
+            throw new MonitorException($"--db '{path}' does not exist; give the path of the monitor's SQLite store.", ErrorKind.NotFound);
         }
 
         return (await SqliteMonitorStore.OpenAsync(path, ct).ConfigureAwait(false), null);
@@ -219,9 +212,5 @@ public static class MonitorCommands
 
     private static string Short(string? sha) => sha is null ? "-" : sha.Length <= 12 ? sha : sha[..12];
 
-    private static int Fail(string message)
-    {
-        Console.Error.WriteLine(message);
-        return 1;
-    }
+    private static int Fail(string message) => throw new MonitorException(message, ErrorKind.Invalid);
 }

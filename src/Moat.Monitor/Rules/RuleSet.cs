@@ -208,7 +208,7 @@ public sealed class RuleSet
 /// <summary>A rules file that cannot be used, with one sentence saying why.</summary>
 public sealed class RuleFormatException : MonitorException
 {
-    public RuleFormatException(string message) : base(message) { }
+    public RuleFormatException(string message) : base(message, ErrorKind.Invalid) { }
 
-    public RuleFormatException(string message, Exception inner) : base(message, inner) { }
+    public RuleFormatException(string message, Exception inner) : base(message, ErrorKind.Invalid, inner) { }
 }

@@ -60,7 +60,7 @@ internal sealed class HostTargets : IAsyncDisposable
 
         foreach (var dir in specs.Where(s => !IsJid(s)).Select(Path.GetFullPath).Where(d => !File.Exists(Path.Combine(d, "agent.sock"))))
         {
-            throw new MtdException($"no host agent runs on {dir} (it has no agent.sock); start one with 'moat host --state-dir {dir}', or name a fabric host by its JID.");
+            throw new MtdException(ErrorKind.Unavailable, $"no host agent runs on {dir} (it has no agent.sock); start one with 'moat host --state-dir {dir}', or name a fabric host by its JID.");
         }
 
         FabricClient? fabric = null;

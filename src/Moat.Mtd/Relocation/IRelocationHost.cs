@@ -49,7 +49,7 @@ public interface IRelocationHost
 
 /// <summary>A host refused an operation or could not be reached; the message names the host, the step and why.</summary>
 public sealed class RelocationHostException(string host, string operation, string reason, Exception? inner = null)
-    : MtdException($"host '{host}' could not {operation}: {reason}", inner!)
+    : MtdException((inner as MoatException)?.Kind ?? ErrorKind.Internal, $"host '{host}' could not {operation}: {reason}", inner)
 {
     public string Host { get; } = host;
 

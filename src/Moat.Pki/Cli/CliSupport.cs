@@ -81,16 +81,6 @@ internal static class CliSupport
             await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
             return 2;
         }
-        catch (IOException ex)
-        {
-            await error.WriteLineAsync($"A file could not be written or read: {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            await error.WriteLineAsync($"Permission denied: {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
     }
 
     public static Task WriteJsonAsync<T>(TextWriter output, T value) =>

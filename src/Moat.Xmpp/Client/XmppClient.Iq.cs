@@ -4,9 +4,11 @@ namespace Moat.Xmpp.Client;
 
 /// <summary>The server or peer answered an IQ with type='error'.</summary>
 public sealed class XmppIqErrorException(XElement error)
-    : XmppException($"the IQ failed: {error.Element(XmppClient.ClientNs + "error")?.Elements().FirstOrDefault()?.Name.LocalName ?? "unknown error"}.")
+    : XmppException(KindOfCondition(ConditionOf(error)), $"the IQ failed: {ConditionOf(error) ?? "unknown error"}.")
 {
     public XElement Stanza { get; } = error;
+
+    private static string? ConditionOf(XElement error) => error.Element(XmppClient.ClientNs + "error")?.Elements().FirstOrDefault()?.Name.LocalName;
 }
 
 public sealed partial class XmppClient

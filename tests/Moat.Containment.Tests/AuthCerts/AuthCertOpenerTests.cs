@@ -13,6 +13,7 @@ namespace Moat.Containment.Tests.AuthCerts;
 /// `sandbox allow --authcert` against real rules: a valid authcert opens exactly its node to an untrusted sandbox
 /// until notAfter; lying, expired, wrongly signed or out-of-constraint certificates are refused and change nothing.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection("containment-world")]
 public sealed class AuthCertOpenerTests : IDisposable
 {

@@ -11,6 +11,7 @@ namespace Moat.Containment.Tests.Flows;
 /// A sandbox namespace behind a "host" namespace with an nftables table of the test's own, and an "internet"
 /// namespace with listeners; the flow log reads the host namespace's conntrack and NFLOG events.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class FlowLogIntegrationTests
 {
     private const string Sandbox = "198.18.10.2";

@@ -5,6 +5,7 @@ using Moat.Containment.Trust;
 namespace Moat.Containment.Tests.Hosting;
 
 /// <summary>The agent-facing facade: admit on identity, forget on destroy, reconcile at restart, policy from its file.</summary>
+[Trait("Category", "Integration")]
 [Collection("containment-world")]
 public sealed class SandboxContainmentTests
 {

@@ -4,6 +4,7 @@ using Moat.Containment.Quarantine;
 namespace Moat.Containment.Tests.Quarantine;
 
 /// <summary>The cgroup v1 freezer against the real kernel, in a cgroup of the test's own.</summary>
+[Trait("Category", "Integration")]
 public sealed class FreezerTests
 {
     private const string Root = "/sys/fs/cgroup/freezer";

@@ -11,6 +11,7 @@ namespace Moat.Containment.Tests.Rules;
 /// host and a neighbour. Absence of a packet is shown with a marker: a legitimate datagram sent afterwards on the
 /// same path arrives, so a hostile one sent before it would have arrived first.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection("containment-world")]
 [Trait("Category", "Hostile")]
 public sealed class HostileTests

@@ -13,6 +13,7 @@ namespace Moat.Containment.Tests.Rules;
 /// cell's expectation computed from the policy text by the oracle below (the WASCo rules as docs/containment.md
 /// states them), never from the compiled rules.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection("containment-world")]
 public sealed class ReachabilityTests(ITestOutputHelper output)
 {

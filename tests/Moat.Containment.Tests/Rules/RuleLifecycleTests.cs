@@ -5,6 +5,7 @@ using Moat.Containment.Rules;
 namespace Moat.Containment.Tests.Rules;
 
 /// <summary>Applying, isolating, reloading, quarantining and reconciling rules in the real kernel.</summary>
+[Trait("Category", "Integration")]
 [Collection("containment-world")]
 public sealed class RuleLifecycleTests
 {

@@ -10,6 +10,7 @@ namespace Moat.Containment.Tests.Tunnels;
 /// sandbox --veth-- host --underlay-- client --uplink-- internet, and host --direct-- internet.
 /// Which source address the internet host sees tells which path a connection took.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class TunnelIntegrationTests
 {
     private const string Sandbox = "198.18.10.2";

@@ -8,6 +8,7 @@ using Moat.Honeyfarm.Tests.Integration;
 namespace Moat.Honeyfarm.Tests.Cli;
 
 /// <summary>The running gateway's control socket, driven by the `moat honeyfarm` verbs an operator types.</summary>
+[Trait("Category", "Integration")]
 public sealed class ControlTests
 {
     private static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => HoneyfarmCommandsTests.RunAsync(args);

@@ -6,6 +6,7 @@ using Moat.Images.Cli;
 namespace Moat.Honeyfarm.Tests.Cli;
 
 /// <summary>`moat honeyfarm` as an operator types it: the demo with real sandbox clones, then `kept` reading what it left.</summary>
+[Trait("Category", "Integration")]
 [Collection(Integration.ContainerCloneTests.Name)]
 public sealed class HoneyfarmCommandsTests
 {

@@ -13,6 +13,7 @@ namespace Moat.Honeyfarm.Tests.Integration;
 /// machine id, answering in the farm; a clone its caller changed is kept with its file changes and leftover
 /// processes, an untouched one leaves nothing behind.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection(ContainerCloneTests.Name)]
 public sealed class ContainerCloneTests : IAsyncLifetime
 {

@@ -7,6 +7,7 @@ using Moat.Linux.Namespaces;
 namespace Moat.Honeyfarm.Tests.Integration;
 
 /// <summary>The gateway against the real kernel: TUN, policy routing, veth-linked clone namespaces and nftables, driven from a test internet.</summary>
+[Trait("Category", "Integration")]
 public sealed class GatewayTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);

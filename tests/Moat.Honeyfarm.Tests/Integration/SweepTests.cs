@@ -10,6 +10,7 @@ namespace Moat.Honeyfarm.Tests.Integration;
 /// The scan filter gives each (source, port, protocol) one clone per interval, the scanners see exactly that one
 /// machine, and a capture on the internet side shows the farm sending nothing but replies to the scanner.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection(ContainerCloneTests.Name)]
 public sealed partial class SweepTests
 {

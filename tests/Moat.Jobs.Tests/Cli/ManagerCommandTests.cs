@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 namespace Moat.Jobs.Tests.Cli;
 
 /// <summary>Console output is process-wide, so these run in the collection of the other tests that drive the CLI, never beside them.</summary>
+[Trait("Category", "Integration")]
 [Collection(Integration.FabricCollection.Name)]
 [Trait("Category", "Hostile")]
 [SupportedOSPlatform("linux")]

@@ -7,6 +7,7 @@ namespace Moat.Jobs.Tests.Cli;
 /// `--password` with one sentence pointing at `--password-file` and MOAT_XMPP_PASSWORD, before it connects anywhere.
 /// Console output is process-wide, so these run in the collection of the other tests that drive the CLI.
 /// </summary>
+[Trait("Category", "Integration")]
 [Collection(Integration.FabricCollection.Name)]
 [Trait("Category", "Hostile")]
 [SupportedOSPlatform("linux")]

@@ -8,6 +8,7 @@ using Moat.Linux.Tests.Integration;
 namespace Moat.Linux.Tests.Nftables;
 
 /// <summary>The nf_tables encoder against the real kernel, inside a namespace of the test's own, read back with `nft -j`.</summary>
+[Trait("Category", "Integration")]
 public sealed class NftSocketTests
 {
     private const NftFamily Inet = NftFamily.Inet;

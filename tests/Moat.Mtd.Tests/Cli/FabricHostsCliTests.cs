@@ -8,6 +8,7 @@ namespace Moat.Mtd.Tests.Cli;
 /// fabric with the command's own account.</summary>
 public sealed class FabricHostsCliTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Relocate_and_run_drive_hosts_named_by_JID_over_the_fabric()
     {
@@ -41,6 +42,7 @@ public sealed class FabricHostsCliTests
         Assert.Equal("kept\n", (await host.Sandboxes.ExecAsync(now.Id, ["cat", "/marker"], null, TimeSpan.FromSeconds(10))).Stdout);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_fabric_host_needs_an_account_it_administers_and_says_so()
     {

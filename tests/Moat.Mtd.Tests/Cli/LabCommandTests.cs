@@ -5,6 +5,7 @@ namespace Moat.Mtd.Tests.Cli;
 /// <summary>`moat mtd lab`: RELOCATE end to end (namespaced hosts on a fabric, a VIP, a client), as the demo runs it.</summary>
 public sealed class LabCommandTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Lab_moves_the_service_over_the_fabric_while_its_client_loses_nothing_and_leaves_no_namespace()
     {

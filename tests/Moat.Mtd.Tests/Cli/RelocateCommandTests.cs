@@ -7,6 +7,7 @@ namespace Moat.Mtd.Tests.Cli;
 /// <summary>`moat mtd relocate` against two real host agents of a lab: a sandbox and its files move; bad input is refused.</summary>
 public sealed class RelocateCommandTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Relocate_moves_the_sandbox_and_its_files_and_reports_as_json()
     {
@@ -29,6 +30,7 @@ public sealed class RelocateCommandTests
         Assert.DoesNotContain(a.Sandboxes.List(), s => s.Name == "job");
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Relocate_refuses_a_destination_without_an_agent_and_a_sandbox_the_source_does_not_have()
     {

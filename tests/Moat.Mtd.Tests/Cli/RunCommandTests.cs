@@ -9,6 +9,7 @@ namespace Moat.Mtd.Tests.Cli;
 /// <summary>`moat mtd run` against real host agents of a lab: the sandbox keeps moving on its clock, and stops when told.</summary>
 public sealed class RunCommandTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Run_keeps_a_sandbox_moving_between_agents_on_its_clock_with_its_files()
     {
@@ -36,6 +37,7 @@ public sealed class RunCommandTests
         Assert.Equal("kept\n", (await host.Sandboxes.ExecAsync(now.Id, ["cat", "/marker"], null, TimeSpan.FromSeconds(10))).Stdout);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Run_on_alert_moves_a_tracked_sandbox_away_from_a_neighbour_its_host_raised_an_alert_about()
     {
@@ -89,6 +91,7 @@ public sealed class RunCommandTests
     [InlineData("sometimes", false)]
     public void Policies_are_parsed_or_refused(string text, bool valid) => Assert.Equal(valid, RunCommand.ParsePolicy(text) is not null);
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Run_with_a_vip_keeps_the_service_address_on_the_moving_sandbox_while_a_client_uses_it()
     {

@@ -16,6 +16,7 @@ public sealed class FabricRelocationTests
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Sandbox_moves_from_A_to_B_over_the_fabric_while_a_client_keeps_using_the_VIP()
     {
@@ -73,6 +74,7 @@ public sealed class FabricRelocationTests
         Assert.True(refused.Refused);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_transfer_that_breaks_half_way_over_the_fabric_is_rolled_back_on_both_hosts()
     {
@@ -92,6 +94,7 @@ public sealed class FabricRelocationTests
         await web.AssertServedFromAsync(lab, a, before);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_destination_that_leaves_the_fabric_mid_migration_leaves_the_sandbox_running_on_the_source()
     {
@@ -110,6 +113,7 @@ public sealed class FabricRelocationTests
         await web.AssertServedFromAsync(lab, a, before);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Someone_who_is_not_an_administrator_can_neither_move_sandboxes_nor_push_state()
     {

@@ -10,6 +10,7 @@ namespace Moat.Mtd.Tests.Relocation;
 /// boot and holds only in gVisor's memory tells a restored sandbox from a rebooted one. A checkpoint that fails (runsc
 /// refuses) falls back to a cold move; a destination lost after the checkpoint leaves the source restored in place.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class LiveRelocationTests
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);

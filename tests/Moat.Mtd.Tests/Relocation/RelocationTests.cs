@@ -17,6 +17,7 @@ public sealed class RelocationTests
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Sandbox_moves_from_A_to_B_while_a_client_keeps_using_the_VIP()
     {
@@ -77,6 +78,7 @@ public sealed class RelocationTests
         Assert.False(File.Exists("/run/netns/moat-" + report.SourceId));
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_full_destination_refuses_before_the_sandbox_stops()
     {
@@ -98,6 +100,7 @@ public sealed class RelocationTests
         Assert.Equal(["filler1", "filler2"], (await b.Relocation.ListAsync()).Select(s => s.Name).Order());
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_destination_that_dies_mid_migration_leaves_the_sandbox_running_on_the_source()
     {
@@ -116,6 +119,7 @@ public sealed class RelocationTests
         await web.AssertServedFromAsync(lab, a, before);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_transfer_that_breaks_half_way_is_rolled_back_on_both_hosts()
     {
@@ -134,6 +138,7 @@ public sealed class RelocationTests
         await web.AssertServedFromAsync(lab, a, before);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_move_cancelled_after_the_source_stopped_is_rolled_back_on_both_hosts()
     {
@@ -162,6 +167,7 @@ public sealed class RelocationTests
         await web.AssertServedFromAsync(lab, a, before);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task The_scheduler_moves_a_sandbox_on_its_clock_and_away_from_a_suspect_on_alert()
     {
