@@ -34,7 +34,7 @@ public sealed record NamePattern
         var body = wildcard ? name[2..] : name;
         if (body.Length is 0 or > 253)
         {
-            reason = $"'{text}' is not a name; give a DNS name such as api.example.org or a wildcard such as *.example.org (at most 253 characters).";
+            reason = $"'{Shown(text)}' is not a name; give a DNS name such as api.example.org or a wildcard such as *.example.org (at most 253 characters).";
             return null;
         }
 
@@ -42,7 +42,7 @@ public sealed record NamePattern
         {
             if (label.Length is 0 or > 63 || label.Any(c => !(c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '_')))
             {
-                reason = $"'{text}' is not a name: each label must be 1 to 63 of a-z, 0-9, '-' or '_', and a wildcard may only be the whole first label ('*.example.org').";
+                reason = $"'{Shown(text)}' is not a name: each label must be 1 to 63 of a-z, 0-9, '-' or '_', and a wildcard may only be the whole first label ('*.example.org').";
                 return null;
             }
         }
@@ -55,4 +55,11 @@ public sealed record NamePattern
         TryParse(text, out var reason) ?? throw new ContainmentInputException(reason!);
 
     public override string ToString() => Text;
+
+    /// <summary>The input as an error message may show it: control characters escaped (no forged log lines), at most 80 characters.</summary>
+    private static string Shown(string? text)
+    {
+        var shown = string.Concat((text ?? "").Take(80).Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+        return (text?.Length ?? 0) > 80 ? shown + "..." : shown;
+    }
 }
