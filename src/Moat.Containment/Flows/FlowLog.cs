@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Net;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -35,10 +36,33 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
     private long _events, _malformed, _ignored, _overruns, _queueDrops, _batches, _lagCount;
     private long _recorded, _closed, _unattributed;
     private TimeSpan _lagSum, _lagMax;
+    private ChannelWriter<KernelFlowEvent>? _queue;
 
     /// <summary>Raised for every packet a sandbox's rules refused, once its record is committed (on the log's thread:
     /// handlers must not block).</summary>
     public event Action<RefusedAttempt>? Refused;
+
+    /// <summary>
+    /// Records a DNS query the host's egress resolver refused by name, as a refused UDP flow from the sandbox to the
+    /// resolver under rule "name:&lt;name&gt;" (collapsed like packet refusals). False when the log is not running or its
+    /// queue is full (counted as a queue drop then).
+    /// </summary>
+    public bool RecordRefusedName(DateTimeOffset time, string sandboxId, IPAddress source, int sourcePort, IPAddress resolver, string name)
+    {
+        var e = new KernelFlowEvent(KernelFlowKind.Refused, time, 0, 17, source, sourcePort, resolver, 53, 0, 0, sandboxId, "name:" + name, Stopwatch.GetTimestamp());
+        if (_queue is not { } queue)
+        {
+            return false;
+        }
+
+        if (!queue.TryWrite(e))
+        {
+            Interlocked.Increment(ref _queueDrops);
+            return false;
+        }
+
+        return true;
+    }
 
     /// <summary>Completes once the kernel sockets are subscribed: events after this are recorded.</summary>
     public Task Started => _started.Task;
@@ -67,6 +91,7 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
             FullMode = BoundedChannelFullMode.DropWrite,
             SingleReader = true,
         });
+        _queue = queue.Writer;
         using var store = OpenStore();
         var sockets = new List<NetlinkSocket>();
         var readers = new List<Thread>();

@@ -38,6 +38,14 @@ public sealed partial class EgressResolver
         LogListening(_logger, _options.Listen.ToString(), _options.Upstream.ToString());
     }
 
+    /// <summary>Stops serving without waiting for the loops (they end on their closed sockets); for synchronous owners.</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _udp?.Dispose();
+        _tcp?.Dispose();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);

@@ -15,7 +15,7 @@ namespace Moat.Containment.Resolver;
 /// It reads hostile DNS from both sides with <see cref="DnsMessage"/>, takes from an upstream answer only the records
 /// of the question's name and its CNAME chain, and writes every answer afresh (<see cref="DnsWriter"/>).
 /// </summary>
-public sealed partial class EgressResolver : IAsyncDisposable
+public sealed partial class EgressResolver : IAsyncDisposable, IDisposable
 {
     private const int MaxChain = 8;
 

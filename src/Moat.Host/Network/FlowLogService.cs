@@ -32,6 +32,13 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
             ? $"recording to {DatabasePath(agent)} ({log.Counters.Recorded} flows this run, {log.Counters.KernelOverruns} kernel overruns)"
             : "starting";
 
+    /// <summary>A query the egress resolver refused by name, into the flow log (see <see cref="FlowLog.RecordRefusedName"/>).</summary>
+    public void RecordRefusedName(Moat.Containment.Resolver.NameRefusal refusal, System.Net.IPAddress resolver)
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        _log?.RecordRefusedName(refusal.Time, refusal.SandboxId, refusal.Source, refusal.SourcePort, resolver, refusal.Name);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var options = new FlowLogOptions
