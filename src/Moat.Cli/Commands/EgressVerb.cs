@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Moat.Cli.Output;
 
 namespace Moat.Cli.Commands;
 
