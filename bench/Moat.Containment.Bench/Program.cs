@@ -4,6 +4,7 @@
 //   shaping    rate limits: iperf3 measured vs configured (one class, two concurrent classes, aggregate cap, ingress,
 //              fair share), and one sandbox's shaping change with 1 and 1,000 sandboxes loaded vs the tc/nft CLIs
 //   flows      flow log: connections/s recorded and drain lag from conntrack events, vs `conntrack -E` in the same run
+//   dns        egress by name: DNS answer to nftables set entry p50/p99 and cost per name at 10,000, vs dnsmasq and `nft add element`
 // Every benchmark works inside namespaces it creates and removes; traffic stays in 198.18.0.0/15.
 using Moat.Containment.Bench;
 
@@ -19,7 +20,9 @@ switch (command)
         return await ShapingBench.RunAsync(rest);
     case "flows":
         return await FlowsBench.RunAsync(rest);
+    case "dns":
+        return await DnsBench.RunAsync(rest);
     default:
-        Console.Error.WriteLine("usage: Moat.Containment.Bench <rules|datapath|shaping> [options]");
+        Console.Error.WriteLine("usage: Moat.Containment.Bench <rules|datapath|shaping|flows|dns> [options]");
         return command == "help" ? 0 : 2;
 }

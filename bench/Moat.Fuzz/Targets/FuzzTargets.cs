@@ -20,6 +20,7 @@ internal static class FuzzTargets
         ImageTargets.Archive,
         FarmTargets.PacketHeaders,
         FarmTargets.Dns,
+        EgressDnsTargets.Codec,
         MonitorTargets.Elf,
         MonitorTargets.Packages,
         HostTargets.Api,

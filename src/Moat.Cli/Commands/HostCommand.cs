@@ -105,6 +105,13 @@ internal static partial class HostCommand
                 + "'moat sandbox inspect' prints the client's 'moat client tunnel' command. Needs a policy.",
         };
 
+        var dnsUpstream = new Option<string?>("--dns-upstream")
+        {
+            Description = "The resolver sandboxes' allowed names are forwarded to, ADDR[:PORT] (e.g. 192.0.2.53). With it the agent "
+                + "answers sandboxes' DNS on their gateway 169.254.1.1 for the names the policy's 'names' allow, opens each answer's "
+                + "addresses until its TTL, and refuses every other DNS, DoT and known DoH. Needs a policy.",
+        };
+
         var lan = new Option<string[]>("--lan")
         {
             Description = "A prefix of this host's LAN, e.g. 192.168.1.0/24 (repeatable): sandboxes that are not trusted may not reach "
@@ -135,6 +142,7 @@ internal static partial class HostCommand
         {
             pool, addressPool, hostNetns, runtime, clientTrust, clientTier, defaultTrust, remoteDefaultTrust, policyFile, authcertRoot, crl, uplink, tunnelAddress, lan, disk,
         };
+        cmd.Options.Add(dnsUpstream);
         cmd.Options.Add(checkpointKey);
         cmd.Options.Add(metrics);
         cmd.Options.Add(importMaxBytes);
@@ -195,6 +203,7 @@ internal static partial class HostCommand
                 Crl = p.GetValue(crl) is { } cr ? Path.GetFullPath(cr) : null,
                 Uplinks = p.GetValue(uplink) ?? [],
                 TunnelAddress = p.GetValue(tunnelAddress),
+                DnsUpstream = p.GetValue(dnsUpstream),
                 Lan = p.GetValue(lan) ?? [],
                 Metrics = p.GetValue(metrics) is "off" ? null : p.GetValue(metrics),
                 StateImport = new StateImportOptions

@@ -42,6 +42,7 @@ internal static class SandboxCommands
         cmd.Subcommands.Add(Inspect());
         cmd.Subcommands.Add(ContainmentVerbs.Quarantine());
         cmd.Subcommands.Add(ContainmentVerbs.Allow());
+        cmd.Subcommands.Add(EgressVerb.Create());
         cmd.Subcommands.Add(ContainmentVerbs.Evidence());
         return cmd;
     }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moat.Detect.Kernel;
@@ -39,6 +40,23 @@ public sealed partial class FlowLog(FlowLogOptions options, IFlowAttribution att
     /// <summary>Raised for every packet a sandbox's rules refused, once its record is committed (on the log's thread:
     /// handlers must not block).</summary>
     public event Action<RefusedAttempt>? Refused;
+
+    /// <summary>
+    /// Records a DNS query the host's egress resolver refused by name, as a refused UDP flow from the sandbox to the
+    /// resolver under rule "name:&lt;name&gt;" (collapsed like packet refusals). False when the log is not running or its
+    /// queue is full (counted as a queue drop then).
+    /// </summary>
+    public bool RecordRefusedName(DateTimeOffset time, string sandboxId, IPAddress source, int sourcePort, IPAddress resolver, string name)
+    {
+        var e = new KernelFlowEvent(KernelFlowKind.Refused, time, 0, 17, source, sourcePort, resolver, 53, 0, 0, sandboxId, "name:" + name, Stopwatch.GetTimestamp());
+        if (_queue is not { } queue)
+        {
+            return false;
+        }
+
+        // The refusal is the sandbox's own event: it waits in (and is dropped from) that sandbox's lane, counted there.
+        return queue.TryWrite(LaneOf(e), e);
+    }
 
     /// <summary>Completes once the kernel sockets are subscribed: events after this are recorded.</summary>
     public Task Started => _started.Task;

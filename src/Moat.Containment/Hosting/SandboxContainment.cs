@@ -106,6 +106,11 @@ public sealed partial class SandboxContainment : IDisposable
     public void Reconcile(IEnumerable<SandboxIdentity> live, IEnumerable<string>? quarantined = null)
     {
         _rules.Reconcile(live.Select(ToNetwork), quarantined);
+        foreach (var sandbox in _rules.Sandboxes)
+        {
+            RegisterName(sandbox);
+        }
+
         _policy.Watch();
         if (_revocation is not null && _verifier is not null)
         {
@@ -126,11 +131,16 @@ public sealed partial class SandboxContainment : IDisposable
         }
 
         _rules.Apply(ToNetwork(sandbox));
+        RegisterName(ToNetwork(sandbox));
         return trust;
     }
 
     /// <summary>A sandbox is being destroyed: its chain, sets and map elements go.</summary>
-    public void Forget(string id) => _rules.Remove(id);
+    public void Forget(string id)
+    {
+        ForgetName(id);
+        _rules.Remove(id);
+    }
 
     /// <summary>Rules as <see cref="Admit"/>, then the rates of its trust level (or none) and, for an untrusted sandbox
     /// whose client gave its address, the tunnel to it, before it can send anything.</summary>
@@ -268,6 +278,7 @@ public sealed partial class SandboxContainment : IDisposable
 
     public void Dispose()
     {
+        _resolver?.Dispose();
         _revocation?.Dispose();
         _policy.Dispose();
         _rules.Dispose();

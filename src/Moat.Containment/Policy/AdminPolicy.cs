@@ -36,6 +36,12 @@ public sealed record AdminPolicy
     /// <summary>Rate limits per trust level (HTB shaping); a level not listed is not shaped.</summary>
     public IReadOnlyDictionary<TrustLevel, Shaping.SandboxRates> Rates { get; init; } = new Dictionary<TrustLevel, Shaping.SandboxRates>();
 
+    /// <summary>Names sandboxes of each trust level may resolve and reach through the host's egress resolver ('names').</summary>
+    public IReadOnlyDictionary<TrustLevel, Names.EgressNames> LevelNames { get; init; } = new Dictionary<TrustLevel, Names.EgressNames>();
+
+    /// <summary>Names per client, added to its trust level's ('names.clients').</summary>
+    public IReadOnlyDictionary<string, Names.EgressNames> ClientNames { get; init; } = new Dictionary<string, Names.EgressNames>();
+
     /// <summary>Where this policy came from (a file path, or "built-in").</summary>
     public string Source { get; init; } = "built-in";
 
@@ -54,6 +60,11 @@ public sealed record AdminPolicy
         var level = (Quotas.TryGetValue(trust, out var q) ? q : new ClientQuota()).Over(ClientQuota.DefaultFor(trust));
         return ClientQuotas.TryGetValue(client, out var own) ? own.Over(level) : level;
     }
+
+    /// <summary>The names <paramref name="client"/>'s sandboxes at <paramref name="trust"/> may resolve: its level's and its own.</summary>
+    public Names.EgressNames NamesFor(string client, TrustLevel trust) =>
+        (LevelNames.TryGetValue(trust, out var level) ? level : Names.EgressNames.None)
+            .With(ClientNames.TryGetValue(client, out var own) ? own : Names.EgressNames.None);
 
     /// <summary>Whether the administrator bound <paramref name="address"/> to <paramref name="client"/> ('client-addresses').</summary>
     public bool Binds(string client, IPAddress address) =>

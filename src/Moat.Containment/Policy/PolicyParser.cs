@@ -31,7 +31,7 @@ namespace Moat.Containment.Policy;
 /// </summary>
 public static partial class PolicyParser
 {
-    private static readonly string[] TopLevel = ["default-trust", "remote-default-trust", "clients", "client-addresses", "allow", "rates", "quotas"];
+    private static readonly string[] TopLevel = ["default-trust", "remote-default-trust", "clients", "client-addresses", "allow", "rates", "quotas", "names"];
     private static readonly string[] RuleFields = ["name", "prefixes", "protocols", "ports", "rate"];
 
     public static AdminPolicy ParseFile(string path)
@@ -98,6 +98,13 @@ public static partial class PolicyParser
                 case "rates":
                     policy = policy with { Rates = Rates(source, value) };
                     break;
+                case "names":
+                {
+                    var (levels, perClient) = Names(source, value);
+                    policy = policy with { LevelNames = levels, ClientNames = perClient };
+                    break;
+                }
+
                 default:
                     throw new PolicyException(source, keyNode.Start.Line, key, $"unknown key; the policy's keys are {string.Join(", ", TopLevel)}.");
             }

@@ -23,6 +23,19 @@ public sealed record ContainmentOptions
     /// <summary>Netfilter hook priority of the table's base chains (0 = filter).</summary>
     public int Priority { get; init; }
 
+    /// <summary>
+    /// Where the host's egress resolver listens (the sandboxes' gateway address); null: no resolver, and DNS is
+    /// treated like any other traffic. When set, a non-trusted sandbox's DNS (udp/tcp 53), DoT and DoQ (853) and
+    /// HTTPS to <see cref="DohAddresses"/> go nowhere else, and addresses of names it resolved are accepted.
+    /// </summary>
+    public IPAddress? Resolver { get; init; }
+
+    /// <summary>The resolver's port (53; the sandbox's stub resolver knows no other).</summary>
+    public ushort ResolverPort { get; init; } = 53;
+
+    /// <summary>Addresses of public DNS-over-HTTPS services; with a <see cref="Resolver"/>, non-trusted sandboxes may not send to their port 443.</summary>
+    public IReadOnlyList<IPNetwork> DohAddresses { get; init; } = Names.DohEndpoints.Addresses;
+
     public static ContainmentOptions Default { get; } = new();
 
     /// <summary>Destinations no non-trusted sandbox may reach whatever it is granted: "this" network, loopback, link-local, multicast and the host.</summary>

@@ -340,6 +340,8 @@ public sealed partial class ContainmentRules : IDisposable
             t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(name, interval: true)).FlushSet(Inet, table, name).AddElements(Inet, table, name, Intervals.Elements(prefixes));
         }
 
+        AddDohSet(t);
+
         // Flush every sandbox chain first so that sets they used can be replaced or removed below.
         var sandboxChains = existingChains.Where(c => RuleNames.IdOfChain(c) is not null).ToList();
         foreach (var chain in existingChains.Where(c => RuleNames.IdOfChain(c) is not null || c.StartsWith(RuleNames.HostChainPrefix, StringComparison.Ordinal)))
@@ -396,6 +398,7 @@ public sealed partial class ContainmentRules : IDisposable
         if (!known)
         {
             t.AddSet(Inet, table, NftSetSpec.Ipv4Addresses(RuleNames.AuthAddresses(sandbox.Id), timeout: true))
+                .AddSet(Inet, table, NftSetSpec.Ipv4Addresses(RuleNames.NameAddresses(sandbox.Id), timeout: true))
                 .AddSet(Inet, table, NftSetSpec.Ipv4AddressAndPort(RuleNames.AuthPorts(sandbox.Id), timeout: true))
                 .AddChain(Inet, table, chain)
                 .AddChain(Inet, table, hostChain);
@@ -415,6 +418,11 @@ public sealed partial class ContainmentRules : IDisposable
         var host = RuleCompiler.CompileHostInput(policy, sandbox, _options);
         if (host is not null)
         {
+            foreach (var rule in RuleCompiler.CompileResolverInput(sandbox, _options))
+            {
+                t.AddRule(Inet, table, hostChain, rule.Expressions, $"sandbox {sandbox.Id} rule {rule.RuleId}");
+            }
+
             t.AddRule(Inet, table, hostChain, host.Expressions, $"sandbox {sandbox.Id} rule {host.RuleId}");
         }
 
@@ -451,7 +459,8 @@ public sealed partial class ContainmentRules : IDisposable
             .DestroyChain(Inet, table, RuleNames.Chain(id))
             .DestroyChain(Inet, table, RuleNames.HostChain(id))
             .DestroySet(Inet, table, RuleNames.AuthAddresses(id))
-            .DestroySet(Inet, table, RuleNames.AuthPorts(id));
+            .DestroySet(Inet, table, RuleNames.AuthPorts(id))
+            .DestroySet(Inet, table, RuleNames.NameAddresses(id));
     }
 
     /// <summary>Commits <paramref name="t"/>; the map verdicts it wrote become the known ones only if the kernel took it.</summary>

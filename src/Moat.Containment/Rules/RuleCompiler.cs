@@ -17,7 +17,7 @@ public sealed record CompiledRule(string RuleId, IReadOnlyList<NftExpression> Ex
 /// A trusted sandbox's chain accepts everything. Packets to the host itself never reach the forward hook: the input
 /// hook sends them to <see cref="CompileHostInput"/>'s chain.
 /// </summary>
-public static class RuleCompiler
+public static partial class RuleCompiler
 {
     public const string RuleNotIpv4 = "not-ipv4";
     public const string RuleSpoof = "spoof";
@@ -61,6 +61,7 @@ public static class RuleCompiler
         Refuse(RuleNotIpv4, new NftMeta(NftMetaKey.NfProto), NftCmp.NotEqual([NfProtoIpv4]));
         Refuse(RuleSpoof, [.. Ipv4(), NftPayload.Ipv4Source(), NftCmp.NotEqual(NftValue.Ipv4(sandbox.Address))]);
         Refuse(RuleFixed, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.FixedDenySet)]);
+        AddDnsRefusals(rules, sandbox, options);
 
         var allows = trust == TrustLevel.SemiTrusted ? policy.Allow : [];
         foreach (var allow in allows.Where(a => a.OpensSmtp))
@@ -92,6 +93,7 @@ public static class RuleCompiler
         }
 
         Refuse(RuleLan, [.. Ipv4(), NftPayload.Ipv4Destination(), new NftLookup(RuleNames.LanSet)]);
+        AddNameAccept(rules, sandbox, options);
         if (client is not null && !bound)
         {
             Accept(RuleClient, [.. Ipv4(), NftPayload.Ipv4Destination(), NftCmp.Equal(NftValue.Ipv4(client))]);

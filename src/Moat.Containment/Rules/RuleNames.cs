@@ -23,6 +23,12 @@ public static class RuleNames
     /// <summary>(address, port) pairs opened by authorization certificates that name a port.</summary>
     public static string AuthPorts(string id) => "cp_" + id;
 
+    /// <summary>Addresses the egress resolver answered for names the sandbox may reach, each with its TTL as timeout.</summary>
+    public static string NameAddresses(string id) => "dn_" + id;
+
+    /// <summary>Addresses of public DNS-over-HTTPS services (refused on 443 when the host runs the egress resolver).</summary>
+    public const string DohSet = "doh";
+
     public static string Allow(string ruleName) => "allow_" + ruleName;
 
     public static string? IdOfChain(string chain) =>

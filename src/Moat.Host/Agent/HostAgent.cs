@@ -114,6 +114,15 @@ public static class HostAgent
             var app = builder.Build();
             _ = app.Services.GetRequiredService<AgentLock>(); // resolved now, so disposing the app releases the folder
             _ = app.Services.GetService<NftablesContainment>(); // likewise: disposing the app closes containment
+            if (app.Services.GetService<NftablesContainment>()?.Inner.Resolver is { } resolver)
+            {
+                // Names refused go to the flow log; DNS used as a tunnel goes to the watchers' alerts and responses.
+                var flowLog = app.Services.GetService<FlowLogService>();
+                var watch = app.Services.GetRequiredService<Watch.WatchService>();
+                resolver.Refused += r => flowLog?.RecordRefusedName(r, resolver.Options.Listen.Address);
+                resolver.TunnelCaught += watch.RaiseAlert;
+            }
+
             // Said once the agent is up, after its "ready" line, which scripts and tests wait for first.
             app.Lifetime.ApplicationStarted.Register(() => runtimes.Report(app.Services.GetRequiredService<ILogger<RuntimeRegistry>>()));
             // Kestrel makes the socket with the process's umask; whoever connects drives every sandbox, so root only.
@@ -164,7 +173,9 @@ public static class HostAgent
                 ? throw new InvalidRequestException("--uplink shapes sandboxes by the policy's rates, and there is no policy: give --policy FILE (or put policy.yaml in the state folder).")
                 : options.TunnelAddress is not null
                     ? throw new InvalidRequestException("--tunnel-address opens tunnels for untrusted sandboxes, and with no policy there is no trust level: give --policy FILE (or put policy.yaml in the state folder).")
-                    : null;
+                    : options.DnsUpstream is not null
+                        ? throw new InvalidRequestException("--dns-upstream runs the egress resolver, which answers the names the policy allows, and there is no policy: give --policy FILE (or put policy.yaml in the state folder).")
+                        : null;
         }
 
         using var ns = options.HostNamespace is null ? null : Moat.Linux.Namespaces.NetworkNamespace.Open(options.HostNamespace);
@@ -209,13 +220,40 @@ public static class HostAgent
                 : new Moat.Containment.Tunnels.TunnelManager(new Moat.Containment.Tunnels.TunnelOptions { HostUnderlayAddress = System.Net.IPAddress.Parse(options.TunnelAddress), Namespace = ns });
             var pool = System.Net.IPNetwork.Parse(options.AddressPool);
             var contained = Moat.Containment.Hosting.SandboxContainment.Open(
-                Moat.Containment.Rules.ContainmentOptions.Default with { LanPrefixes = [pool, .. options.ParsedLan()], SandboxPool = pool, HostAddresses = HostAddresses(ns, options) },
+                Moat.Containment.Rules.ContainmentOptions.Default with
+                {
+                    LanPrefixes = [pool, .. options.ParsedLan()], SandboxPool = pool, HostAddresses = HostAddresses(ns, options),
+                    Resolver = options.DnsUpstream is null ? null : Moat.Linux.Plumbing.SandboxLinkOptions.Default.Gateway,
+                },
                 policy,
                 ns,
                 roots,
                 shaper: shaper,
                 tunnels: tunnels,
                 revocation: revocation);
+            if (options.DnsUpstream is { } upstream)
+            {
+                var resolver = new Moat.Containment.Resolver.EgressResolver(
+                    new Moat.Containment.Resolver.EgressResolverOptions
+                    {
+                        Listen = new System.Net.IPEndPoint(Moat.Linux.Plumbing.SandboxLinkOptions.Default.Gateway, 53),
+                        Upstream = Moat.Containment.Resolver.EgressResolverOptions.ParseUpstream(upstream),
+                    },
+                    contained.Rules,
+                    ns: ns);
+                try
+                {
+                    resolver.Start();
+                    contained.AttachResolver(resolver);
+                }
+                catch (Moat.Containment.ContainmentException e)
+                {
+                    resolver.Dispose();
+                    contained.Dispose();
+                    throw new InvalidRequestException(e.Message);
+                }
+            }
+
             return new NftablesContainment(contained);
         }
         catch (Exception e)

@@ -69,6 +69,13 @@ public sealed record HostAgentOptions
     public string? TunnelAddress { get; init; }
 
     /// <summary>
+    /// The resolver this host forwards sandboxes' allowed names to (moat host --dns-upstream ADDR[:PORT]). With it the
+    /// agent runs the egress resolver on the sandboxes' gateway address and the rules send their DNS nowhere else
+    /// (docs/containment.md, "Egress by name"). Null: no resolver, DNS is like any other traffic.
+    /// </summary>
+    public string? DnsUpstream { get; init; }
+
+    /// <summary>
     /// Prefixes of this host's LAN (moat host --lan): with the sandbox pool, what sandboxes that are not trusted may not
     /// reach and no tenant may name as its client's address, unless the policy binds that address to the client.
     /// </summary>
@@ -156,6 +163,18 @@ public sealed record HostAgentOptions
         }
 
         _ = ParsedLan();
+        if (DnsUpstream is not null)
+        {
+            try
+            {
+                _ = Moat.Containment.Resolver.EgressResolverOptions.ParseUpstream(DnsUpstream);
+            }
+            catch (Moat.Containment.ContainmentInputException e)
+            {
+                throw new InvalidRequestException(e.Message);
+            }
+        }
+
         if (DiskBytes is < Sandboxes.SandboxSpec.MinDiskBytes or > Sandboxes.SandboxSpec.MaxDiskBytes)
         {
             throw new InvalidRequestException($"sandbox disk {DiskBytes / Sandboxes.SandboxSpec.MiB} MiB is not valid: give at least {Sandboxes.SandboxSpec.MinDiskBytes / Sandboxes.SandboxSpec.MiB} MiB (e.g. --disk 1G).");

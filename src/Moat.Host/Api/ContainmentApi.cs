@@ -56,6 +56,8 @@ public static class ContainmentApi
             var verdict = await c.Inner.AllowAsync(sandbox.Id, req.Pem, ProofOf(sandbox.Id, req), ct);
             return TypedResults.Ok(new AllowResponse(verdict.IsOpen, verdict.Address?.ToString(), verdict.ValidUntil, verdict.Explanation));
         });
+        api.MapPost("/sandboxes/{reference}/egress", (string reference, EgressRequest req, SandboxService s) =>
+            TypedResults.Ok(EgressChange.Apply(Required(s), s.Get(reference).Id, req)));
         api.MapPost("/policy/reload", (SandboxService s) =>
         {
             var c = Required(s);

@@ -72,6 +72,9 @@ public sealed class HostClient : IDisposable
     public Task<AllowResponse> AllowAsync(string reference, AllowRequest request, CancellationToken ct = default) =>
         Send<AllowResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/allow", request, ct);
 
+    public Task<EgressResponse> EgressAsync(string reference, EgressRequest request, CancellationToken ct = default) =>
+        Send<EgressResponse>(HttpMethod.Post, $"v1/sandboxes/{Uri.EscapeDataString(reference)}/egress", request, ct);
+
     public Task<PolicyResponse> ReloadPolicyAsync(CancellationToken ct = default) =>
         Send<PolicyResponse>(HttpMethod.Post, "v1/policy/reload", null, ct);
 

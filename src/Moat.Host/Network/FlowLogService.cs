@@ -40,6 +40,13 @@ public sealed partial class FlowLogService(HostAgentOptions agent, FlowAttributi
         return $"recording to {DatabasePath(agent)} ({counters.Recorded} flows this run, {counters.KernelOverruns} kernel overruns{drops})";
     }
 
+    /// <summary>A query the egress resolver refused by name, into the flow log (see <see cref="FlowLog.RecordRefusedName"/>).</summary>
+    public void RecordRefusedName(Moat.Containment.Resolver.NameRefusal refusal, System.Net.IPAddress resolver)
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        _log?.RecordRefusedName(refusal.Time, refusal.SandboxId, refusal.Source, refusal.SourcePort, resolver, refusal.Name);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var options = new FlowLogOptions

@@ -68,7 +68,9 @@ internal sealed class ContainmentWorld : IDisposable
     private readonly Dictionary<string, SandboxLink> _links = [];
     private int _nextSandbox = 2;
 
-    public ContainmentWorld(string policyYaml = Policy)
+    /// <param name="configure">Changes the host's containment options (e.g. turns the egress resolver on).</param>
+    /// <param name="hostUdpPorts">UDP probe ports in the host namespace (default <see cref="UdpPorts"/>; leave 53 out when a resolver binds it).</param>
+    public ContainmentWorld(string policyYaml = Policy, Func<ContainmentOptions, ContainmentOptions>? configure = null, int[]? hostUdpPorts = null)
     {
         Tag = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()[..3]);
         try
@@ -101,12 +103,13 @@ internal sealed class ContainmentWorld : IDisposable
             Sysctl.Write(Host, "net.ipv4.conf.default.rp_filter", "0");
 
             WorldServers = Own(ProbeServers.Start(World, TcpPorts, UdpPorts));
-            HostServers = Own(ProbeServers.Start(Host, TcpPorts, UdpPorts));
+            HostServers = Own(ProbeServers.Start(Host, TcpPorts, hostUdpPorts ?? UdpPorts));
             Options = new ContainmentOptions
             {
                 HostAddresses = [HostUplink, Gateway],
                 LanPrefixes = [IPNetwork.Parse("198.18.0.0/30"), IPNetwork.Parse("198.18.1.0/24"), SandboxPool],
             };
+            Options = configure?.Invoke(Options) ?? Options;
             PolicyValue = PolicyParser.Parse(policyYaml, "world-policy.yaml");
             Rules = Own(ContainmentRules.Open(Options, PolicyValue, Host));
         }
