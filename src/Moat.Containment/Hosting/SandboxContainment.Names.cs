@@ -56,7 +56,7 @@ public sealed partial class SandboxContainment
         }
 
         var trust = RuleCompiler.EffectiveTrust(_rules.Policy, sandbox);
-        _resolver.Register(new EgressSandbox(sandbox.Id, sandbox.Address, trust == TrustLevel.Trusted, _rules.Policy.NamesFor(sandbox.Client, trust)));
+        _resolver.Register(new EgressSandbox(sandbox.Id, sandbox.Address, trust == TrustLevel.Trusted, _rules.Policy.NamesFor(sandbox.Client, trust), sandbox.HostInterface));
     }
 
     private void ForgetName(string id) => _resolver?.Unregister(id);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using Moat.Linux.Namespaces;
 using Moat.Linux.Sockets;
 
 namespace Moat.Containment.Resolver;
@@ -23,6 +24,8 @@ public sealed partial class EgressResolver
         try
         {
             _udp = NamespacedSockets.BindFree(_namespace, SocketType.Dgram, _options.Listen);
+            // IP_PKTINFO: each datagram says which interface it came in on, so a forged source address is told apart.
+            _udp.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.PacketInformation, true);
             _tcp = NamespacedSockets.BindFree(_namespace, SocketType.Stream, _options.Listen);
             _tcp.Listen(128);
         }
@@ -71,16 +74,17 @@ public sealed partial class EgressResolver
             while (!stop.IsCancellationRequested)
             {
                 var buffer = new byte[ushort.MaxValue];
-                var received = await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), stop).ConfigureAwait(false);
+                var received = await socket.ReceiveMessageFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), stop).ConfigureAwait(false);
                 await slots.WaitAsync(stop).ConfigureAwait(false);
                 var from = (IPEndPoint)received.RemoteEndPoint;
                 var length = received.ReceivedBytes;
+                var arrivedOn = InterfaceName(received.PacketInformation.Interface);
                 _ = Task.Run(
                     async () =>
                     {
                         try
                         {
-                            var answer = await AnswerAsync(from, buffer.AsMemory(0, length), overTcp: false, stop).ConfigureAwait(false);
+                            var answer = await AnswerAsync(from, buffer.AsMemory(0, length), overTcp: false, stop, arrivedOn).ConfigureAwait(false);
                             if (answer is not null)
                             {
                                 await socket.SendToAsync(answer, from, stop).ConfigureAwait(false);
@@ -105,6 +109,42 @@ public sealed partial class EgressResolver
         catch (SocketException e)
         {
             LogLoopFailed(_logger, "udp", e.Message);
+        }
+    }
+
+    // Interface names by index in the resolver's namespace, refreshed when an index is not known (links come and go
+    // with sandboxes; an index is not reused while its link exists). "" when the kernel did not say.
+    private readonly Dictionary<int, string> _interfaceNames = [];
+
+    private string? InterfaceName(int index)
+    {
+        if (index <= 0)
+        {
+            return null;
+        }
+
+        lock (_interfaceNames)
+        {
+            if (_interfaceNames.TryGetValue(index, out var known))
+            {
+                return known;
+            }
+
+            var links = _namespace is null ? ListLinks() : NamespaceRunner.Run(_namespace, ListLinks);
+            _interfaceNames.Clear();
+            foreach (var link in links)
+            {
+                _interfaceNames[link.Index] = link.Name;
+            }
+
+            // An index with no link (gone already): a name no sandbox has, so the query is not taken as anyone's.
+            return _interfaceNames.TryGetValue(index, out var name) ? name : "#" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        static IReadOnlyList<Moat.Linux.Netlink.LinkInfo> ListLinks()
+        {
+            using var rt = Moat.Linux.Netlink.RtNetlink.Open();
+            return rt.ListLinks();
         }
     }
 

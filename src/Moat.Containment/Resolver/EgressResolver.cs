@@ -134,7 +134,9 @@ public sealed partial class EgressResolver : IAsyncDisposable, IDisposable
     /// Answers one query from <paramref name="from"/>: the bytes to send back, or null for none (an unknown sender, a
     /// message that is itself an answer, or one too broken to answer). Never throws for any input.
     /// </summary>
-    public async Task<byte[]?> AnswerAsync(IPEndPoint from, ReadOnlyMemory<byte> query, bool overTcp, CancellationToken cancellationToken = default)
+    /// <param name="arrivedOn">For UDP, the name of the interface the query arrived on (null: not known, not checked).
+    /// A query from a registered sandbox's address that arrived elsewhere is forged and goes unanswered.</param>
+    public async Task<byte[]?> AnswerAsync(IPEndPoint from, ReadOnlyMemory<byte> query, bool overTcp, CancellationToken cancellationToken = default, string? arrivedOn = null)
     {
         ArgumentNullException.ThrowIfNull(from);
         Interlocked.Increment(ref _queries);
@@ -147,6 +149,13 @@ public sealed partial class EgressResolver : IAsyncDisposable, IDisposable
         if (state is null)
         {
             Interlocked.Increment(ref _unknown);
+            return null;
+        }
+
+        if (arrivedOn is not null && state.Sandbox.HostInterface is { } expected && !string.Equals(arrivedOn, expected, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _unknown);
+            LogForged(_logger, state.Sandbox.Id, arrivedOn);
             return null;
         }
 
@@ -460,6 +469,9 @@ public sealed partial class EgressResolver : IAsyncDisposable, IDisposable
 
     [LoggerMessage(EventId = 345, Level = LogLevel.Information, Message = "Egress resolver listening on {Listen} (udp, tcp), forwarding to {Upstream}")]
     private static partial void LogListening(ILogger logger, string listen, string upstream);
+
+    [LoggerMessage(EventId = 1790, Level = LogLevel.Warning, Message = "A DNS query with sandbox {Id}'s address arrived on {Interface}, not on its link: forged, not answered")]
+    private static partial void LogForged(ILogger logger, string id, string @interface);
 
     [LoggerMessage(EventId = 346, Level = LogLevel.Warning, Message = "Egress resolver: {Transport} loop stopped: {Reason}")]
     private static partial void LogLoopFailed(ILogger logger, string transport, string reason);

@@ -15,7 +15,10 @@ public interface INameSets
 /// <summary>A sandbox as the egress resolver knows it: who asks from which address, and what the policy lets it resolve.</summary>
 /// <param name="Trusted">A trusted sandbox's allowed names are answered without filtering; nothing is put in a set (it needs none).</param>
 /// <param name="PolicyNames">Its trust level's and its client's names from the policy.</param>
-public sealed record EgressSandbox(string Id, IPAddress Address, bool Trusted, Names.EgressNames PolicyNames);
+/// <param name="HostInterface">The host end of the sandbox's link: a UDP query is taken as the sandbox's only when it
+/// arrived on that interface, so a sandbox that forges a neighbour's source address (a trusted one is not held to its
+/// own) cannot widen the neighbour's set. Null: not checked (tests that have no such link).</param>
+public sealed record EgressSandbox(string Id, IPAddress Address, bool Trusted, Names.EgressNames PolicyNames, string? HostInterface = null);
 
 /// <summary>A query the resolver refused: what the flow log records as refused by name.</summary>
 /// <param name="Reason">"not-listed" (no allow entry matches, or not class IN) or "denied" (a deny entry, or a known DoH service, matches the name or a CNAME in its chain).</param>

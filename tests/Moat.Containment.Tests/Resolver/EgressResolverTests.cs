@@ -197,6 +197,27 @@ public sealed class EgressResolverHostileTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Hostile")]
+    public async Task AQueryForgedWithANeighboursAddress_IsNotAnsweredAndWidensNothing()
+    {
+        // A trusted sandbox is not held to its own source address: it sends a query with its neighbour's. The query
+        // arrives on the forger's link (mh-forger), not on the neighbour's (mh-s1), and must not open the neighbour's set.
+        var (resolver, sets, _, _) = Make(q => [[.. EgressResolverTests.Reply(q, 1), .. Wire.A(Wire.Pointer(12), 60, 198, 18, 9, 1)]]);
+        resolver.Register(new EgressSandbox("s1", Tenant.Address, Trusted: false, EgressNames.Parse(["api.example.org"], []), HostInterface: "mh-s1"));
+        resolver.Register(new EgressSandbox("forger", IPAddress.Parse("198.18.100.3"), Trusted: true, EgressNames.Parse([], []), HostInterface: "mh-forger"));
+
+        var forged = await resolver.AnswerAsync(Tenant, Wire.Query(1, "api.example.org"), overTcp: false, arrivedOn: "mh-forger");
+
+        Assert.Null(forged);
+        Assert.Empty(sets.Admitted);
+        Assert.Equal(1, resolver.Counters.Unknown);
+        // The neighbour's own query, on its own link, is answered as before.
+        var own = await resolver.AnswerAsync(Tenant, Wire.Query(2, "api.example.org"), overTcp: false, arrivedOn: "mh-s1");
+        Assert.Equal(0, Wire.Rcode(own!));
+        Assert.Equal(IPAddress.Parse("198.18.9.1"), Assert.Single(sets.Admitted).Address);
+    }
+
+    [Fact]
     public async Task CachePoisoning_RecordsForNamesNotAskedAreNotTakenOrPassedOn()
     {
         // The answer carries the chain api -> edge.cdn.example -> A, plus an A for the bank, an A for api owned by a
