@@ -24,7 +24,7 @@ public sealed class AgentLock : IDisposable
             // The lock file itself cannot be read while locked (.NET takes a shared flock to read), hence agent.pid.
             var pidFile = Path.Combine(stateDir, "agent.pid");
             var holder = File.Exists(pidFile) ? File.ReadAllText(pidFile).Trim() : "?";
-            throw new MoatHostException(
+            throw new AgentAlreadyRunningException(
                 $"another host agent (pid {holder}) already runs on state directory {stateDir}; stop it or use another --state-dir.");
         }
 
@@ -34,3 +34,6 @@ public sealed class AgentLock : IDisposable
 
     public void Dispose() => _file.Dispose();
 }
+
+/// <summary>Another agent holds the state folder: the start is refused by the present state (exit 3).</summary>
+public sealed class AgentAlreadyRunningException(string message) : MoatHostException(Moat.ErrorKind.Refused, message);

@@ -15,7 +15,9 @@ namespace Moat.Mtd.Relocation;
 /// <param name="Failed">Attempts refused or timed out (250 ms): what a client would have retried.</param>
 /// <param name="LongestGapMs">Longest time between two successful attempts (or from the first attempt to the first
 /// success): the longest a client retrying at once would have waited.</param>
-/// <param name="HeldConnections">Connections opened to the service address before the move and held across it (0 or 1).</param>
+/// <param name="HeldConnections">Connections opened to the service address before the move and held across it (0 or
+/// 1; 0 for a move that tries live, whose attempts also start only at the checkpoint: runsc cannot checkpoint a
+/// sandbox with a connected TCP endpoint, so watching earlier would itself make the move cold).</param>
 /// <param name="BrokenConnections">Of those, the ones that did not survive the move: after it, one byte (CR) is
 /// written with TCP_USER_TIMEOUT 500 ms, and a reset, an unreachable, no TCP acknowledgement or an end of stream (the
 /// old copy's sockets closed when it stopped) within 1.5 s counts as broken. A connection that is acknowledged and
@@ -37,12 +39,14 @@ internal sealed class ClientViewWatch
     }
 
     /// <summary>Opens the held connection and starts probing.</summary>
-    public static async Task<ClientViewWatch> StartAsync(ServiceBinding service, TimeSpan interval, CancellationToken cancellationToken)
+    /// <param name="holdConnection">Whether to open a connection to hold across the move (not for a move that tries
+    /// live: runsc cannot checkpoint a sandbox with a connected TCP endpoint).</param>
+    public static async Task<ClientViewWatch> StartAsync(ServiceBinding service, TimeSpan interval, bool holdConnection, CancellationToken cancellationToken)
     {
         Socket? held = null;
         try
         {
-            held = await service.Addressing.OpenAsync(Target(service), service.Port, s_probeTimeout, cancellationToken).ConfigureAwait(false);
+            held = holdConnection ? await service.Addressing.OpenAsync(Target(service), service.Port, s_probeTimeout, cancellationToken).ConfigureAwait(false) : null;
         }
         catch (SocketException)
         {

@@ -77,10 +77,12 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
         }
 
         state.DestinationId = reserved.Id;
-        if (service is not null)
+        if (service is not null && state.LiveUnavailable is not null)
         {
-            // From here a client at the service address is watched: what it saw goes into the report.
-            state.Watch = await ClientViewWatch.StartAsync(service, _options.ClientProbeInterval, cancellationToken).ConfigureAwait(false);
+            // From here a client at the service address is watched: what it saw goes into the report. A move that will
+            // try live is watched only from its checkpoint on, holding no connection: runsc cannot checkpoint a
+            // sandbox with a connected TCP endpoint, so a watcher's connection would itself make the move cold.
+            state.Watch = await ClientViewWatch.StartAsync(service, _options.ClientProbeInterval, holdConnection: true, cancellationToken).ConfigureAwait(false);
         }
 
         var downtime = new Stopwatch();
@@ -108,6 +110,11 @@ public sealed partial class RelocationCoordinator(RelocationOptions? options = n
             if (!state.Checkpointed)
             {
                 await source.StopAsync(s.Id, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (service is not null && state.Watch is null)
+            {
+                state.Watch = await ClientViewWatch.StartAsync(service, _options.ClientProbeInterval, holdConnection: false, cancellationToken).ConfigureAwait(false);
             }
 
             await ObserveAsync(RelocationStage.SourceStopped, cancellationToken).ConfigureAwait(false);

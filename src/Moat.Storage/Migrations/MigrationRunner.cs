@@ -56,6 +56,7 @@ public sealed class MigrationRunner
             if (current > Latest)
             {
                 throw new StorageException(
+                    ErrorKind.Refused,
                     $"The {scope} store at {where} is at schema version {current}, newer than this Moat knows ({Latest}); run the Moat release that wrote it (or newer), or restore a backup taken before that upgrade.");
             }
 

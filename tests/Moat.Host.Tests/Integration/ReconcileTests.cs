@@ -106,7 +106,7 @@ public sealed class ReconcileTests
         using var second = h.SpawnAgent();
         var err = await second.StandardError.ReadToEndAsync();
         await second.WaitForExitAsync();
-        Assert.Equal(2, second.ExitCode);
+        Assert.Equal(3, second.ExitCode); // refused by the present state (README's exit-code table)
         Assert.Contains("another host agent", err, StringComparison.Ordinal);
         Assert.NotNull(await h.Client.StatusAsync());
     }

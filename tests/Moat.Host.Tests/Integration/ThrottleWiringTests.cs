@@ -22,7 +22,11 @@ public sealed class ThrottleWiringTests
     [Fact]
     public async Task A_semi_trusted_scanner_is_throttled_not_cut_off_the_throttle_survives_a_restart_and_release_removes_it()
     {
-        await using var h = await AgentHarness.StartAsync(pool: "198.19.5.0/24", policy: Policy, tunnel: true);
+        // This test is about the response policy's throttle (a rate limit after detection). The data-path scan
+        // suppression, on by default, would block the scanner's new contacts for a minute after its failures
+        // (ScanThrottleTests prove that): it is off here so that "throttled, not cut off" is the response's alone.
+        await using var h = await AgentHarness.StartAsync(pool: "198.19.5.0/24", policy: Policy, tunnel: true,
+            configure: o => o with { Watch = o.Watch with { ScanThrottle = null } });
         var world = h.WorldNs!;
         for (int i = 1; i <= 8; i++)
         {

@@ -13,12 +13,13 @@ public sealed class ClientViewTests
     {
         using var server = new Server();
         var service = new ServiceBinding(new LoopbackAddressing(), IPAddress.Parse("198.18.99.1"), server.Port);
-        var watch = await ClientViewWatch.StartAsync(service, TimeSpan.FromMilliseconds(5), CancellationToken.None);
+        var watch = await ClientViewWatch.StartAsync(service, TimeSpan.FromMilliseconds(5), holdConnection: true, CancellationToken.None);
         await server.AcceptedAsync(count: 5);
 
         var view = await watch.StopAsync();
 
-        Assert.True(view.Probes >= 4, $"{view.Probes} probes");
+        // 5 accepted = the held connection + 4 probes, the last of which may still be in flight when the watch stops.
+        Assert.True(view.Probes >= 3, $"{view.Probes} probes");
         Assert.Equal(0, view.Failed);
         Assert.Equal((1, 0), (view.HeldConnections, view.BrokenConnections));
     }
@@ -28,7 +29,7 @@ public sealed class ClientViewTests
     {
         var server = new Server();
         var service = new ServiceBinding(new LoopbackAddressing(), IPAddress.Parse("198.18.99.1"), server.Port);
-        var watch = await ClientViewWatch.StartAsync(service, TimeSpan.FromMilliseconds(5), CancellationToken.None);
+        var watch = await ClientViewWatch.StartAsync(service, TimeSpan.FromMilliseconds(5), holdConnection: true, CancellationToken.None);
         await server.AcceptedAsync(count: 2);
         server.Dispose(); // listener closed, every accepted connection reset
         var addressing = (LoopbackAddressing)service.Addressing;
