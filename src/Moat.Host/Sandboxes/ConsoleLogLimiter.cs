@@ -71,8 +71,22 @@ internal sealed partial class ConsoleLogLimiter(SandboxService sandboxes, HostAg
             }
 
             tail = new byte[(int)Math.Min(cap / 2, MaxKeptBytes)];
-            file.Seek(length - tail.Length, SeekOrigin.Begin);
-            file.ReadExactly(tail);
+            while (true)
+            {
+                file.Seek(length - tail.Length, SeekOrigin.Begin);
+                file.ReadExactly(tail);
+                // The sandbox may have written while the tail was read: take the newer tail rather than cut its last
+                // lines away (a log that ends mid-way would lose exactly what came last). The window left is the one
+                // between this look and the cut; FALLOC_FL_COLLAPSE_RANGE would close it.
+                var current = file.Length;
+                if (current == length)
+                {
+                    break;
+                }
+
+                length = current;
+            }
+
             file.SetLength(0);
         }
 
