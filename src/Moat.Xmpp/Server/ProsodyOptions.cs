@@ -5,6 +5,14 @@ namespace Moat.Xmpp.Server;
 /// <summary>One virtual host of the managed server and how it stores passwords ("SHA-1" or "SHA-256" SCRAM keys).</summary>
 public sealed record ProsodyDomain(string Name, string PasswordHash = "SHA-1");
 
+/// <summary>
+/// Server-to-server links (XMPP federation, RFC 6120 §10.4) on <paramref name="Port"/> of the server's address. Peers
+/// are found the usual way, by DNS (<c>_xmpp-server._tcp</c> SRV, then the domain's A record and this port), and
+/// verified with dialback (XEP-0220). Without a certificate dialback trusts DNS: use it only between servers whose
+/// resolver the operator controls, or give the server a certificate and set <paramref name="RequireEncryption"/>.
+/// </summary>
+public sealed record ProsodyFederation(int Port = 5269, bool RequireEncryption = false);
+
 /// <summary>Settings for the managed Prosody; immutable, change with <c>with</c>.</summary>
 public sealed record ProsodyOptions
 {
@@ -51,4 +59,14 @@ public sealed record ProsodyOptions
     public int FileLimit { get; init; } = 20000;
 
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Server-to-server links; null (the default) keeps the server alone, with s2s disabled.</summary>
+    public ProsodyFederation? Federation { get; init; }
+
+    /// <summary>
+    /// Named network namespace to run the server in (<c>ip netns exec</c>, which also binds
+    /// <c>/etc/netns/NAME/resolv.conf</c> over the server's <c>/etc/resolv.conf</c>); null runs it in the caller's.
+    /// The client port must then be given (<see cref="Port"/> 0 cannot be probed from outside the namespace).
+    /// </summary>
+    public string? NetworkNamespace { get; init; }
 }

@@ -57,6 +57,11 @@ public sealed class ProsodyServer : IAsyncDisposable
             throw new ProsodyException($"Prosody is not installed at {options.ProsodyExecutable}; install it with 'apt-get install -y prosody' or set ProsodyExecutable.");
         }
 
+        if (options.NetworkNamespace is not null && options.Port == 0)
+        {
+            throw new ProsodyException($"a server in network namespace '{options.NetworkNamespace}' needs a fixed client port: set Port (a free port cannot be picked from outside the namespace).");
+        }
+
         bool owns = options.DataDirectory is null;
         string directory = options.DataDirectory ?? Directory.CreateTempSubdirectory("moat-prosody-").FullName;
         int port = options.Port != 0 ? options.Port : FreePort(options.Address);
@@ -213,12 +218,24 @@ public sealed class ProsodyServer : IAsyncDisposable
         config.AppendLine(CultureInfo.InvariantCulture, $"interfaces = {{ \"{options.Address}\" }}");
         config.AppendLine(CultureInfo.InvariantCulture, $"c2s_interfaces = {{ \"{options.Address}\" }}");
         config.AppendLine(CultureInfo.InvariantCulture, $"c2s_ports = {{ {Port} }}");
-        config.AppendLine("s2s_ports = { }\nhttp_ports = { }\nhttps_ports = { }\nc2s_direct_tls_ports = { }\nadmins = { }");
+        var federation = options.Federation;
+        config.AppendLine(federation is null
+            ? "s2s_ports = { }"
+            : string.Create(CultureInfo.InvariantCulture, $"s2s_ports = {{ {federation.Port} }}\ns2s_interfaces = {{ \"{options.Address}\" }}"));
+        config.AppendLine("http_ports = { }\nhttps_ports = { }\nc2s_direct_tls_ports = { }\nadmins = { }");
         // No mod_limits: Debian's default would cap every client at 10 kB/s and throttle dispatch.
         config.Append("modules_enabled = { \"roster\", \"saslauth\", \"disco\", \"ping\", \"posix\", \"presence\"");
         config.Append(options.Certificate is null ? string.Empty : ", \"tls\"");
+        config.Append(federation is null ? string.Empty : ", \"dialback\"");
         config.AppendLine(options.StreamManagement ? ", \"smacks\" }" : " }");
-        config.AppendLine("modules_disabled = { \"s2s\", \"offline\" }");
+        config.AppendLine(federation is null ? "modules_disabled = { \"s2s\", \"offline\" }" : "modules_disabled = { \"offline\" }");
+        if (federation is not null)
+        {
+            // Dialback (XEP-0220) verifies a peer by calling back the address DNS gives for its domain; certificates are
+            // checked when the peer offers TLS, but not required unless asked.
+            config.AppendLine(CultureInfo.InvariantCulture, $"s2s_require_encryption = {(federation.RequireEncryption ? "true" : "false")}");
+            config.AppendLine(CultureInfo.InvariantCulture, $"s2s_secure_auth = {(federation.RequireEncryption ? "true" : "false")}");
+        }
         config.AppendLine("authentication = \"internal_hashed\"\nstorage = \"internal\"\nnetwork_backend = \"epoll\"");
         if (!options.Nagle)
         {
@@ -255,12 +272,19 @@ public sealed class ProsodyServer : IAsyncDisposable
 
     private async Task StartProcessAsync(CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo("setpriv")
+        // 'ip netns exec' enters the namespace and execs the rest in place, so the process is still the server's.
+        string[] inNamespace = options.NetworkNamespace is { } ns ? ["netns", "exec", ns, "setpriv"] : [];
+        var start = new ProcessStartInfo(inNamespace.Length > 0 ? "ip" : "setpriv")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var arg in inNamespace)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
         foreach (var arg in new[] { $"--reuid={options.RunAsUser}", $"--regid={options.RunAsUser}", "--init-groups", "--",
                      "sh", "-c", $"ulimit -n {options.FileLimit} && exec \"$0\" --config \"$1\"", options.ProsodyExecutable, ConfigPath })
         {
